@@ -1,0 +1,117 @@
+"""hostkit's exceptions: one tree, each class saying whose fault it is.
+
+::
+
+    HostkitError
+     +-- ComponentLoadError       the component you loaded is unusable (names it and why)
+     +-- SpawnError               init failed, or the host refused to start the actor
+     +-- MailboxFull              the target's mailbox is at capacity; nothing was enqueued
+     +-- MessageTooLarge          the payload exceeds the host's size limit; nothing was sent
+     +-- NoProc                   the pid or name does not name a live actor
+     +-- ActorExited              the actor you were calling exited before replying
+     +-- CallTimeout              no reply within the timeout (also a TimeoutError)
+     +-- CapabilityDenied         a policy denied the operation (also a PermissionError)
+     +-- PolicyError              a policy or schema failed to parse or validate
+     +-- SupervisorSpecError      a child spec or supervisor flag is invalid (names the field)
+     +-- RestartIntensityExceeded a supervisor gave up: too many restarts in its period
+     +-- AuditError               the audit log could not be written or verified
+     +-- FederationError          a peer link failed or a peer broke the protocol
+     +-- HostClosedError          the host is closed (or closing); open a new one
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .runtime._pid import Pid
+
+
+class HostkitError(Exception):
+    """Base class of every exception hostkit raises on purpose."""
+
+
+class ComponentLoadError(HostkitError):
+    """A component could not be loaded: your input is at fault.
+
+    The message names the component and the problem (bad magic bytes, a core
+    module given where a component is expected, too large, malformed, missing
+    actor exports, imports that nothing implements).
+    """
+
+    def __init__(self, component: str, problem: str) -> None:
+        super().__init__(f"component {component!r}: {problem}")
+        self.component = component
+        self.problem = problem
+
+
+class SpawnError(HostkitError):
+    """An actor could not be started: its `init` failed, trapped or ran out of
+    budget, or the host refused to instantiate it (e.g. memory limits)."""
+
+
+class MailboxFull(HostkitError):
+    """The target's mailbox is at capacity; the message was not enqueued.
+
+    Whose fault: the sender is outpacing the receiver. Retry later, shed load,
+    or raise the host's ``mailbox_capacity``.
+    """
+
+    def __init__(self, pid: Pid, capacity: int) -> None:
+        super().__init__(f"mailbox of {pid} is full ({capacity} messages); nothing was enqueued")
+        self.pid = pid
+        self.capacity = capacity
+
+
+class MessageTooLarge(HostkitError, ValueError):
+    """The payload exceeds the host's ``max_message_size``; nothing was sent."""
+
+
+class NoProc(HostkitError, LookupError):
+    """The pid or name does not name a live actor (it exited or never existed)."""
+
+
+class ActorExited(HostkitError):
+    """The actor exited before it could answer; ``reason`` says why."""
+
+    def __init__(self, pid: Pid, reason: object) -> None:
+        super().__init__(f"{pid} exited: {reason}")
+        self.pid = pid
+        self.reason = reason
+
+
+class CallTimeout(HostkitError, TimeoutError):
+    """No reply arrived within the call's timeout. The request may still be
+    processed later; its reply is then discarded."""
+
+
+class CapabilityDenied(HostkitError, PermissionError):
+    """A policy denied the operation. The message names principal, action and
+    resource; the audit log holds the decision."""
+
+
+class PolicyError(HostkitError):
+    """A policy set or schema failed to parse or validate; the message names
+    the policy and the position. The previous policy set stays in force."""
+
+
+class SupervisorSpecError(HostkitError, ValueError):
+    """A child spec or supervisor flag is invalid; the message names the field."""
+
+
+class RestartIntensityExceeded(HostkitError):
+    """A supervisor saw more restarts than its intensity allows within its
+    period, stopped its children and exited. Its own supervisor decides next."""
+
+
+class AuditError(HostkitError):
+    """The audit log could not be written, or a log failed verification."""
+
+
+class FederationError(HostkitError):
+    """A peer link failed, or a peer violated the protocol."""
+
+
+class HostClosedError(HostkitError):
+    """The host is closed or closing: you used it after (or while) leaving
+    ``open_host``."""
