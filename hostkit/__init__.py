@@ -1,0 +1,62 @@
+"""hostkit: run untrusted WebAssembly components as supervised, capability-gated
+actors inside a Trio application.
+
+Quick start::
+
+    async with hostkit.open_host() as host:
+        echo = host.load("echo.wasm")
+        pid = await host.spawn(echo)
+        print(await host.call(pid, "hello"))
+"""
+
+from ._errors import ActorExited as ActorExited
+from ._errors import AuditError as AuditError
+from ._errors import CallTimeout as CallTimeout
+from ._errors import CapabilityDenied as CapabilityDenied
+from ._errors import ComponentLoadError as ComponentLoadError
+from ._errors import FederationError as FederationError
+from ._errors import HostClosedError as HostClosedError
+from ._errors import HostkitError as HostkitError
+from ._errors import MailboxFull as MailboxFull
+from ._errors import MessageTooLarge as MessageTooLarge
+from ._errors import NoProc as NoProc
+from ._errors import PolicyError as PolicyError
+from ._errors import RestartIntensityExceeded as RestartIntensityExceeded
+from ._errors import SpawnError as SpawnError
+from ._errors import SupervisorSpecError as SupervisorSpecError
+from .runtime import HOST_PID as HOST_PID
+from .runtime import Component as Component
+from .runtime import ExitReason as ExitReason
+from .runtime import Host as Host
+from .runtime import HostConfig as HostConfig
+from .runtime import HostFunction as HostFunction
+from .runtime import Pid as Pid
+from .runtime import open_host as open_host
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HOST_PID",
+    "ActorExited",
+    "AuditError",
+    "CallTimeout",
+    "CapabilityDenied",
+    "Component",
+    "ComponentLoadError",
+    "ExitReason",
+    "FederationError",
+    "Host",
+    "HostClosedError",
+    "HostConfig",
+    "HostFunction",
+    "HostkitError",
+    "MailboxFull",
+    "MessageTooLarge",
+    "NoProc",
+    "Pid",
+    "PolicyError",
+    "RestartIntensityExceeded",
+    "SpawnError",
+    "SupervisorSpecError",
+    "open_host",
+]

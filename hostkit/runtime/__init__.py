@@ -1,0 +1,12 @@
+"""The host runtime: engine, component cache, actors, mailboxes, schedulers."""
+
+from ._host import Component as Component
+from ._host import Host as Host
+from ._host import HostConfig as HostConfig
+from ._host import open_host as open_host
+from ._pid import HOST_PID as HOST_PID
+from ._pid import ExitReason as ExitReason
+from ._pid import Pid as Pid
+from ._wasm import HostFunction as HostFunction
+
+__all__ = ["HOST_PID", "Component", "ExitReason", "Host", "HostConfig", "HostFunction", "Pid", "open_host"]

@@ -1,0 +1,620 @@
+"""Actors, mailboxes and the scheduler threads that run them.
+
+Theory of operation
+-------------------
+An actor is a sandboxed instance plus a bounded mailbox of ready-made
+frames (see ``wit/plugin/plugin.wit``). Its ``state`` moves
+
+    SPAWNING -> QUEUED <-> RUNNING -> ... -> EXITED
+                  ^           |
+                  +-- IDLE <--+
+
+under the actor's own lock. Whoever appends to an IDLE actor's mailbox flips
+it to QUEUED and puts it on a run queue: exactly one queue entry exists per
+QUEUED actor, so one actor never runs on two threads at once.
+
+Scheduler threads (long-lived, one per core by default) pop actors and run
+one *activation*: take up to ``batch_size`` frames, one ``deliver`` call,
+route the returned outbox. A thread that makes another actor ready keeps it
+on its own local deque (no cross-thread wake-up, which costs more than a
+whole activation) unless another thread is idle and the local deque already
+holds work, in which case it goes to the shared queue for that thread.
+Wasm never runs on the Trio thread; results reach Trio through one
+``run_sync_soon`` per batch of notifications.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from .._errors import MailboxFull, MessageTooLarge, NoProc
+from ._pid import KILLED, NORMAL, ExitReason, Pid
+from ._wasm import CompiledComponent, GuestFault, Instance, ProcessApi
+
+if TYPE_CHECKING:
+    from ._host import Host
+
+log = logging.getLogger("hostkit.runtime")
+
+SPAWNING, IDLE, QUEUED, RUNNING, EXITED = range(5)
+_STATE_NAMES: Final = ("spawning", "idle", "queued", "running", "exited")
+
+_HEADER: Final = 41
+
+
+def frame(kind: bytes, pid: int, ref: int, payload: bytes) -> bytes:
+    """One wire frame: kind, pid, ref, length, payload (see the WIT docs)."""
+    return b"%s%016x%016x%08x" % (kind, pid, ref, len(payload)) + payload
+
+
+class Waiter:
+    """A pending call's reply slot, resolved from any thread."""
+
+    __slots__ = ("done", "error", "event", "on_done", "target", "value")
+
+    def __init__(self, target: int, on_done: Callable[[Waiter], None] | None = None) -> None:
+        self.target = target
+        self.value: bytes | None = None
+        self.error: tuple[str, str | None] | None = None
+        self.done = False
+        self.on_done = on_done
+        self.event: threading.Event | None = None if on_done else threading.Event()
+
+    def resolve(self, value: bytes | None, error: tuple[str, str | None] | None = None) -> None:
+        if self.done:
+            return
+        self.value, self.error, self.done = value, error, True
+        if self.on_done is not None:
+            self.on_done(self)
+        elif self.event is not None:
+            self.event.set()
+
+
+class Actor:
+    """One running component instance. Users see only its :class:`Pid`."""
+
+    __slots__ = (
+        "calls",
+        "component",
+        "exit_waiters",
+        "id",
+        "init_args",
+        "instance",
+        "lock",
+        "mailbox",
+        "name",
+        "pid",
+        "reason",
+        "spawn_waiter",
+        "state",
+        "stop_reason",
+    )
+
+    def __init__(self, aid: int, component: CompiledComponent, init_args: bytes) -> None:
+        self.id = aid
+        self.pid = Pid(aid)
+        self.component = component
+        self.init_args = init_args
+        self.instance: Instance | None = None
+        self.lock = threading.Lock()
+        self.mailbox: deque[bytes] = deque()
+        self.state = SPAWNING
+        self.name: str | None = None
+        self.reason: ExitReason | None = None
+        self.stop_reason: ExitReason | None = None
+        self.calls: set[int] = set()  # refs of calls awaiting this actor's reply
+        self.exit_waiters: list[Callable[[ExitReason], None]] = []
+        self.spawn_waiter: Callable[[str | None], None] | None = None
+
+    @property
+    def state_name(self) -> str:
+        return _STATE_NAMES[self.state]
+
+
+class Scheduler(ProcessApi):
+    """Run queue, scheduler threads, routing and the ``process`` imports."""
+
+    def __init__(self, host: Host, threads: int) -> None:
+        self.host = host
+        self.cfg = host.config
+        self._global: queue.SimpleQueue[Actor | None] = queue.SimpleQueue()
+        self._tls = threading.local()
+        self._threads: list[threading.Thread] = []
+        self._n_threads = threads
+        self._idle = 0
+        self.actors: dict[int, Actor] = {}
+        self.names: dict[str, Actor] = {}
+        self.exited: dict[int, ExitReason] = {}
+        self.registry_lock = threading.Lock()
+        self.calls: dict[int, Waiter] = {}
+        self._refs = itertools.count(1)
+        self._ids = itertools.count(1)
+        self.closing = False
+
+    # -- threads -----------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self._n_threads):
+            t = threading.Thread(target=self._run, name=f"hostkit-sched-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._global.put(None)
+        for t in self._threads:
+            t.join()
+        self._threads.clear()
+
+    def _run(self) -> None:
+        local: deque[Actor] = deque()
+        self._tls.local = local
+        self._tls.depth = 0
+        get = self._global.get
+        while True:
+            if local:
+                actor = local.popleft()
+            else:
+                self._idle += 1
+                item = get()
+                self._idle -= 1
+                if item is None:
+                    return
+                actor = item
+            try:
+                self._activate(actor)
+            except BaseException:  # a bug here must not kill the thread silently
+                log.exception("scheduler: activation of %s failed", actor.pid)
+                self._exit(actor, ExitReason("host-error", "scheduler failure; see host log"))
+
+    def _schedule(self, actor: Actor) -> None:
+        """Put a QUEUED actor on a run queue (caller holds its lock)."""
+        local: deque[Actor] | None = getattr(self._tls, "local", None)
+        if local is None or (local and self._idle):
+            self._global.put(actor)
+        else:
+            local.append(actor)
+
+    def on_scheduler_thread(self) -> bool:
+        return getattr(self._tls, "local", None) is not None
+
+    # -- lookup --------------------------------------------------------------
+    def new_actor(self, component: CompiledComponent, init_args: bytes) -> Actor:
+        actor = Actor(next(self._ids), component, init_args)
+        with self.registry_lock:
+            self.actors[actor.id] = actor
+        return actor
+
+    def lookup(self, pid: int) -> Actor | None:
+        return self.actors.get(pid)
+
+    # -- spawning --------------------------------------------------------------
+    def instantiate(self, actor: Actor) -> str | None:
+        """Build the actor's instance and run its ``init``, on this thread.
+        Returns None on success or the reason the spawn failed."""
+        cfg = self.cfg
+        try:
+            inst = self.host.engine.instantiate(
+                actor.component,
+                limits=cfg.limits(),
+                fuel=cfg.fuel_per_activation,
+                deadline=time.monotonic() + cfg.activation_timeout,
+                host_call_budget=cfg.host_call_budget,
+                stdio=self.host.stdio_for(actor),
+                owner=actor,
+            )
+        except GuestFault as fault:
+            return f"instantiation failed ({fault.kind}): {fault.detail}"
+        actor.instance = inst
+        try:
+            error = inst.init(
+                actor.init_args, cfg.fuel_per_activation, time.monotonic() + cfg.activation_timeout
+            )
+        except GuestFault as fault:
+            inst.drop()
+            actor.instance = None
+            return f"init failed ({fault.kind}): {fault.detail}"
+        if error is not None:
+            inst.drop()
+            actor.instance = None
+            return f"init returned an error: {error}"
+        return None
+
+    def finish_spawn(self, actor: Actor, error: str | None) -> None:
+        """Move a SPAWNING actor to IDLE/QUEUED (or EXITED if init failed)."""
+        if error is not None:
+            self._exit(actor, actor.reason or ExitReason("error", error), run_terminate=False)
+            return
+        with actor.lock:
+            pending_kill = actor.reason is not None  # killed while spawning
+            if not pending_kill:
+                if actor.mailbox:
+                    actor.state = QUEUED
+                    self._schedule(actor)
+                else:
+                    actor.state = IDLE
+        if pending_kill:
+            self._exit(actor, actor.reason or KILLED, run_terminate=False)
+
+    # -- the activation ------------------------------------------------------
+    def _activate(self, actor: Actor) -> None:
+        if actor.state == SPAWNING:
+            error = "killed before it started" if actor.reason else self.instantiate(actor)
+            waiter = actor.spawn_waiter
+            actor.spawn_waiter = None
+            self.finish_spawn(actor, error)
+            if waiter is not None:
+                waiter(error)
+            return
+        with actor.lock:
+            if actor.state != QUEUED:
+                return
+            actor.state = RUNNING
+            stopping = actor.stop_reason is not None or actor.reason is not None
+            if not stopping:
+                mb = actor.mailbox
+                n = min(len(mb), self.cfg.batch_size)
+                batch = b"".join([mb.popleft() for _ in range(n)])
+        if stopping:  # asked to stop or killed: no more deliveries
+            reason = actor.reason or actor.stop_reason
+            assert reason is not None
+            self._exit(actor, reason, run_terminate=actor.reason is None)
+            return
+        inst = actor.instance
+        assert inst is not None
+        try:
+            out = inst.deliver(
+                batch,
+                self.cfg.fuel_per_activation,
+                time.monotonic() + self.cfg.activation_timeout,
+            )
+        except GuestFault as fault:
+            pending = actor.reason if fault.kind == "killed" else None
+            self._exit(actor, pending or ExitReason(fault.kind, fault.detail))
+            return
+        if out:
+            self._route(actor, out)
+        with actor.lock:
+            if actor.reason is None and actor.stop_reason is None:
+                if actor.mailbox:
+                    actor.state = QUEUED
+                    self._schedule(actor)
+                else:
+                    actor.state = IDLE
+                return
+        reason = actor.reason or actor.stop_reason
+        assert reason is not None
+        self._exit(actor, reason, run_terminate=actor.reason is None)
+
+    def _route(self, actor: Actor, out: bytes) -> None:
+        """Carry out an outbox: sends, replies, spawns, a stop request."""
+        i, n = 0, len(out)
+        me = actor.id
+        max_size = self.cfg.max_message_size
+        actors = self.actors
+        while i < n:
+            if n - i < _HEADER:
+                self._protocol_error(actor, "truncated frame header in outbox")
+                return
+            try:
+                length = int(out[i + 33 : i + 41], 16)
+                pid = int(out[i + 1 : i + 17], 16)
+            except ValueError:
+                self._protocol_error(actor, f"malformed frame header at byte {i}")
+                return
+            end = i + _HEADER + length
+            if end > n:
+                self._protocol_error(actor, f"frame at byte {i} overruns the outbox")
+                return
+            kind = out[i]
+            if kind == 115:  # 's' send
+                if length > max_size:
+                    self._undeliverable(actor, pid, out[i + 17 : i + 33], "too-large")
+                else:
+                    target = actors.get(pid)
+                    if target is None:
+                        self._undeliverable(actor, pid, out[i + 17 : i + 33], "noproc")
+                    elif not self._push(target, b"c%016x0000000000000000" % me + out[i + 33 : end]):
+                        self._undeliverable(actor, pid, out[i + 17 : i + 33], "mailbox-full")
+            elif kind == 114:  # 'r' reply
+                ref = int(out[i + 17 : i + 33], 16)
+                waiter = self.calls.pop(ref, None)
+                if waiter is not None:
+                    target = actors.get(waiter.target)
+                    if target is not None:
+                        target.calls.discard(ref)
+                    waiter.resolve(out[i + _HEADER : end])
+            elif kind == 110:  # 'n' spawn
+                self._outbox_spawn(actor, int(out[i + 17 : i + 33], 16), out[i + _HEADER : end])
+            elif kind == 120:  # 'x' stop
+                text = out[i + _HEADER : end].decode(errors="replace")
+                actor.stop_reason = (
+                    NORMAL if text == "normal" else
+                    ExitReason("shutdown") if text == "shutdown" else
+                    ExitReason("error", text)
+                )
+            else:
+                self._protocol_error(actor, f"unknown outbox frame kind {chr(kind)!r}")
+                return
+            i = end
+
+    def _protocol_error(self, actor: Actor, what: str) -> None:
+        actor.stop_reason = ExitReason("error", f"protocol violation: {what}")
+
+    def _undeliverable(self, actor: Actor, pid: int, ref_hex: bytes, why: str) -> None:
+        payload = why.encode()
+        self._push(
+            actor,
+            b"u%016x" % pid + ref_hex + b"%08x" % len(payload) + payload,
+            system=True,
+        )
+
+    def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
+        comp_name, _, args = payload.partition(b"\n")
+        ok, value = self.proc_spawn_named(comp_name.decode(errors="replace"), args)
+        if ok:
+            self._push(actor, frame(b"p", int(value), tag, b""), system=True)
+        else:
+            self._push(actor, frame(b"p", 0, tag, str(value).encode()), system=True)
+
+    # -- enqueueing --------------------------------------------------------
+    def _push(self, target: Actor, data: bytes, *, system: bool = False) -> bool:
+        """Append a frame; False if the mailbox is full. System frames (errors
+        reported back to the sender) are never refused."""
+        with target.lock:
+            state = target.state
+            if state == EXITED:
+                return False
+            mb = target.mailbox
+            if not system and len(mb) >= self.cfg.mailbox_capacity:
+                return False
+            mb.append(data)
+            if state == IDLE:
+                target.state = QUEUED
+                self._schedule(target)
+        return True
+
+    def send(self, pid: int, sender: int, payload: bytes) -> None:
+        """Host-side cast; raises :class:`MailboxFull` or :class:`NoProc`."""
+        if len(payload) > self.cfg.max_message_size:
+            raise MessageTooLarge(
+                f"message of {len(payload)} bytes exceeds max_message_size "
+                f"({self.cfg.max_message_size}); nothing was sent"
+            )
+        target = self.actors.get(pid)
+        if target is None:
+            raise NoProc(f"{Pid(pid)} is not alive")
+        if not self._push(target, frame(b"c", sender, 0, payload)):
+            if target.state == EXITED:
+                raise NoProc(f"{Pid(pid)} is not alive")
+            raise MailboxFull(target.pid, self.cfg.mailbox_capacity)
+
+    def start_call(self, pid: int, sender: int, payload: bytes, waiter: Waiter) -> int:
+        """Enqueue a call frame; the reply resolves ``waiter``. Raises like
+        :meth:`send`."""
+        if len(payload) > self.cfg.max_message_size:
+            raise MessageTooLarge(
+                f"message of {len(payload)} bytes exceeds max_message_size "
+                f"({self.cfg.max_message_size}); nothing was sent"
+            )
+        target = self.actors.get(pid)
+        if target is None:
+            raise NoProc(f"{Pid(pid)} is not alive")
+        ref = next(self._refs)
+        self.calls[ref] = waiter
+        target.calls.add(ref)
+        if not self._push(target, frame(b"q", sender, ref, payload)):
+            self.calls.pop(ref, None)
+            target.calls.discard(ref)
+            if target.state == EXITED:
+                raise NoProc(f"{Pid(pid)} is not alive")
+            raise MailboxFull(target.pid, self.cfg.mailbox_capacity)
+        # The target may have exited between lookup and push.
+        if target.state == EXITED and self.calls.pop(ref, None) is not None:
+            waiter.resolve(None, ("exited", str(target.reason)))
+        return ref
+
+    def cancel_call(self, ref: int) -> None:
+        waiter = self.calls.pop(ref, None)
+        if waiter is not None:
+            target = self.actors.get(waiter.target)
+            if target is not None:
+                target.calls.discard(ref)
+
+    # -- exits -----------------------------------------------------------------
+    def kill(self, actor: Actor, reason: ExitReason = KILLED) -> None:
+        """Untrappable kill from any thread: a running guest traps at the next
+        epoch tick; an idle or queued one exits now."""
+        with actor.lock:
+            state = actor.state
+            if state == EXITED:
+                return
+            if actor.reason is None:
+                actor.reason = reason  # pending until the owning thread sees it
+            if actor.instance is not None:
+                actor.instance.kill()
+            if state in (RUNNING, SPAWNING):
+                return  # the thread running it traps it at the next epoch tick
+        self._exit(actor, reason, run_terminate=False)
+
+    def request_stop(self, actor: Actor, reason: ExitReason) -> None:
+        """Graceful stop: ``terminate(reason)`` runs on a scheduler thread."""
+        with actor.lock:
+            if actor.state == EXITED:
+                return
+            actor.stop_reason = reason
+            if actor.state == IDLE:
+                actor.state = QUEUED
+                self._schedule(actor)
+
+    def _exit(self, actor: Actor, reason: ExitReason, *, run_terminate: bool = False) -> None:
+        with actor.lock:
+            if actor.state == EXITED:
+                return
+            actor.state = EXITED
+            actor.reason = reason
+            inst = actor.instance
+            actor.instance = None
+            dropped = list(actor.mailbox)
+            actor.mailbox.clear()
+        if inst is not None:
+            if run_terminate and self.on_scheduler_thread():
+                with contextlib.suppress(GuestFault):
+                    inst.terminate(
+                        str(reason.kind),
+                        self.cfg.fuel_per_activation,
+                        time.monotonic() + self.cfg.activation_timeout,
+                    )
+            inst.drop()
+        with self.registry_lock:
+            self.actors.pop(actor.id, None)
+            if actor.name is not None and self.names.get(actor.name) is actor:
+                del self.names[actor.name]
+            self.exited[actor.id] = reason
+            if len(self.exited) > self.cfg.exit_history:
+                self.exited.pop(next(iter(self.exited)))
+        detail = str(reason)
+        for ref in list(actor.calls):
+            waiter = self.calls.pop(ref, None)
+            if waiter is not None:
+                waiter.resolve(None, ("exited", detail))
+        actor.calls.clear()
+        if dropped:
+            self._bounce(actor, dropped, detail)
+        self.host.actor_exited(actor, reason)
+
+    def _bounce(self, actor: Actor, frames: list[bytes], detail: str) -> None:
+        """Calls still in a dead actor's mailbox fail now instead of timing out."""
+        for f in frames:
+            if f[:1] == b"q":
+                ref = int(f[17:33], 16)
+                waiter = self.calls.pop(ref, None)
+                if waiter is not None:
+                    waiter.resolve(None, ("exited", detail))
+
+    # -- ProcessApi: the guest's synchronous imports ---------------------------
+    def _me(self, inst: Instance) -> Actor:
+        owner = inst.owner
+        assert isinstance(owner, Actor)
+        return owner
+
+    def proc_self(self, inst: Instance) -> int:
+        return self._me(inst).id
+
+    def proc_spawn(self, inst: Instance, component: str, args: bytes) -> tuple[bool, int | str]:
+        return self.proc_spawn_named(component, args)
+
+    def proc_spawn_named(self, component: str, args: bytes) -> tuple[bool, int | str]:
+        comp = self.host.components.get(component)
+        if comp is None:
+            return False, f"no component named {component!r} is loaded"
+        if self.closing:
+            return False, "host is closing"
+        child = self.new_actor(comp, args)
+        error = self.instantiate(child)
+        self.finish_spawn(child, error)
+        if error is not None:
+            return False, error
+        self.host.actor_spawned(child)
+        return True, child.id
+
+    def proc_send(self, inst: Instance, to: int, payload: bytes) -> str | None:
+        if len(payload) > self.cfg.max_message_size:
+            return "too-large"
+        target = self.actors.get(to)
+        if target is None:
+            return "noproc"
+        if not self._push(target, frame(b"c", self._me(inst).id, 0, payload)):
+            return "noproc" if target.state == EXITED else "mailbox-full"
+        return None
+
+    def proc_call(
+        self, inst: Instance, to: int, payload: bytes, timeout_ms: int
+    ) -> tuple[bool, bytes | tuple[str, str | None]]:
+        me = self._me(inst)
+        if to == me.id:
+            return False, ("deadlock", None)
+        waiter = Waiter(to)
+        try:
+            ref = self.start_call(to, me.id, payload, waiter)
+        except NoProc:
+            return False, ("send", "noproc")
+        except MailboxFull:
+            return False, ("send", "mailbox-full")
+        except MessageTooLarge:
+            return False, ("send", "too-large")
+        deadline = min(time.monotonic() + timeout_ms / 1000, inst.guard.deadline)
+        self._wait_helping(waiter, deadline, inst)
+        if not waiter.done:
+            self.cancel_call(ref)
+            if inst.guard.killed:
+                return False, ("exited", "killed")
+            return False, ("timeout", None)
+        if waiter.error is not None:
+            return False, waiter.error
+        assert waiter.value is not None
+        return True, waiter.value
+
+    def _wait_helping(self, waiter: Waiter, deadline: float, inst: Instance) -> None:
+        """Wait for a reply, running this thread's other ready actors meanwhile
+        (the callee is often one of them: waiting idle would deadlock)."""
+        local: deque[Actor] = self._tls.local
+        event = waiter.event
+        assert event is not None
+        depth = self._tls.depth
+        while not waiter.done and not inst.guard.killed:
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if local and depth < 8:
+                self._tls.depth = depth + 1
+                try:
+                    self._activate(local.popleft())
+                finally:
+                    self._tls.depth = depth
+                continue
+            event.wait(min(deadline - now, 0.005))
+
+    def proc_register(self, inst: Instance, name: str) -> str | None:
+        return self.register(self._me(inst), name)
+
+    def register(self, actor: Actor, name: str) -> str | None:
+        if not name or len(name) > 255:
+            return "a name must be 1 to 255 characters"
+        with self.registry_lock:
+            if actor.state == EXITED:
+                return "actor is not alive"
+            holder = self.names.get(name)
+            if holder is not None and holder is not actor:
+                return f"name {name!r} is already registered to {holder.pid}"
+            if actor.name is not None and actor.name != name:
+                return f"actor already registered as {actor.name!r}"
+            self.names[name] = actor
+            actor.name = name
+        return None
+
+    def proc_whereis(self, inst: Instance, name: str) -> int | None:
+        actor = self.names.get(name)
+        return actor.id if actor is not None else None
+
+    def proc_log(self, inst: Instance, level: str, message: str) -> None:
+        me = self._me(inst)
+        lvl = {"trace": 5, "debug": 10, "info": 20, "warn": 30, "error": 40}.get(level, 20)
+        log.log(lvl, "[%s %s] %s", me.pid, me.name or me.component.name, message[:4096])
+
+
+def describe(actor: Actor) -> dict[str, Any]:
+    return {
+        "pid": actor.pid,
+        "component": actor.component.name,
+        "name": actor.name,
+        "state": actor.state_name,
+        "mailbox": len(actor.mailbox),
+    }
