@@ -1,0 +1,31 @@
+"""The root ``hostkit`` command group.
+
+Each area of hostkit adds a sub-group in its own private module (``_audit``
+for ``hostkit audit ...``) and registers it here with ``main.add_command``.
+Sub-commands import what they need inside the command, so ``hostkit --help``
+stays fast and works without wasmtime.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+from ._audit import audit
+
+
+def _version() -> str:
+    try:
+        return version("wasm-hostkit")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="hostkit")
+def main() -> None:
+    """Run untrusted WebAssembly components as supervised, capability-gated actors."""
+
+
+main.add_command(audit)
