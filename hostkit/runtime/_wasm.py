@@ -690,6 +690,15 @@ def _first_lines(text: str, n: int = 3) -> str:
     return "; ".join(lines[:n])
 
 
+def _trap_summary(text: str) -> str:
+    """``wasm trap: <cause> (at <innermost frame>)`` from wasmtime's report."""
+    head, sep, cause = text.partition("Caused by:")
+    reason = _first_lines(cause, 2) if sep else _first_lines(text, 2)
+    frames = [ln.strip() for ln in head.splitlines() if ln.strip()[:2] == "0:"]
+    where = " ".join(frames[0].split()[1:]) if frames else ""
+    return f"{reason} (at {where})" if where else reason or "trap"
+
+
 def _error_text(ptr: int) -> str:
     vec = ffi.wasm_byte_vec_t()
     _error_message(ptr, byref(vec))
@@ -853,7 +862,7 @@ class Instance:
             return GuestFault("killed", "killed")
         if "all fuel consumed" in text or "out of fuel" in text:
             return GuestFault("fuel", "activation ran out of fuel")
-        return GuestFault("trap", _first_lines(text, 4) or "trap")
+        return GuestFault("trap", _trap_summary(text))
 
 
 def _sandbox_wasi(stdio: Callable[[bytes], None] | None) -> Any:

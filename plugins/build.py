@@ -1,0 +1,141 @@
+"""Build hostkit's example and test plugins. Nothing built is committed.
+
+    python plugins/build.py            # build everything into plugins/build/
+    python plugins/build.py echo ring  # just these
+
+WAT guests: ``plugins/wat/<name>.wat`` with the shared prelude spliced in at
+``;;PRELUDE``, assembled with ``wasm-tools parse``, given the WIT of its world
+with ``wasm-tools component embed`` and wrapped with ``wasm-tools component
+new``. Python guests: componentize-py (see ``_python_guest.py``). Every output
+is cached next to a digest of its inputs and rebuilt only when they change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = ROOT / "plugins"
+WAT = PLUGINS / "wat"
+BUILD = PLUGINS / "build"
+
+# guest name -> world in plugins/wit/test.wit (None: a bare core module)
+WAT_GUESTS: dict[str, str | None] = {
+    "echo": "probe-actor",
+    "ring": "actor",
+    "spawner": "actor",
+    "loop": "actor",
+    "loopstart": "actor",
+    "memgrow": "actor",
+    "trap": "actor",
+    "raiser": "raiser",
+    "noactor": "probe-only",
+    "core": None,
+}
+PYTHON_GUESTS = {"counter": PLUGINS / "python" / "counter"}
+
+
+def tool(name: str) -> str:
+    """A toolchain binary: next to this Python first (a venv), then PATH."""
+    beside = Path(sys.executable).with_name(name)
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"{name} not found: pip install 'wasm-hostkit[build]'")
+    return found
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def _wit_dir(tmp: Path) -> Path:
+    """plugins/wit as the main package, wit/plugin as its dependency."""
+    wit = tmp / "wit"
+    (wit / "deps" / "plugin").mkdir(parents=True)
+    shutil.copy(PLUGINS / "wit" / "test.wit", wit / "test.wit")
+    shutil.copy(ROOT / "wit" / "plugin" / "plugin.wit", wit / "deps" / "plugin" / "plugin.wit")
+    return wit
+
+
+def wat_source(name: str) -> str:
+    text = (WAT / f"{name}.wat").read_text()
+    if ";;PRELUDE" in text:
+        text = text.replace("  ;;PRELUDE\n", (WAT / "prelude.wat").read_text())
+    return text
+
+
+def build_wat(name: str, out_dir: Path = BUILD) -> Path:
+    """Build one WAT guest; returns the path of the ``.wasm``."""
+    world = WAT_GUESTS[name]
+    source = wat_source(name)
+    inputs = [source.encode(), (world or "").encode()]
+    if world is not None:
+        inputs += [(PLUGINS / "wit" / "test.wit").read_bytes(),
+                   (ROOT / "wit" / "plugin" / "plugin.wit").read_bytes()]
+    digest = _digest(*inputs)
+    out = out_dir / f"{name}.wasm"
+    stamp = out_dir / f"{name}.wasm.sha256"
+    if out.exists() and stamp.exists() and stamp.read_text() == digest:
+        return out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wasm_tools = tool("wasm-tools")
+    with tempfile.TemporaryDirectory(prefix="hostkit-build-") as tmp_s:
+        tmp = Path(tmp_s)
+        (tmp / "guest.wat").write_text(source)
+        core = tmp / "core.wasm"
+        _run([wasm_tools, "parse", str(tmp / "guest.wat"), "-o", str(core)], name)
+        if world is None:
+            shutil.copy(core, out)
+        else:
+            wit = _wit_dir(tmp)
+            embedded = tmp / "embedded.wasm"
+            _run([wasm_tools, "component", "embed", str(wit), "--world",
+                  f"hostkit:test/{world}", str(core), "-o", str(embedded)], name)
+            _run([wasm_tools, "component", "new", str(embedded), "-o", str(out)], name)
+    stamp.write_text(digest)
+    return out
+
+
+def build_python(name: str, out_dir: Path = BUILD) -> Path:
+    """Build one componentize-py guest (slow the first time, then cached)."""
+    sys.path.insert(0, str(PLUGINS))
+    try:
+        from _python_guest import build_python_guest
+    finally:
+        sys.path.remove(str(PLUGINS))
+    return build_python_guest(PYTHON_GUESTS[name], out_dir / f"{name}.wasm")
+
+
+def build(name: str, out_dir: Path = BUILD) -> Path:
+    if name in WAT_GUESTS:
+        return build_wat(name, out_dir)
+    if name in PYTHON_GUESTS:
+        return build_python(name, out_dir)
+    raise SystemExit(f"unknown plugin {name!r}; known: {', '.join([*WAT_GUESTS, *PYTHON_GUESTS])}")
+
+
+def _run(cmd: list[str], name: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"building {name}: {' '.join(cmd[:3])} failed:\n{proc.stderr}")
+
+
+def main(argv: list[str]) -> int:
+    names = argv or [*WAT_GUESTS, *PYTHON_GUESTS]
+    for name in names:
+        print(build(name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

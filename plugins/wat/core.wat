@@ -1,0 +1,2 @@
+;; a plain core module (not a component)
+(module (func (export "f")))
