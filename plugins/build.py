@@ -80,8 +80,10 @@ def build_wat(name: str, out_dir: Path = BUILD) -> Path:
     source = wat_source(name)
     inputs = [source.encode(), (world or "").encode()]
     if world is not None:
-        inputs += [(PLUGINS / "wit" / "test.wit").read_bytes(),
-                   (ROOT / "wit" / "plugin" / "plugin.wit").read_bytes()]
+        inputs += [
+            (PLUGINS / "wit" / "test.wit").read_bytes(),
+            (ROOT / "wit" / "plugin" / "plugin.wit").read_bytes(),
+        ]
     digest = _digest(*inputs)
     out = out_dir / f"{name}.wasm"
     stamp = out_dir / f"{name}.wasm.sha256"
@@ -99,8 +101,20 @@ def build_wat(name: str, out_dir: Path = BUILD) -> Path:
         else:
             wit = _wit_dir(tmp)
             embedded = tmp / "embedded.wasm"
-            _run([wasm_tools, "component", "embed", str(wit), "--world",
-                  f"hostkit:test/{world}", str(core), "-o", str(embedded)], name)
+            _run(
+                [
+                    wasm_tools,
+                    "component",
+                    "embed",
+                    str(wit),
+                    "--world",
+                    f"hostkit:test/{world}",
+                    str(core),
+                    "-o",
+                    str(embedded),
+                ],
+                name,
+            )
             _run([wasm_tools, "component", "new", str(embedded), "-o", str(out)], name)
     stamp.write_text(digest)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -109,9 +110,7 @@ async def test_actor_ring_passes_tokens(host: hostkit.Host, wasm: dict[str, Path
     assert total == 10
 
 
-async def test_mailbox_full_is_an_error_not_a_drop(
-    cache_dir: Path, wasm: dict[str, Path]
-) -> None:
+async def test_mailbox_full_is_an_error_not_a_drop(cache_dir: Path, wasm: dict[str, Path]) -> None:
     cfg = hostkit.HostConfig(mailbox_capacity=5, cache_dir=cache_dir, activation_timeout=0.5)
     async with hostkit.open_host(cfg) as host:
         looper = await host.spawn(host.load(wasm["loop"]))
@@ -213,7 +212,7 @@ async def test_infinite_loop_in_init_and_in_start_function(
 ) -> None:
     with pytest.raises(hostkit.SpawnError, match="deadline"):
         await host.spawn(host.load(wasm["loop"]), "init")
-    with pytest.raises(hostkit.SpawnError, match="instantiation failed.*deadline"):
+    with pytest.raises(hostkit.SpawnError, match=r"instantiation failed.*deadline"):
         await host.spawn(host.load(wasm["loopstart"]))
 
 
@@ -312,10 +311,8 @@ async def test_host_call_budget(cache_dir: Path, wasm: dict[str, Path]) -> None:
 
 
 async def _call_quietly(host: hostkit.Host, pid: hostkit.Pid, msg: str) -> None:
-    try:
+    with contextlib.suppress(hostkit.HostkitError):
         await host.call(pid, msg)
-    except hostkit.HostkitError:
-        pass
 
 
 async def test_thousand_actors_spawned_and_messaged(

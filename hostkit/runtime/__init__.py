@@ -9,4 +9,13 @@ from ._pid import ExitReason as ExitReason
 from ._pid import Pid as Pid
 from ._wasm import HostFunction as HostFunction
 
-__all__ = ["HOST_PID", "Component", "ExitReason", "Host", "HostConfig", "HostFunction", "Pid", "open_host"]
+__all__ = [
+    "HOST_PID",
+    "Component",
+    "ExitReason",
+    "Host",
+    "HostConfig",
+    "HostFunction",
+    "Pid",
+    "open_host",
+]

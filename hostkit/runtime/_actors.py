@@ -204,7 +204,7 @@ class Scheduler(ProcessApi):
             inst = self.host.engine.instantiate(
                 actor.component,
                 limits=cfg.limits(),
-                fuel=cfg.fuel_per_activation,
+                fuel=cfg.fuel,
                 deadline=time.monotonic() + cfg.activation_timeout,
                 host_call_budget=cfg.host_call_budget,
                 stdio=self.host.stdio_for(actor),
@@ -214,9 +214,7 @@ class Scheduler(ProcessApi):
             return f"instantiation failed ({fault.kind}): {fault.detail}"
         actor.instance = inst
         try:
-            error = inst.init(
-                actor.init_args, cfg.fuel_per_activation, time.monotonic() + cfg.activation_timeout
-            )
+            error = inst.init(actor.init_args, cfg.fuel, time.monotonic() + cfg.activation_timeout)
         except GuestFault as fault:
             inst.drop()
             actor.instance = None
@@ -272,7 +270,7 @@ class Scheduler(ProcessApi):
         try:
             out = inst.deliver(
                 batch,
-                self.cfg.fuel_per_activation,
+                self.cfg.fuel,
                 time.monotonic() + self.cfg.activation_timeout,
             )
         except GuestFault as fault:
@@ -336,9 +334,11 @@ class Scheduler(ProcessApi):
             elif kind == 120:  # 'x' stop
                 text = out[i + _HEADER : end].decode(errors="replace")
                 actor.stop_reason = (
-                    NORMAL if text == "normal" else
-                    ExitReason("shutdown") if text == "shutdown" else
-                    ExitReason("error", text)
+                    NORMAL
+                    if text == "normal"
+                    else ExitReason("shutdown")
+                    if text == "shutdown"
+                    else ExitReason("error", text)
                 )
             else:
                 self._protocol_error(actor, f"unknown outbox frame kind {chr(kind)!r}")
@@ -469,7 +469,7 @@ class Scheduler(ProcessApi):
                 with contextlib.suppress(GuestFault):
                     inst.terminate(
                         str(reason.kind),
-                        self.cfg.fuel_per_activation,
+                        self.cfg.fuel,
                         time.monotonic() + self.cfg.activation_timeout,
                     )
             inst.drop()

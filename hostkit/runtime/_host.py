@@ -85,9 +85,17 @@ class HostConfig:
 
     def __post_init__(self) -> None:
         positive = (
-            "scheduler_threads", "batch_size", "mailbox_capacity", "max_message_size",
-            "activation_timeout", "host_call_budget", "max_memory_bytes", "max_instances",
-            "max_component_bytes", "tick_seconds", "exit_history",
+            "scheduler_threads",
+            "batch_size",
+            "mailbox_capacity",
+            "max_message_size",
+            "activation_timeout",
+            "host_call_budget",
+            "max_memory_bytes",
+            "max_instances",
+            "max_component_bytes",
+            "tick_seconds",
+            "exit_history",
         )
         for name in positive:
             value = getattr(self, name)
@@ -210,7 +218,9 @@ class Host:
             try:
                 data = path.read_bytes()
             except OSError as exc:
-                raise ComponentLoadError(name, f"cannot read {str(path)!r}: {exc.strerror}") from None
+                raise ComponentLoadError(
+                    name, f"cannot read {str(path)!r}: {exc.strerror}"
+                ) from None
         if not name or "\n" in name:
             raise ComponentLoadError(repr(name), "a component name must be non-empty, one line")
         existing = self.components.get(name)
@@ -236,8 +246,9 @@ class Host:
             return found
         return component
 
-    async def spawn(self, component: Component | str, init: str = "", *,
-                    name: str | None = None) -> Pid:
+    async def spawn(
+        self, component: Component | str, init: str = "", *, name: str | None = None
+    ) -> Pid:
         """Start an actor and wait until its ``init`` succeeded.
 
         Raises:
@@ -289,7 +300,9 @@ class Host:
         self._check_open()
         self._sched.send(int(pid), 0, msg.encode())
 
-    async def call(self, pid: Pid | int, msg: str, *, timeout: float = 5.0) -> str:
+    # The timeout is part of the call protocol (like gen_server:call/3), not a
+    # substitute for cancel scopes: it also bounds how long the reply slot lives.
+    async def call(self, pid: Pid | int, msg: str, *, timeout: float = 5.0) -> str:  # noqa: ASYNC109
         """Send ``msg`` as a call and wait for the reply.
 
         Raises:
@@ -327,8 +340,10 @@ class Host:
         ``terminate`` runs, and it exits with ``reason``."""
         actor = self._sched.lookup(int(pid))
         if actor is not None:
-            self._sched.request_stop(actor, ExitReason(reason) if reason in ExitReason.KINDS
-                                     else ExitReason("error", reason))
+            self._sched.request_stop(
+                actor,
+                ExitReason(reason) if reason in ExitReason.KINDS else ExitReason("error", reason),
+            )
 
     async def wait(self, pid: Pid | int) -> ExitReason:
         """Wait for ``pid`` to exit and return why. Returns at once for an

@@ -79,7 +79,9 @@ class ExitReason:
 
     def __init__(self, kind: str, detail: str = "") -> None:
         if kind not in self.KINDS:
-            raise ValueError(f"unknown exit reason kind {kind!r}; expected one of {sorted(self.KINDS)}")
+            raise ValueError(
+                f"unknown exit reason kind {kind!r}; expected one of {sorted(self.KINDS)}"
+            )
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "detail", detail)
 
@@ -94,7 +96,9 @@ class ExitReason:
 
     def __eq__(self, other: object) -> bool:
         return (
-            isinstance(other, ExitReason) and other.kind == self.kind and other.detail == self.detail
+            isinstance(other, ExitReason)
+            and other.kind == self.kind
+            and other.detail == self.detail
         )
 
     def __hash__(self) -> int:

@@ -135,7 +135,7 @@ def _trap_error(message: str) -> int:
     return ptr
 
 
-@_DeadlineCb
+@_DeadlineCb  # type: ignore[untyped-decorator]
 def _on_epoch_deadline(ctx: Any, data: Any, delta: Any, kind: Any) -> int:
     # Runs inside wasm on the executing thread, once per ticker tick.
     try:
@@ -155,7 +155,7 @@ def _on_epoch_deadline(ctx: Any, data: Any, delta: Any, kind: Any) -> int:
         return _trap_error(f"hostkit: epoch callback failed: {exc!r}")
 
 
-@_Finalizer
+@_Finalizer  # type: ignore[untyped-decorator]
 def _noop_finalizer(data: Any) -> None:
     return None
 
@@ -285,7 +285,7 @@ class _Abort(Exception):
     """Internal: end the current guest call; the reason is on the guard."""
 
 
-@ffi.wasmtime_component_func_callback_t
+@ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
 def _generic_host_call(
     data: Any, ctx: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int
 ) -> int:
@@ -293,7 +293,9 @@ def _generic_host_call(
         inst, guard = _enter_host_call(data)
         impl, _engine = _HOST_FUNCS[data or 0]
         fty = wc.FuncType._from_ptr(ty_raw, owner=inst)
-        pyargs = [ty.convert_from_c(args[i]) for (_, ty), i in zip(fty.params, range(nargs))]
+        pyargs = [
+            ty.convert_from_c(args[i]) for (_, ty), i in zip(fty.params, range(nargs), strict=False)
+        ]
         result = impl(inst, *pyargs)
         if fty.result is not None:
             fty.result.convert_to_c(inst.store, result, results)
@@ -313,7 +315,7 @@ def _generic_host_call(
 def _raw_callback(body: Callable[[Instance, Any, Any], None]) -> Any:
     """Wrap a fast-path ``process`` import body in the exception firewall."""
 
-    @ffi.wasmtime_component_func_callback_t
+    @ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
     def cb(data: Any, ctx: Any, ty_raw: Any, args: Any, nargs: int, results: Any, n: int) -> int:
         try:
             inst, _guard = _enter_host_call(data)
@@ -356,9 +358,7 @@ def _process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
             _put_result(res[0], False, lambda v: _put_enum(v, err.encode()))
 
     def call(inst: Instance, args: Any, res: Any) -> None:
-        ok, value = api_ref().proc_call(
-            inst, args[0].of.u64, _read_str(args[1]), args[2].of.u32
-        )
+        ok, value = api_ref().proc_call(inst, args[0].of.u64, _read_str(args[1]), args[2].of.u32)
         if ok:
             assert isinstance(value, bytes)
             _put_result(res[0], True, lambda v: _put_str(v, value))
@@ -440,8 +440,15 @@ class CompiledComponent:
         "size",
     )
 
-    def __init__(self, name: str, digest: str, raw: Any, size: int, imports: tuple[str, ...],
-                 needs_wasi: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        digest: str,
+        raw: Any,
+        size: int,
+        imports: tuple[str, ...],
+        needs_wasi: bool,
+    ) -> None:
         self.name = name
         self.digest = digest
         self.raw = raw
@@ -576,9 +583,7 @@ class WasmEngine:
                 "`wasm-tools component new` against the hostkit:plugin WIT",
             )
         if data[6:8] != _COMPONENT_LAYER:
-            raise ComponentLoadError(
-                name, f"unsupported binary layer/version {data[4:8].hex()}"
-            )
+            raise ComponentLoadError(name, f"unsupported binary layer/version {data[4:8].hex()}")
 
     def _check_types(self, name: str, raw: Any) -> tuple[tuple[str, ...], bool]:
         ctype = raw.type
@@ -599,9 +604,7 @@ class WasmEngine:
         )
         missing = [f for f in ("init", "deliver", "terminate") if f not in funcs]
         if missing:
-            raise ComponentLoadError(
-                name, f"export {ACTOR_IFACE} lacks {', '.join(missing)}"
-            )
+            raise ComponentLoadError(name, f"export {ACTOR_IFACE} lacks {', '.join(missing)}")
         imports = ctype.imports(self.engine)
         unresolved: list[str] = []
         needs_wasi = False
@@ -623,7 +626,8 @@ class WasmEngine:
         if unresolved:
             raise ComponentLoadError(
                 name,
-                "imports that nothing implements: " + ", ".join(sorted(unresolved))
+                "imports that nothing implements: "
+                + ", ".join(sorted(unresolved))
                 + " (register host functions or a provider plugin for them)",
             )
         return tuple(sorted(imports)), needs_wasi
@@ -680,8 +684,14 @@ class WasmEngine:
         """A fresh Store + instance, with every limit armed before any guest
         code (including start functions) runs. Raises :class:`GuestFault`."""
         return Instance(
-            self, component, limits=limits, fuel=fuel, deadline=deadline,
-            host_call_budget=host_call_budget, stdio=stdio, owner=owner,
+            self,
+            component,
+            limits=limits,
+            fuel=fuel,
+            deadline=deadline,
+            host_call_budget=host_call_budget,
+            stdio=stdio,
+            owner=owner,
         )
 
 
@@ -747,7 +757,7 @@ class Instance:
         self.guard_id = next(_guard_ids)
         _GUARDS[self.guard_id] = self.guard
         store = wasmtime.Store(engine.engine)
-        self.store = store
+        self.store: Any = store
         store.set_limits(
             memory_size=limits.memory_bytes,
             table_elements=limits.table_elements,
@@ -806,8 +816,9 @@ class Instance:
         prev = getattr(_TLS, "inst", None)
         _TLS.inst = self
         try:
-            err = _func_call(byref(func), self._ctx, params, 1, byref(res) if want else None,
-                             1 if want else 0)
+            err = _func_call(
+                byref(func), self._ctx, params, 1, byref(res) if want else None, 1 if want else 0
+            )
         finally:
             _TLS.inst = prev
             _val_delete(byref(p0))
