@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 
 from ._audit import audit
+from ._demo import demo
 
 
 def _version() -> str:
@@ -29,3 +30,4 @@ def main() -> None:
 
 
 main.add_command(audit)
+main.add_command(demo)
