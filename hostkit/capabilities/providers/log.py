@@ -1,0 +1,74 @@
+"""The stock ``hostkit:host/log`` provider: guest lines into Python logging."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from .._context import CallContext
+from .._hookspecs import hookimpl
+from .._host_errors import HostCallInvalid
+from .._host_types import LogLevel
+
+__all__ = ["TRACE", "LogProvider"]
+
+TRACE = 5
+"""The Python logging level of the guest level ``trace`` (below DEBUG)."""
+
+_LEVELS = {
+    LogLevel.TRACE: TRACE,
+    LogLevel.DEBUG: logging.DEBUG,
+    LogLevel.INFO: logging.INFO,
+    LogLevel.WARN: logging.WARNING,
+    LogLevel.ERROR: logging.ERROR,
+}
+
+# Everything below U+0020, DEL and the C1 range, escaped so one guest call is
+# one log line and cannot forge others (newlines, carriage returns, ANSI).
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES[ord("\n")] = "\\n"
+_ESCAPES[ord("\r")] = "\\r"
+_ESCAPES[ord("\t")] = "\\t"
+_ESCAPES[ord("\\")] = "\\\\"
+
+
+class LogProvider:
+    """Serves ``log_write`` by logging to ``<logger>.<plugin>``.
+
+    Each record carries ``extra`` fields ``hostkit_plugin``, ``hostkit_pid``
+    and ``hostkit_actor``, and its message is prefixed with
+    ``"<plugin>[<pid>]"`` (plus ``" <actor>"`` if named).
+
+    Args:
+        logger: Parent logger name.
+        max_chars: Messages longer than this are cut (after escaping) and
+            marked with how much was dropped.
+    """
+
+    def __init__(self, *, logger: str = "hostkit.plugins", max_chars: int = 4096) -> None:
+        self.logger = logger
+        self.max_chars = max_chars
+
+    @hookimpl
+    def log_write(self, ctx: CallContext, level: LogLevel, message: str) -> Literal[True]:
+        try:
+            py_level = _LEVELS[LogLevel(level)]
+        except ValueError:
+            raise HostCallInvalid(f"unknown log level {level!r}") from None
+        text = message.translate(_ESCAPES)
+        if len(text) > self.max_chars:
+            dropped = len(text) - self.max_chars
+            text = f"{text[: self.max_chars]}... [{dropped} more characters]"
+        tag = f"{ctx.plugin}[{ctx.pid}]" + (f" {ctx.actor}" if ctx.actor else "")
+        logging.getLogger(f"{self.logger}.{ctx.plugin}").log(
+            py_level,
+            "%s: %s",
+            tag,
+            text,
+            extra={
+                "hostkit_plugin": ctx.plugin,
+                "hostkit_pid": ctx.pid,
+                "hostkit_actor": ctx.actor,
+            },
+        )
+        return True
