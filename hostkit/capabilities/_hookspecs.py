@@ -18,7 +18,8 @@ Calling convention (all host-function hooks):
 - The first argument is the :class:`CallContext`; then the WIT parameters in
   order, kebab-case names turned into snake_case. Records and enums arrive as
   the types in ``_host_types`` (enum members compare equal to their WIT case
-  names).
+  names). Arguments are passed as the guest sent them: a provider normalizes
+  paths itself (``normalize_guest_path`` is pure, so it agrees with the gate).
 - Failures are raised as :class:`HostCallError` subclasses, which become the
   WIT ``error`` case the guest sees. Any other exception is a bug in the
   provider: the host traps the actor rather than guess an error.
