@@ -200,6 +200,29 @@ def test_extra_entities_are_validated() -> None:
     assert "invalid entities" in decision.errors[0]
 
 
+def test_permitted_actions_over_approximates_from_scopes() -> None:
+    authorizer = Authorizer(
+        [
+            *grant(FileRead("/data/*"), plugin="alpha"),
+            *grant(Messaging("b-*"), group="writers"),
+            *grant(Spawn("w-*"), group="nobody"),
+            '@id("f") forbid (principal, action == Action::"hostkit:host/files#read", resource);',
+            'permit (principal is Plugin in Group::"writers", '
+            'action == Action::"hostkit:host/kv#get", resource);',
+        ]
+    )
+    call, stat, kv_get = (
+        "hostkit:plugin/process#call",
+        "hostkit:host/files#stat",
+        "hostkit:host/kv#get",
+    )
+    assert authorizer.permitted_actions(ALPHA) == {READ, stat, SEND, call, kv_get}
+    assert authorizer.permitted_actions(BETA) == frozenset()
+    assert authorizer.permitted_actions(Entity.node("n", ["writers"])) == {SEND, call}
+    authorizer.reload("permit (principal, action, resource) when { false };")
+    assert authorizer.permitted_actions(BETA) is None
+
+
 # --------------------------------------------------------- loading and errors
 
 

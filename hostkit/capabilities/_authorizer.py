@@ -265,6 +265,33 @@ class Authorizer:
         """How many decisions are cached right now."""
         return len(self._snapshot.decisions)
 
+    def permitted_actions(self, principal: Principal) -> frozenset[str] | None:
+        """The actions some ``permit`` policy could allow ``principal``.
+
+        An over-approximation from the policies' scopes alone (conditions
+        and forbids are not considered), for load-time checks such as
+        "this component imports a function no policy can ever allow" and
+        for `CallContext.grants`. Group membership is the principal's direct
+        groups, as the gate supplies them.
+
+        Returns:
+            The action ids, or ``None`` when a policy that may apply leaves
+            the action open (or names an action group), so any action might
+            be permitted.
+        """
+        entity = principal.entity if isinstance(principal, PluginIdentity) else principal
+        snapshot = self._snapshot
+        actions: set[str] = set()
+        for policy in snapshot.policies:
+            if policy.est["effect"] != "permit" or not _scope_may_match(policy.est, entity):
+                continue
+            if policy.action_keys is None or (
+                policy.action_in and snapshot.schema.has_action_groups
+            ):
+                return None
+            actions.update(policy.action_keys)
+        return frozenset(actions)
+
     def to_cedar(self) -> str:
         """The policies in force as Cedar text, each with its origin."""
         return "\n\n".join(
@@ -408,6 +435,24 @@ class _Snapshot:
             if len(self.entity_sets) > self.cache_size:
                 self.entity_sets.popitem(last=False)
         return found
+
+
+def _scope_may_match(est: Mapping[str, Any], principal: Entity) -> bool:
+    scope = est["principal"]
+    op = scope.get("op")
+    if op == "All":
+        return True
+    if op == "is":
+        if scope["entity_type"] != principal.type:
+            return False
+        scope = scope.get("in")
+        if scope is None:
+            return True
+    uid = scope.get("entity")
+    if uid is None:  # a slot: templates are rejected at load, so be generous
+        return True
+    key = (uid["type"], uid["id"])
+    return key == principal[:2] or (op != "==" and key in principal.parents)
 
 
 def _context_json(context: Mapping[str, Any]) -> dict[str, Any]:
