@@ -89,8 +89,9 @@ class Entity(NamedTuple):
         """``Plugin::"<name>"`` as a resource (a messaging or spawn target).
 
         Pass the target's `PluginIdentity` whenever the host knows it. A bare
-        name gives empty ``digest``, ``version`` and ``publisher``: policies
-        that match those attributes then do not match.
+        name gives empty ``digest``, ``version`` and ``publisher``, so a
+        policy requiring particular values there does not match (one written
+        as ``!=`` would).
         """
         if isinstance(plugin, PluginIdentity):
             return plugin.entity
