@@ -9,8 +9,13 @@ import click
 
 
 @click.command()
-@click.option("--plugins", "plugin_dir", type=click.Path(path_type=Path), default=None,
-              help="Directory with built components (default: plugins/build of this checkout).")
+@click.option(
+    "--plugins",
+    "plugin_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory with built components (default: plugins/build of this checkout).",
+)
 @click.option("--ring-size", default=100, show_default=True, help="Actors in the ring.")
 @click.option("--hops", default=1000, show_default=True, help="Hops per token.")
 def demo(plugin_dir: Path | None, ring_size: int, hops: int) -> None:
@@ -19,7 +24,9 @@ def demo(plugin_dir: Path | None, ring_size: int, hops: int) -> None:
 
     if plugin_dir is None:
         plugin_dir = Path(__file__).resolve().parents[2] / "plugins" / "build"
-    missing = [n for n in ("echo", "ring", "loop", "trap") if not (plugin_dir / f"{n}.wasm").exists()]
+    missing = [
+        n for n in ("echo", "ring", "loop", "trap") if not (plugin_dir / f"{n}.wasm").exists()
+    ]
     if missing:
         raise click.ClickException(
             f"components {', '.join(missing)} not found in {plugin_dir}; "
@@ -54,8 +61,10 @@ async def _demo(plugin_dir: Path, ring_size: int, hops: int) -> None:
             done = sum([int(await host.call(p, "finished")) for p in pids])
         elapsed = time.perf_counter() - started
         total = ring_size * hops
-        say(f"ring of {ring_size} actors: {total} hops in {elapsed:.2f} s "
-            f"({elapsed / total * 1e6:.2f} us per hop)")
+        say(
+            f"ring of {ring_size} actors: {total} hops in {elapsed:.2f} s "
+            f"({elapsed / total * 1e6:.2f} us per hop)"
+        )
 
         crasher = await host.spawn(host.load(plugin_dir / "trap.wasm"))
         host.send(crasher, "trap")
@@ -66,7 +75,9 @@ async def _demo(plugin_dir: Path, ring_size: int, hops: int) -> None:
         t0 = time.perf_counter()
         host.kill(spinner)
         reason = await host.wait(spinner)
-        say(f"{spinner} spinning in wasm, killed in {(time.perf_counter() - t0) * 1e3:.1f} ms: "
-            f"{reason}")
+        say(
+            f"{spinner} spinning in wasm, killed in {(time.perf_counter() - t0) * 1e3:.1f} ms: "
+            f"{reason}"
+        )
         say(f"echo still answers: {await host.call(pid, 'still here')!r}")
     say("host closed: every actor stopped, every thread joined")

@@ -1,0 +1,300 @@
+"""hostkit runtime benchmarks, each figure next to a baseline from the same run.
+
+    python benchmarks/run.py            # all
+    python benchmarks/run.py ring call  # some
+
+Baseline: one call through wasmtime-py's *public* component API of the same
+tiny guest's ``probe: func(u32) -> u32``, which makes one host import
+(``process.self``, defined with the public ``Linker.add_func``). The machine
+is shared and noisy: every figure is a median of several rounds.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+import hostkit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "plugins"))
+import build as plugin_build  # noqa: E402
+
+ROUNDS = 5
+RESULTS: list[tuple[str, str, str, str]] = []
+
+
+def median_of(fn: Callable[[], float], rounds: int = ROUNDS) -> float:
+    return statistics.median(fn() for _ in range(rounds))
+
+
+def report(name: str, value: float, unit: str, ratio: str, verdict: str) -> None:
+    RESULTS.append((name, f"{value:.2f} {unit}", ratio, verdict))
+    print(f"{name:<48} {value:>10.2f} {unit:<6} {ratio:<28} {verdict}", flush=True)
+
+
+# -- baselines (public wasmtime-py API) -------------------------------------------
+
+
+def baseline_call_us(echo: Path) -> float:
+    import wasmtime
+    from wasmtime import component as wc
+
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True
+    cfg.consume_fuel = True
+    engine = wasmtime.Engine(cfg)
+    comp = wc.Component(engine, echo.read_bytes())
+    linker = wc.Linker(engine)
+    with linker.root() as root:
+        with root.add_instance("hostkit:plugin/types@0.1.0"):
+            pass
+        with root.add_instance("hostkit:plugin/process@0.1.0") as proc:
+            proc.add_func("self", lambda store: 7)
+    store = wasmtime.Store(engine)
+    store.set_fuel(10**12)
+    store.set_epoch_deadline(10**9)
+    probe = linker.instantiate(store, comp).get_func(store, "probe")
+    assert probe(store, 1) == 8
+
+    def one() -> float:
+        n = 20_000
+        t = time.perf_counter()
+        for i in range(n):
+            probe(store, i)
+        return (time.perf_counter() - t) / n * 1e6
+
+    return median_of(one)
+
+
+def baseline_instantiate_us(echo: Path) -> float:
+    import wasmtime
+    from wasmtime import component as wc
+
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True
+    cfg.consume_fuel = True
+    engine = wasmtime.Engine(cfg)
+    comp = wc.Component(engine, echo.read_bytes())
+    linker = wc.Linker(engine)
+    with linker.root() as root:
+        with root.add_instance("hostkit:plugin/types@0.1.0"):
+            pass
+        with root.add_instance("hostkit:plugin/process@0.1.0") as proc:
+            for f in ("self", "spawn", "send", "call", "register", "whereis", "now", "log"):
+                proc.add_func(f, lambda store, *a: None)
+
+    def one() -> float:
+        n = 2000
+        keep = []
+        t = time.perf_counter()
+        for _ in range(n):
+            s = wasmtime.Store(engine)
+            s.set_fuel(10**9)
+            s.set_epoch_deadline(1000)
+            keep.append((s, linker.instantiate(s, comp)))
+        return (time.perf_counter() - t) / n * 1e6
+
+    return median_of(one)
+
+
+def rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4
+
+
+# -- hostkit figures ------------------------------------------------------------
+
+
+def config() -> hostkit.HostConfig:
+    return hostkit.HostConfig(scheduler_threads=2, mailbox_capacity=1_000_000)
+
+
+async def bench_cast(host: hostkit.Host, echo: hostkit.Component) -> float:
+    """One-way messages into one actor: us per message, end to end."""
+    pid = await host.spawn(echo)
+    n = 200_000
+
+    async def one() -> float:
+        before = int(await host.call(pid, "count"))
+        t = time.perf_counter()
+        for i in range(n):
+            host.send(pid, "x")
+            if i % 5000 == 0:
+                await trio.lowlevel.checkpoint()
+        assert int(await host.call(pid, "count", timeout=60)) == before + n
+        return (time.perf_counter() - t) / n * 1e6
+
+    return statistics.median([await one() for _ in range(ROUNDS)])
+
+
+async def bench_ring(
+    host: hostkit.Host, ring: hostkit.Component, tokens_per_actor: int, hops: int
+) -> float:
+    """100-actor ring; us per hop."""
+    pids = [await host.spawn(ring) for _ in range(100)]
+    for a, b in zip(pids, pids[1:] + pids[:1], strict=True):
+        host.send(a, f"N{b.id:016x}")
+
+    async def one() -> float:
+        base = sum([int(await host.call(p, "finished")) for p in pids])
+        t = time.perf_counter()
+        for _ in range(tokens_per_actor):
+            for p in pids[: 100 if tokens_per_actor else 1]:
+                host.send(p, f"T{hops:08x}")
+        want = base + (100 * tokens_per_actor if tokens_per_actor else 1)
+        done = base
+        while done < want:
+            await trio.sleep(0.001)
+            done = sum([int(await host.call(p, "finished")) for p in pids])
+        total = (100 * tokens_per_actor if tokens_per_actor else 1) * hops
+        return (time.perf_counter() - t) / total * 1e6
+
+    result = statistics.median([await one() for _ in range(ROUNDS)])
+    for p in pids:
+        host.kill(p)
+    return result
+
+
+async def bench_call(host: hostkit.Host, echo: hostkit.Component) -> float:
+    pid = await host.spawn(echo)
+    for _ in range(200):
+        await host.call(pid, "warm")
+
+    async def one() -> float:
+        n = 3000
+        t = time.perf_counter()
+        for _ in range(n):
+            await host.call(pid, "x")
+        return (time.perf_counter() - t) / n * 1e6
+
+    return statistics.median([await one() for _ in range(ROUNDS)])
+
+
+async def bench_spawn(host: hostkit.Host, echo: hostkit.Component) -> tuple[float, float]:
+    """(us per spawn, KiB RSS per idle actor) over 10,000 actors."""
+    gc.collect()
+    rss0 = rss_kib()
+    n = 10_000
+    pids: list[hostkit.Pid] = []
+
+    async def spawner(k: int) -> None:
+        for _ in range(k):
+            pids.append(await host.spawn(echo))
+
+    t = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(64):
+            nursery.start_soon(spawner, n // 64)
+    elapsed = time.perf_counter() - t
+    gc.collect()
+    per_actor = (rss_kib() - rss0) / len(pids)
+    assert await host.call(pids[-1], "alive?") == "alive?"
+    for p in pids:
+        host.kill(p)
+    return elapsed / len(pids) * 1e6, per_actor
+
+
+async def bench_parallel(host: hostkit.Host, loop: hostkit.Component) -> float:
+    """Throughput of 2 CPU-bound actors over 1 (same total work)."""
+    a, b = await host.spawn(loop), await host.spawn(loop)
+    jobs = 8
+
+    async def run(pids: list[hostkit.Pid]) -> float:
+        t = time.perf_counter()
+        for i in range(jobs):
+            host.send(pids[i % len(pids)], "burn")
+        for p in pids:
+            await host.call(p, "sync", timeout=60)
+        return time.perf_counter() - t
+
+    one = statistics.median([await run([a]) for _ in range(3)])
+    two = statistics.median([await run([a, b]) for _ in range(3)])
+    return one / two
+
+
+async def main(which: set[str]) -> None:
+    paths = {n: plugin_build.build_wat(n) for n in ("echo", "ring", "loop")}
+    base_call = baseline_call_us(paths["echo"])
+    print(
+        f"baseline: public wasmtime-py call of probe(u32)->u32 + 1 host import: "
+        f"{base_call:.2f} us (median of {ROUNDS})"
+    )
+    print(f"{'figure':<48} {'value':>10} {'':<6} {'vs baseline':<28} target")
+    async with hostkit.open_host(config()) as host:
+        echo = host.load(paths["echo"])
+        ring = host.load(paths["ring"])
+        loop = host.load(paths["loop"])
+        if not which or "cast" in which:
+            us = await bench_cast(host, echo)
+            x = base_call / us
+            report(
+                "one-way messages into one actor",
+                us,
+                "us/msg",
+                f"{x:.1f}x baseline rate",
+                f">= 10x: {'MET' if x >= 10 else 'MISSED'}",
+            )
+        if not which or "ring" in which:
+            us = await bench_ring(host, ring, 100, 100)
+            report(
+                "ring 100 actors, 100 tokens/actor",
+                us,
+                "us/hop",
+                f"{us / base_call:.2f}x call",
+                f"<= 4 us: {'MET' if us <= 4 else 'MISSED'}",
+            )
+            us = await bench_ring(host, ring, 0, 2000)
+            r = us / base_call
+            report(
+                "ring 100 actors, single token",
+                us,
+                "us/hop",
+                f"{r:.2f}x call",
+                f"<= 1.5x: {'MET' if r <= 1.5 else 'MISSED'}",
+            )
+        if not which or "call" in which:
+            us = await bench_call(host, echo)
+            r = us / base_call
+            report(
+                "host call round trip",
+                us,
+                "us",
+                f"{r:.2f}x call",
+                f"<= 2x: {'MET' if r <= 2 else 'MISSED'}",
+            )
+        if not which or "parallel" in which:
+            x = await bench_parallel(host, loop)
+            report(
+                "2 CPU-bound guests vs 1 (2 threads)",
+                x,
+                "x",
+                "throughput ratio",
+                f">= 1.6x: {'MET' if x >= 1.6 else 'MISSED'}",
+            )
+    if not which or "spawn" in which:
+        base_inst = baseline_instantiate_us(paths["echo"])
+        print(f"baseline: raw public-API instantiate (own Store): {base_inst:.2f} us")
+        async with hostkit.open_host(config()) as host:
+            us, kib = await bench_spawn(host, host.load(paths["echo"]))
+        r = us / base_inst
+        report(
+            "spawn (10,000 actors, incl. init)",
+            us,
+            "us",
+            f"{r:.2f}x instantiate",
+            f"<= 1.5x: {'MET' if r <= 1.5 else 'MISSED'}",
+        )
+        report(
+            "RSS per idle actor", kib, "KiB", "", f"<= 20 KiB: {'MET' if kib <= 20 else 'MISSED'}"
+        )
+
+
+if __name__ == "__main__":
+    trio.run(main, set(sys.argv[1:]))

@@ -1,0 +1,67 @@
+"""Capabilities: the Cedar authorizer, policy shorthands, rate limits, the
+host-function hookspecs and the stock providers (files, http, kv, clock,
+random, log).
+
+The gate that puts a Cedar decision and an audit record in front of every
+host call lives in the dispatcher, not in a plugin; see ``docs/capabilities.md``.
+"""
+
+from ._authorizer import Authorizer as Authorizer
+from ._authorizer import Decision as Decision
+from ._context import CallContext as CallContext
+from ._entities import Entity as Entity
+from ._entities import PluginIdentity as PluginIdentity
+from ._hookspecs import hookimpl as hookimpl
+from ._hookspecs import hookspec as hookspec
+from ._limits import DEFAULT_MAX_PAYLOAD as DEFAULT_MAX_PAYLOAD
+from ._limits import DEFAULT_RATE as DEFAULT_RATE
+from ._limits import CallLimits as CallLimits
+from ._limits import RateLimit as RateLimit
+from ._paths import PathOutsideRoot as PathOutsideRoot
+from ._paths import PathRejected as PathRejected
+from ._paths import normalize_guest_path as normalize_guest_path
+from ._paths import resolve_in_roots as resolve_in_roots
+from ._policies import PolicyText as PolicyText
+from ._schema import CedarSchema as CedarSchema
+from ._shorthands import Call as Call
+from ._shorthands import FileList as FileList
+from ._shorthands import FileRead as FileRead
+from ._shorthands import FileWrite as FileWrite
+from ._shorthands import KeyValue as KeyValue
+from ._shorthands import Messaging as Messaging
+from ._shorthands import NetworkOutbound as NetworkOutbound
+from ._shorthands import Register as Register
+from ._shorthands import Spawn as Spawn
+from ._shorthands import grant as grant
+from ._shorthands import grants_to_cedar as grants_to_cedar
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "DEFAULT_RATE",
+    "Authorizer",
+    "Call",
+    "CallContext",
+    "CallLimits",
+    "CedarSchema",
+    "Decision",
+    "Entity",
+    "FileList",
+    "FileRead",
+    "FileWrite",
+    "KeyValue",
+    "Messaging",
+    "NetworkOutbound",
+    "PathOutsideRoot",
+    "PathRejected",
+    "PluginIdentity",
+    "PolicyText",
+    "RateLimit",
+    "Register",
+    "Spawn",
+    "grant",
+    "grants_to_cedar",
+    "hookimpl",
+    "hookspec",
+    "normalize_guest_path",
+    "resolve_in_roots",
+]
