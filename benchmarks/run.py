@@ -177,6 +177,37 @@ async def bench_call(host: hostkit.Host, echo: hostkit.Component) -> float:
     return statistics.median([await one() for _ in range(ROUNDS)])
 
 
+async def bare_handoff_us() -> float:
+    """The floor under any host call: Trio -> a worker thread (SimpleQueue)
+    -> back to Trio (run_sync_soon), with no wasm and no hostkit at all."""
+    import queue
+    import threading
+
+    q: queue.SimpleQueue[trio.Event | None] = queue.SimpleQueue()
+    token = trio.lowlevel.current_trio_token()
+
+    def worker() -> None:
+        while (item := q.get()) is not None:
+            token.run_sync_soon(item.set)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+
+    async def one() -> float:
+        n = 3000
+        t = time.perf_counter()
+        for _ in range(n):
+            ev = trio.Event()
+            q.put(ev)
+            await ev.wait()
+        return (time.perf_counter() - t) / n * 1e6
+
+    result = statistics.median([await one() for _ in range(ROUNDS)])
+    q.put(None)
+    thread.join()
+    return result
+
+
 async def bench_spawn(host: hostkit.Host, echo: hostkit.Component) -> tuple[float, float]:
     """(us per spawn, KiB RSS per idle actor) over 10,000 actors."""
     gc.collect()
@@ -260,6 +291,14 @@ async def main(which: set[str]) -> None:
                 f"<= 1.5x: {'MET' if r <= 1.5 else 'MISSED'}",
             )
         if not which or "call" in which:
+            floor = await bare_handoff_us()
+            report(
+                "  bound: bare Trio->thread->Trio hand-off",
+                floor,
+                "us",
+                f"{floor / base_call:.2f}x call",
+                "(no wasm, no hostkit)",
+            )
             us = await bench_call(host, echo)
             r = us / base_call
             report(

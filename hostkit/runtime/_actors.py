@@ -157,6 +157,9 @@ class Scheduler(ProcessApi):
         local: deque[Actor] = deque()
         self._tls.local = local
         self._tls.depth = 0
+        deferred: list[Callable[[], None]] = []
+        self.host._post_tls.deferred = deferred
+        flush = self.host._flush_deferred
         get = self._global.get
         while True:
             if local:
@@ -173,6 +176,8 @@ class Scheduler(ProcessApi):
             except BaseException:  # a bug here must not kill the thread silently
                 log.exception("scheduler: activation of %s failed", actor.pid)
                 self._exit(actor, ExitReason("host-error", "scheduler failure; see host log"))
+            if deferred:
+                flush(deferred)
 
     def _schedule(self, actor: Actor) -> None:
         """Put a QUEUED actor on a run queue (caller holds its lock)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -136,6 +137,7 @@ class Host:
         self._token = trio.lowlevel.current_trio_token()
         self._inbox: deque[Callable[[], None]] = deque()
         self._wake_pending = False
+        self._post_tls = threading.local()
         self._sched = Scheduler(self, config.scheduler_threads)
         cfg = config
         self.engine = WasmEngine(
@@ -151,6 +153,24 @@ class Host:
 
     # -- plumbing from scheduler threads into Trio -------------------------------
     def _post(self, fn: Callable[[], None]) -> None:
+        deferred: list[Callable[[], None]] | None = getattr(self._post_tls, "deferred", None)
+        if deferred is not None:
+            # On a scheduler thread: wake Trio once, after the activation is
+            # done, rather than mid-activation (which makes the two threads
+            # ping-pong the GIL for the rest of it).
+            deferred.append(fn)
+            return
+        self._wake(fn)
+
+    def _flush_deferred(self, deferred: list[Callable[[], None]]) -> None:
+        """Called by a scheduler thread after each activation."""
+        if deferred:
+            self._inbox.extend(deferred[:-1])
+            last = deferred[-1]
+            deferred.clear()
+            self._wake(last)
+
+    def _wake(self, fn: Callable[[], None]) -> None:
         self._inbox.append(fn)
         if not self._wake_pending:
             self._wake_pending = True

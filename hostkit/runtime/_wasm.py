@@ -881,8 +881,8 @@ def _sandbox_wasi(stdio: Callable[[bytes], None] | None) -> Any:
     stdout/stderr go to ``stdio`` (the host log, tagged with the actor)."""
     cfg = wasmtime.WasiConfig()
     if stdio is not None:
-        cfg.stdout_custom(stdio)
-        cfg.stderr_custom(stdio)
+        cfg.stdout_custom = stdio  # a setter property in wasmtime-py, not a method
+        cfg.stderr_custom = stdio
     return cfg
 
 
