@@ -1,0 +1,66 @@
+"""hostkit's Python guest SDK: write an actor as a GenServer, build it with
+componentize-py (``plugins/_python_guest.py``), run it in a hostkit host.
+
+Inside a guest this package is bundled as the top-level ``hostkit_guest``::
+
+    import hostkit_guest
+
+    class Counter(hostkit_guest.GenServer):
+        def init(self, args):
+            self.count = int(args or 0)
+
+        def handle_cast(self, msg):
+            self.count += msg["by"]
+
+        def handle_call(self, msg, from_):
+            return self.count
+
+    Actor = hostkit_guest.export(Counter)   # the class componentize-py exports
+
+Only the standard library and relative imports are used here, so the SDK
+runs both inside the guest and (for tests) under plain CPython.
+"""
+
+from ._component import WitProcess as WitProcess
+from ._component import export as export
+from ._errors import CallFailed as CallFailed
+from ._errors import GuestError as GuestError
+from ._errors import MessageError as MessageError
+from ._errors import RegisterFailed as RegisterFailed
+from ._errors import SendFailed as SendFailed
+from ._errors import SpawnFailed as SpawnFailed
+from ._errors import StopGuest as StopGuest
+from ._frames import Frame as Frame
+from ._frames import FrameError as FrameError
+from ._frames import decode_frames as decode_frames
+from ._frames import encode_frames as encode_frames
+from ._server import HOST_PID as HOST_PID
+from ._server import NOREPLY as NOREPLY
+from ._server import From as From
+from ._server import GenServer as GenServer
+from ._server import Process as Process
+from ._server import Runtime as Runtime
+from ._server import actor as actor
+
+__all__ = [
+    "HOST_PID",
+    "NOREPLY",
+    "CallFailed",
+    "Frame",
+    "FrameError",
+    "From",
+    "GenServer",
+    "GuestError",
+    "MessageError",
+    "Process",
+    "RegisterFailed",
+    "Runtime",
+    "SendFailed",
+    "SpawnFailed",
+    "StopGuest",
+    "WitProcess",
+    "actor",
+    "decode_frames",
+    "encode_frames",
+    "export",
+]
