@@ -30,6 +30,7 @@ from .runtime import ExitReason as ExitReason
 from .runtime import Host as Host
 from .runtime import HostConfig as HostConfig
 from .runtime import HostFunction as HostFunction
+from .runtime import Monitor as Monitor
 from .runtime import Pid as Pid
 from .runtime import open_host as open_host
 
@@ -52,6 +53,7 @@ __all__ = [
     "HostkitError",
     "MailboxFull",
     "MessageTooLarge",
+    "Monitor",
     "NoProc",
     "Pid",
     "PolicyError",

@@ -13,6 +13,7 @@ is cached next to a digest of its inputs and rebuilt only when they change.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ WAT_GUESTS: dict[str, str | None] = {
     "memgrow": "actor",
     "trap": "actor",
     "raiser": "raiser",
+    "linker": "actor",
     "noactor": "probe-only",
     "core": None,
 }
@@ -70,7 +72,10 @@ def _wit_dir(tmp: Path) -> Path:
 def wat_source(name: str) -> str:
     text = (WAT / f"{name}.wat").read_text()
     if ";;PRELUDE" in text:
-        text = text.replace("  ;;PRELUDE\n", (WAT / "prelude.wat").read_text())
+        match = re.search(r";;HEAP_BASE=(\d+)", text)
+        prelude = (WAT / "prelude.wat").read_text()
+        prelude = prelude.replace("HEAP_BASE", match.group(1) if match else "1024")
+        text = text.replace("  ;;PRELUDE\n", prelude)
     return text
 
 

@@ -3,6 +3,7 @@
 from ._host import Component as Component
 from ._host import Host as Host
 from ._host import HostConfig as HostConfig
+from ._host import Monitor as Monitor
 from ._host import open_host as open_host
 from ._pid import HOST_PID as HOST_PID
 from ._pid import ExitReason as ExitReason
@@ -16,6 +17,7 @@ __all__ = [
     "Host",
     "HostConfig",
     "HostFunction",
+    "Monitor",
     "Pid",
     "open_host",
 ]

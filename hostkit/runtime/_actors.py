@@ -88,14 +88,18 @@ class Actor:
         "id",
         "init_args",
         "instance",
+        "links",
         "lock",
         "mailbox",
+        "monitored_by",
+        "monitoring",
         "name",
         "pid",
         "reason",
         "spawn_waiter",
         "state",
         "stop_reason",
+        "trap_exit",
     )
 
     def __init__(self, aid: int, component: CompiledComponent, init_args: bytes) -> None:
@@ -113,6 +117,10 @@ class Actor:
         self.calls: set[int] = set()  # refs of calls awaiting this actor's reply
         self.exit_waiters: list[Callable[[ExitReason], None]] = []
         self.spawn_waiter: Callable[[str | None], None] | None = None
+        self.links: set[int] = set()
+        self.monitored_by: dict[int, int] = {}  # monitor ref -> watcher pid (0: host)
+        self.monitoring: dict[int, int] = {}  # monitor ref -> target pid
+        self.trap_exit = False
 
     @property
     def state_name(self) -> str:
@@ -135,6 +143,8 @@ class Scheduler(ProcessApi):
         self.exited: dict[int, ExitReason] = {}
         self.registry_lock = threading.Lock()
         self.calls: dict[int, Waiter] = {}
+        # host-side monitors: ref -> callback(reason), called on the Trio thread
+        self.host_monitors: dict[int, Callable[[ExitReason], None]] = {}
         self._refs = itertools.count(1)
         self._ids = itertools.count(1)
         self.closing = False
@@ -493,7 +503,144 @@ class Scheduler(ProcessApi):
         actor.calls.clear()
         if dropped:
             self._bounce(actor, dropped, detail)
+        self._propagate(actor, reason)
         self.host.actor_exited(actor, reason)
+
+    # -- links, monitors, exit signals (Erlang's rules) -------------------------
+    def _propagate(self, actor: Actor, reason: ExitReason) -> None:
+        """Tell links and monitors that ``actor`` exited with ``reason``."""
+        with actor.lock:
+            links, actor.links = actor.links, set()
+            watchers, actor.monitored_by = actor.monitored_by, {}
+            mine, actor.monitoring = actor.monitoring, {}
+        payload = str(reason).encode()
+        for ref, target_id in mine.items():  # monitors this actor held die with it
+            target = self.actors.get(target_id)
+            if target is not None:
+                with target.lock:
+                    target.monitored_by.pop(ref, None)
+        for ref, watcher_id in watchers.items():
+            self._down(watcher_id, ref, actor.id, reason, payload)
+        for other_id in links:
+            other = self.actors.get(other_id)
+            if other is not None:
+                with other.lock:
+                    other.links.discard(actor.id)
+                self.exit_signal(other, actor.id, reason)
+
+    def _down(
+        self, watcher_id: int, ref: int, pid: int, reason: ExitReason, payload: bytes
+    ) -> None:
+        if watcher_id == 0:
+            callback = self.host_monitors.pop(ref, None)
+            if callback is not None:
+                self.host._post(lambda: callback(reason))
+            return
+        watcher = self.actors.get(watcher_id)
+        if watcher is not None:
+            with watcher.lock:
+                watcher.monitoring.pop(ref, None)
+            self._push(watcher, frame(b"d", pid, ref, payload), system=True)
+
+    def exit_signal(
+        self, target: Actor, sender: int, reason: ExitReason, *, untrappable: bool = False
+    ) -> None:
+        """Deliver an exit signal: ``untrappable`` (a kill) ends the target as
+        ``killed``; a trapping target gets an ``e`` frame; otherwise a normal
+        reason is ignored and any other reason ends the target with it."""
+        if untrappable:
+            self.kill(target, KILLED)
+        elif target.trap_exit:
+            self._push(target, frame(b"e", sender, 0, str(reason).encode()), system=True)
+        elif not reason.is_normal or (reason.kind == "shutdown" and sender == 0):
+            self.kill(target, reason)
+
+    def link(self, actor: Actor, other_id: int) -> bool:
+        """Link ``actor`` and ``other_id``; False if the other is not alive."""
+        if other_id == actor.id:
+            return True
+        other = self.actors.get(other_id)
+        if other is None or other.state == EXITED:
+            return False
+        with actor.lock:
+            actor.links.add(other_id)
+        with other.lock:
+            if other.state == EXITED:
+                alive = False
+            else:
+                other.links.add(actor.id)
+                alive = True
+        if not alive:
+            with actor.lock:
+                actor.links.discard(other_id)
+        return alive
+
+    def unlink(self, actor: Actor, other_id: int) -> None:
+        with actor.lock:
+            actor.links.discard(other_id)
+        other = self.actors.get(other_id)
+        if other is not None:
+            with other.lock:
+                other.links.discard(actor.id)
+
+    def monitor(
+        self, watcher_id: int, target_id: int, on_down: Callable[[ExitReason], None] | None = None
+    ) -> int:
+        """Monitor ``target_id`` for ``watcher_id`` (0 = the host, which
+        passes ``on_down``). A dead target yields DOWN ``noproc`` at once."""
+        ref = next(self._refs)
+        if watcher_id == 0:
+            assert on_down is not None
+            self.host_monitors[ref] = on_down
+        target = self.actors.get(target_id)
+        registered = False
+        if target is not None:
+            with target.lock:
+                if target.state != EXITED:
+                    target.monitored_by[ref] = watcher_id
+                    registered = True
+        if registered:
+            if watcher_id:
+                watcher = self.actors.get(watcher_id)
+                if watcher is not None:
+                    with watcher.lock:
+                        watcher.monitoring[ref] = target_id
+        else:
+            noproc = ExitReason("noproc")
+            self._down(watcher_id, ref, target_id, noproc, b"noproc")
+        return ref
+
+    def demonitor(self, watcher_id: int, ref: int, flush: bool) -> bool:
+        target_id: int | None
+        if watcher_id == 0:
+            active = self.host_monitors.pop(ref, None) is not None
+            target_id = None
+        else:
+            watcher = self.actors.get(watcher_id)
+            target_id = None
+            if watcher is not None:
+                with watcher.lock:
+                    target_id = watcher.monitoring.pop(ref, None)
+                    if flush:
+                        tag = b"d"
+                        key = b"%016x" % ref
+                        kept = [
+                            f for f in watcher.mailbox if not (f[:1] == tag and f[17:33] == key)
+                        ]
+                        if len(kept) != len(watcher.mailbox):
+                            watcher.mailbox.clear()
+                            watcher.mailbox.extend(kept)
+            active = target_id is not None
+        for actor in [self.actors.get(target_id)] if target_id is not None else []:
+            if actor is not None:
+                with actor.lock:
+                    actor.monitored_by.pop(ref, None)
+        if watcher_id == 0:
+            for actor in list(self.actors.values()):
+                if ref in actor.monitored_by:
+                    with actor.lock:
+                        actor.monitored_by.pop(ref, None)
+        return active
 
     def _bounce(self, actor: Actor, frames: list[bytes], detail: str) -> None:
         """Calls still in a dead actor's mailbox fail now instead of timing out."""
@@ -586,6 +733,23 @@ class Scheduler(ProcessApi):
                     self._tls.depth = depth
                 continue
             event.wait(min(deadline - now, 0.005))
+
+    def proc_link(self, inst: Instance, other: int) -> str | None:
+        return None if self.link(self._me(inst), other) else "noproc"
+
+    def proc_unlink(self, inst: Instance, other: int) -> None:
+        self.unlink(self._me(inst), other)
+
+    def proc_monitor(self, inst: Instance, target: int) -> int:
+        return self.monitor(self._me(inst).id, target)
+
+    def proc_demonitor(self, inst: Instance, ref: int, flush: bool) -> bool:
+        return self.demonitor(self._me(inst).id, ref, flush)
+
+    def proc_trap_exits(self, inst: Instance, on: bool) -> bool:
+        me = self._me(inst)
+        previous, me.trap_exit = me.trap_exit, on
+        return previous
 
     def proc_register(self, inst: Instance, name: str) -> str | None:
         return self.register(self._me(inst), name)

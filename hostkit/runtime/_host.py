@@ -23,7 +23,7 @@ from .._errors import (
     SpawnError,
 )
 from ._actors import EXITED, SPAWNING, Actor, Scheduler, Waiter, describe
-from ._pid import HOST_PID, SHUTDOWN, ExitReason, Pid
+from ._pid import HOST_PID, KILLED, SHUTDOWN, ExitReason, Pid
 from ._wasm import CompiledComponent, HostFunction, Limits, WasmEngine
 
 log = logging.getLogger("hostkit.host")
@@ -122,6 +122,45 @@ class HostConfig:
 
 
 Component = CompiledComponent
+
+
+class Monitor:
+    """A host-side monitor of one actor: exactly one DOWN, with the reason.
+
+    Get one from :meth:`Host.monitor`. Monitoring a dead or unknown pid
+    yields DOWN ``noproc`` at once.
+    """
+
+    __slots__ = ("_done", "_host", "_reason", "pid", "ref")
+
+    def __init__(self, host: Host, pid: Pid) -> None:
+        self._host = host
+        self.pid = pid
+        self._done = trio.Event()
+        self._reason: ExitReason | None = None
+        self.ref = 0
+
+    def _fire(self, reason: ExitReason) -> None:
+        if self._reason is None:
+            self._reason = reason
+            self._done.set()
+
+    @property
+    def down(self) -> ExitReason | None:
+        """The DOWN reason once it arrived, else None."""
+        return self._reason
+
+    async def wait(self) -> ExitReason:
+        """Wait for the DOWN and return the monitored actor's exit reason."""
+        await self._done.wait()
+        assert self._reason is not None
+        return self._reason
+
+    def cancel(self) -> bool:
+        """Demonitor. Returns whether the monitor was still active; a DOWN
+        that already arrived stays readable (``flush`` is implied for the host:
+        nothing is queued anywhere)."""
+        return self._host._sched.demonitor(0, self.ref, True)
 
 
 class Host:
@@ -410,6 +449,52 @@ class Host:
     def actors(self) -> list[dict[str, Any]]:
         """A snapshot of live actors (pid, component, name, state, mailbox)."""
         return [describe(a) for a in list(self._sched.actors.values())]
+
+    # -- links, monitors, exit signals ---------------------------------------------
+    def link(self, a: Pid | int, b: Pid | int) -> None:
+        """Link two actors (Erlang's rules; see docs/supervision.md).
+
+        Raises:
+            NoProc: either actor is not alive.
+        """
+        if not self._sched.link(self._actor(a), int(b)):
+            raise NoProc(f"{Pid(int(b))} is not alive")
+
+    def unlink(self, a: Pid | int, b: Pid | int) -> None:
+        """Remove the link between ``a`` and ``b``, if any."""
+        actor = self._sched.lookup(int(a))
+        if actor is not None:
+            self._sched.unlink(actor, int(b))
+
+    def monitor(self, pid: Pid | int) -> Monitor:
+        """Monitor ``pid`` from host code; see :class:`Monitor`."""
+        mon = Monitor(self, Pid(int(pid)))
+        mon.ref = self._sched.monitor(0, int(pid), mon._fire)
+        return mon
+
+    def exit(self, pid: Pid | int, reason: ExitReason | str) -> None:
+        """Send an exit signal, like Erlang's ``exit/2``. ``"kill"`` is
+        untrappable and ends the actor as ``killed``; otherwise a trapping
+        actor receives an ``e`` frame, a normal reason is ignored (except
+        ``shutdown`` from the host, which stops a non-trapping actor), and any
+        other reason ends the actor with it."""
+        actor = self._sched.lookup(int(pid))
+        if actor is None:
+            return
+        if reason == "kill":
+            self._sched.exit_signal(actor, 0, KILLED, untrappable=True)
+            return
+        if isinstance(reason, str):
+            reason = (
+                ExitReason(reason) if reason in ExitReason.KINDS else ExitReason("error", reason)
+            )
+        self._sched.exit_signal(actor, 0, reason)
+
+    def set_trap_exit(self, pid: Pid | int, on: bool) -> bool:
+        """Make ``pid`` trap exit signals (or not); returns the old setting."""
+        actor = self._actor(pid)
+        previous, actor.trap_exit = actor.trap_exit, on
+        return previous
 
     def is_alive(self, pid: Pid | int) -> bool:
         return self._sched.lookup(int(pid)) is not None

@@ -237,6 +237,21 @@ class ProcessApi:
     def proc_log(self, inst: Instance, level: str, message: str) -> None:
         raise NotImplementedError
 
+    def proc_link(self, inst: Instance, other: int) -> str | None:
+        raise NotImplementedError
+
+    def proc_unlink(self, inst: Instance, other: int) -> None:
+        raise NotImplementedError
+
+    def proc_monitor(self, inst: Instance, target: int) -> int:
+        raise NotImplementedError
+
+    def proc_demonitor(self, inst: Instance, ref: int, flush: bool) -> bool:
+        raise NotImplementedError
+
+    def proc_trap_exits(self, inst: Instance, on: bool) -> bool:
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class HostFunction:
@@ -396,7 +411,33 @@ def _process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
         level = string_at(en.data, en.size).decode()
         api_ref().proc_log(inst, level, _read_str(args[1]).decode(errors="replace"))
 
+    def link(inst: Instance, args: Any, res: Any) -> None:
+        err = api_ref().proc_link(inst, args[0].of.u64)
+        if err is None:
+            _put_result(res[0], True, None)
+        else:
+            _put_result(res[0], False, lambda v: _put_enum(v, err.encode()))
+
+    def unlink(inst: Instance, args: Any, res: Any) -> None:
+        api_ref().proc_unlink(inst, args[0].of.u64)
+
+    def monitor(inst: Instance, args: Any, res: Any) -> None:
+        _put_u64(res[0], api_ref().proc_monitor(inst, args[0].of.u64))
+
+    def demonitor(inst: Instance, args: Any, res: Any) -> None:
+        res[0].kind = _K_BOOL
+        res[0].of.boolean = api_ref().proc_demonitor(inst, args[0].of.u64, args[1].of.boolean)
+
+    def trap_exits(inst: Instance, args: Any, res: Any) -> None:
+        res[0].kind = _K_BOOL
+        res[0].of.boolean = api_ref().proc_trap_exits(inst, args[0].of.boolean)
+
     bodies = {
+        "link": link,
+        "unlink": unlink,
+        "monitor": monitor,
+        "demonitor": demonitor,
+        "trap-exits": trap_exits,
         "self": self_,
         "spawn": spawn,
         "send": send,
@@ -410,7 +451,21 @@ def _process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
 
 
 PROCESS_FUNCTIONS: Final = frozenset(
-    {"self", "spawn", "send", "call", "register", "whereis", "now", "log"}
+    {
+        "self",
+        "spawn",
+        "send",
+        "call",
+        "register",
+        "whereis",
+        "now",
+        "log",
+        "link",
+        "unlink",
+        "monitor",
+        "demonitor",
+        "trap-exits",
+    }
 )
 
 

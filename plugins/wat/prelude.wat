@@ -1,11 +1,12 @@
   ;; ---- hostkit WAT prelude (spliced into each guest by plugins/build.py) ----
-  ;; Memory map: [0, 1024) statics (return area at 16, scratch at 64),
-  ;; [1024, ...) a bump heap reset after every export returns (post-return).
+  ;; Memory map: [0, HEAP_BASE) statics (return area at 16, scratch at 64),
+  ;; [HEAP_BASE, ...) a bump heap (HEAP_BASE is 1024 unless the guest says
+  ;; ";;HEAP_BASE=<n>") reset after every export returns (post-return).
   ;; A guest defines $on_init (args_ptr args_len -> i32: 0 ok, else error
   ;; string ptr/len written to 64/68) and $handle (kind pid ref pptr plen out
   ;; -> out), and may declare more imports before this prelude.
   (memory (export "memory") 1)
-  (global $heap (mut i32) (i32.const 1024))
+  (global $heap (mut i32) (i32.const HEAP_BASE))
   (global $out_cap_end (mut i32) (i32.const 0))
 
   (func $alloc (param $size i32) (param $align i32) (result i32)
@@ -36,7 +37,7 @@
       (then (memory.copy (local.get $ptr) (local.get $old) (local.get $old_size))))
     (local.get $ptr))
 
-  (func $reset_heap (global.set $heap (i32.const 1024)))
+  (func $reset_heap (global.set $heap (i32.const HEAP_BASE)))
 
   ;; Parse $n lowercase hex digits at $p.
   (func $hex_get (param $p i32) (param $n i32) (result i64)
