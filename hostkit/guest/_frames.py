@@ -102,8 +102,6 @@ def decode_frames(batch: str | bytes) -> list[Frame]:
             payload = data[i + HEADER_SIZE : end].decode()
         except UnicodeDecodeError as exc:
             raise FrameError(f"payload of the frame at byte {i} is not UTF-8: {exc}") from None
-        frames.append(
-            Frame(chr(header[0]), int(header[1:17], 16), int(header[17:33], 16), payload)
-        )
+        frames.append(Frame(chr(header[0]), int(header[1:17], 16), int(header[17:33], 16), payload))
         i = end
     return frames

@@ -82,8 +82,15 @@ class Process(Protocol):
 
 
 _IDLE, _INIT, _DELIVER, _TERMINATE = range(4)
-_WHERE: Final = {"c": "handle_cast", "q": "handle_call", "i": "handle_info",
-                 "u": "handle_info", "p": "handle_info"}
+_WHERE: Final = {
+    "c": "handle_cast",
+    "q": "handle_call",
+    "i": "handle_info",
+    "u": "handle_info",
+    "p": "handle_info",
+    "d": "handle_info",
+    "e": "handle_info",
+}
 
 
 def _dumps(value: Any) -> str:
@@ -130,6 +137,9 @@ class GenServer:
           for a :meth:`spawn` tagged ``t``;
         - ``"undeliverable"``: ``{"pid": p, "tag": t, "error": e}`` for a
           :meth:`send` tagged ``t`` (``e`` is e.g. ``"mailbox-full"``);
+        - ``"down"``: ``{"pid": p, "ref": r, "reason": why}``, the DOWN of a
+          monitor ``r`` (see ``process.monitor``);
+        - ``"exit"``: ``{"pid": p, "reason": why}``, a trapped exit signal;
         - ``"info"``: another host message; ``msg`` is its raw payload string.
 
         The default logs it at debug level and carries on.
@@ -365,6 +375,10 @@ class Runtime:
             elif kind == "p":
                 info = {"tag": ref, "pid": pid} if pid else {"tag": ref, "error": payload}
                 server.handle_info("spawned", info)
+            elif kind == "d":
+                server.handle_info("down", {"pid": pid, "ref": ref, "reason": payload})
+            elif kind == "e":
+                server.handle_info("exit", {"pid": pid, "reason": payload})
             else:
                 self.log("warn", f"ignored an inbound frame of unknown kind {kind!r}")
         except StopGuest as stop:
