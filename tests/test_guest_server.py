@@ -343,3 +343,22 @@ def test_export_needs_the_generated_bindings() -> None:
     # Outside componentize-py there is no wit_world: a clear ImportError.
     with pytest.raises(ImportError):
         export(Counter)
+
+
+def test_down_and_trapped_exit_frames_reach_handle_info() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    class Watcher(GenServer):
+        def handle_info(self, kind: str, msg: Any) -> None:
+            seen.append((kind, msg))
+
+    rt, _ = started(Watcher)
+    inbound = [
+        host_frame(b"d", 9, 41, b"trap: wasm trap: unreachable"),
+        host_frame(b"e", 7, 0, b"killed"),
+    ]
+    assert run(rt, *inbound) == []
+    assert seen == [
+        ("down", {"pid": 9, "ref": 41, "reason": "trap: wasm trap: unreachable"}),
+        ("exit", {"pid": 7, "reason": "killed"}),
+    ]
