@@ -891,12 +891,11 @@ class AgainstReference(RuleBasedStateMachine):
     """Random exits, start failures, additions and removals over random
     strategies and flags: the core must do exactly what the reference does."""
 
-    counter = 0
-
     @initialize(setup=supervisor_setups(), fail=st.sampled_from([set(), set(), set(), {"c1"}]))
     def setup(self, setup: tuple[dict[str, Any], list[ChildSpec], bool], fail: set[str]) -> None:
         flags, specs, dynamic = setup
         sflags = SupervisorFlags(**flags)
+        self.added = 0
         if dynamic:  # the same children, added one by one after the start
             self.h = Harness(DynamicSupervisorCore(sflags), fail=fail)
             self.ref = RefSupervisor(flags, [], dynamic=True, fail=fail)
@@ -929,8 +928,8 @@ class AgainstReference(RuleBasedStateMachine):
     @precondition(lambda self: self.h.exit is None)
     @rule(restart=st.sampled_from(["permanent", "transient", "temporary"]), fails=st.booleans())
     def add_child(self, restart: str, fails: bool) -> None:
-        AgainstReference.counter += 1
-        s = spec(f"n{AgainstReference.counter}", restart)
+        self.added += 1
+        s = spec(f"n{self.added}", restart)
         if fails:
             self.h.fail.add(s.id)
             self.ref.fail.add(s.id)
