@@ -372,3 +372,25 @@ async def test_components_compile_once_and_cache_survives_corruption(
     entries[0].write_bytes(b"short")
     async with hostkit.open_host(cfg) as host:
         assert await host.call(await host.spawn(host.load(wasm["echo"])), "ok") == "ok"
+
+
+async def test_resolver_binds_imports_at_load(cache_dir: Path, wasm: dict[str, Path]) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def resolver(interface: str, function: str, func_type: object) -> object:
+        asked.append((interface, function))
+        return (lambda inst, x: x + 100) if function == "fail" else None
+
+    cfg = hostkit.HostConfig(cache_dir=cache_dir)
+    async with hostkit.open_host(cfg, resolver=resolver) as host:
+        pid = await host.spawn(host.load(wasm["raiser"]))
+        assert await host.call(pid, "ab") == "102"
+        host.load(wasm["raiser"], name="again")  # already bound: not asked twice
+    assert asked == [("hostkit:test/hooks@0.1.0", "fail")]
+
+
+async def test_resolver_declining_fails_the_load(cache_dir: Path, wasm: dict[str, Path]) -> None:
+    cfg = hostkit.HostConfig(cache_dir=cache_dir)
+    async with hostkit.open_host(cfg, resolver=lambda i, f, t: None) as host:
+        with pytest.raises(hostkit.ComponentLoadError, match="nothing implements"):
+            host.load(wasm["raiser"])

@@ -24,7 +24,7 @@ from .._errors import (
 )
 from ._actors import EXITED, SPAWNING, Actor, Scheduler, Waiter, describe
 from ._pid import HOST_PID, KILLED, SHUTDOWN, ExitReason, Pid
-from ._wasm import CompiledComponent, HostFunction, Limits, WasmEngine
+from ._wasm import CompiledComponent, HostFunction, ImportResolver, Limits, WasmEngine
 
 log = logging.getLogger("hostkit.host")
 guest_log = logging.getLogger("hostkit.guest")
@@ -169,7 +169,12 @@ class Host:
     All methods must be called from the Trio thread that opened the host.
     """
 
-    def __init__(self, config: HostConfig, host_functions: Sequence[HostFunction]) -> None:
+    def __init__(
+        self,
+        config: HostConfig,
+        host_functions: Sequence[HostFunction],
+        resolver: ImportResolver | None = None,
+    ) -> None:
         self.config = config
         self.components: dict[str, CompiledComponent] = {}
         self._closed = False
@@ -187,6 +192,7 @@ class Host:
             fuel=cfg.fuel_per_activation is not None,
             wasi=cfg.wasi,
             max_component_bytes=cfg.max_component_bytes,
+            resolver=resolver,
         )
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
 
@@ -545,20 +551,24 @@ async def open_host(
     config: HostConfig | None = None,
     *,
     host_functions: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
+    resolver: ImportResolver | None = None,
 ) -> AsyncIterator[Host]:
     """Open a host for the duration of an ``async with`` block.
 
     Args:
         config: limits and tuning; defaults are safe for untrusted guests.
         host_functions: extra imports as ``{interface: {function: impl}}``;
-            ``impl(instance, *args)`` gets wasmtime-py values. (Capability-gated
-            provider plugins build on this.)
+            ``impl(instance, *args)`` gets wasmtime-py values.
+        resolver: called at load for each import nothing above implements,
+            as ``resolver(interface, function, func_type)``; returns an impl
+            or None (then the load fails naming the import). The capability
+            gate plugs pluggy hooks in here.
 
     On exit every actor is stopped and every thread joined.
     """
     from ._wasm import host_function_table
 
-    host = Host(config or HostConfig(), host_function_table(host_functions or {}))
+    host = Host(config or HostConfig(), host_function_table(host_functions or {}), resolver)
     await host._start()
     try:
         yield host

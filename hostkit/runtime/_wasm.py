@@ -268,6 +268,11 @@ class HostFunction:
     impl: Callable[..., Any]
 
 
+#: Resolves an import a component needs: ``(interface, function, func_type)``
+#: -> ``impl(instance, *args)`` or None. Called once per new (interface,
+#: function) at load; the capability gate implements it with pluggy hooks.
+ImportResolver = Callable[[str, str, Any], Callable[..., Any] | None]
+
 # Dispatch tables for raw callbacks: the callback's data pointer indexes here.
 _HOST_FUNCS: dict[int, tuple[Callable[..., Any], WasmEngine]] = {}
 _host_func_ids = itertools.count(1)
@@ -532,7 +537,9 @@ class WasmEngine:
         fuel: bool,
         wasi: bool,
         max_component_bytes: int,
+        resolver: ImportResolver | None = None,
     ) -> None:
+        self._resolver = resolver
         cfg = wasmtime.Config()
         cfg.epoch_interruption = True
         cfg.consume_fuel = fuel
@@ -597,6 +604,18 @@ class WasmEngine:
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)
+
+    def _resolve(self, interface: str, function: str, func_type: Any) -> bool:
+        """Ask the resolver for an import; remember and link what it gives."""
+        if self._resolver is None:
+            return False
+        impl = self._resolver(interface, function, func_type)
+        if impl is None:
+            return False
+        self._host_funcs.setdefault(interface, {})[function] = HostFunction(
+            interface, function, impl
+        )
+        return True
 
     def provides(self, interface: str, function: str) -> bool:
         if interface == PROCESS_IFACE:
@@ -663,6 +682,7 @@ class WasmEngine:
         imports = ctype.imports(self.engine)
         unresolved: list[str] = []
         needs_wasi = False
+        relink = False
         for iname, item in imports.items():
             if iname == TYPES_IFACE:
                 continue
@@ -676,7 +696,12 @@ class WasmEngine:
                 unresolved.append(iname)
                 continue
             for fname, fitem in ity.exports(self.engine).items():
-                if isinstance(fitem.ty, wc.FuncType) and not self.provides(iname, fname):
+                fty = fitem.ty
+                if not isinstance(fty, wc.FuncType) or self.provides(iname, fname):
+                    continue
+                if self._resolve(iname, fname, fty):
+                    relink = True
+                else:
                     unresolved.append(f"{iname}#{fname}")
         if unresolved:
             raise ComponentLoadError(
@@ -685,6 +710,9 @@ class WasmEngine:
                 + ", ".join(sorted(unresolved))
                 + " (register host functions or a provider plugin for them)",
             )
+        if relink:
+            # Instances already running keep their links; new ones use this.
+            self.linker = self._build_linker()
         return tuple(sorted(imports)), needs_wasi
 
     # -- the on-disk cache ---------------------------------------------------
