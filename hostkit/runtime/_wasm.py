@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ctypes import byref, string_at
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -207,50 +207,38 @@ def _put_variant(val: Any, case: bytes, fill: Callable[[Any], None] | None) -> N
     val.of.variant.val = _boxed(fill) if fill is not None else None
 
 
-class ProcessApi:
+class ProcessApi(Protocol):
     """What the ``process`` imports call into; implemented by the scheduler.
 
     Each method receives the calling :class:`Instance` first. Results use the
     WIT shapes: ``None`` for ok-unit, a ``str`` error case name, etc.
     """
 
-    def proc_self(self, inst: Instance) -> int:
-        raise NotImplementedError
+    def proc_self(self, inst: Instance) -> int: ...
 
-    def proc_spawn(self, inst: Instance, component: str, args: bytes) -> tuple[bool, int | str]:
-        raise NotImplementedError
+    def proc_spawn(self, inst: Instance, component: str, args: bytes) -> tuple[bool, int | str]: ...
 
-    def proc_send(self, inst: Instance, to: int, payload: bytes) -> str | None:
-        raise NotImplementedError
+    def proc_send(self, inst: Instance, to: int, payload: bytes) -> str | None: ...
 
     def proc_call(
         self, inst: Instance, to: int, payload: bytes, timeout_ms: int
-    ) -> tuple[bool, bytes | tuple[str, str | None]]:
-        raise NotImplementedError
+    ) -> tuple[bool, bytes | tuple[str, str | None]]: ...
 
-    def proc_register(self, inst: Instance, name: str) -> str | None:
-        raise NotImplementedError
+    def proc_register(self, inst: Instance, name: str) -> str | None: ...
 
-    def proc_whereis(self, inst: Instance, name: str) -> int | None:
-        raise NotImplementedError
+    def proc_whereis(self, inst: Instance, name: str) -> int | None: ...
 
-    def proc_log(self, inst: Instance, level: str, message: str) -> None:
-        raise NotImplementedError
+    def proc_log(self, inst: Instance, level: str, message: str) -> None: ...
 
-    def proc_link(self, inst: Instance, other: int) -> str | None:
-        raise NotImplementedError
+    def proc_link(self, inst: Instance, other: int) -> str | None: ...
 
-    def proc_unlink(self, inst: Instance, other: int) -> None:
-        raise NotImplementedError
+    def proc_unlink(self, inst: Instance, other: int) -> None: ...
 
-    def proc_monitor(self, inst: Instance, target: int) -> int:
-        raise NotImplementedError
+    def proc_monitor(self, inst: Instance, target: int) -> int: ...
 
-    def proc_demonitor(self, inst: Instance, ref: int, flush: bool) -> bool:
-        raise NotImplementedError
+    def proc_demonitor(self, inst: Instance, ref: int, flush: bool) -> bool: ...
 
-    def proc_trap_exits(self, inst: Instance, on: bool) -> bool:
-        raise NotImplementedError
+    def proc_trap_exits(self, inst: Instance, on: bool) -> bool: ...
 
 
 @dataclass(frozen=True)
