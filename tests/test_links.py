@@ -56,8 +56,10 @@ async def test_trapping_turns_exit_signals_into_messages(
     with trio.fail_after(5):
         while len(await _events(host, a)) < 2:
             await trio.sleep(0.01)
-    events = await _events(host, a)
-    assert f"e {b.id:016x} trap: wasm trap: wasm `unreachable` instruction executed" in events[0]
+    # b and c exit on different scheduler threads: either order is correct.
+    events = sorted(await _events(host, a))
+    assert len(events) == 2
+    assert events[0].startswith(f"e {b.id:016x} trap: wasm trap: wasm `unreachable`")
     assert events[1] == f"e {c.id:016x} normal"  # trapped, even a normal exit arrives
     assert host.is_alive(a)
 
