@@ -394,3 +394,29 @@ async def test_resolver_declining_fails_the_load(cache_dir: Path, wasm: dict[str
     async with hostkit.open_host(cfg, resolver=lambda i, f, t: None) as host:
         with pytest.raises(hostkit.ComponentLoadError, match="nothing implements"):
             host.load(wasm["raiser"])
+
+
+async def test_outbox_frame_splitting_utf8_is_a_protocol_violation(
+    host: hostkit.Host, wasm: dict[str, Path]
+) -> None:
+    """A hostile guest cannot smuggle invalid UTF-8 into another guest (it
+    would panic inside wasmtime and take the whole process down)."""
+    victim = await host.spawn(host.load(wasm["echo"]))
+    evil = await host.spawn(host.load(wasm["spawner"]))
+    with pytest.raises(hostkit.ActorExited, match="splits a UTF-8 character"):
+        await host.call(evil, f"split:{victim.id:016x}")
+    reason = await host.wait(evil)
+    assert reason.kind == "error" and "protocol violation" in reason.detail
+    assert await host.call(victim, "count") == "0"  # nothing reached the victim
+    assert await host.call(victim, "still fine ✓") == "still fine ✓"
+
+
+async def test_stop_requested_while_spawning_is_not_lost(
+    host: hostkit.Host, wasm: dict[str, Path]
+) -> None:
+    echo = host.load(wasm["echo"])
+    spawning = host._sched.new_actor(echo, b"")
+    host.stop(spawning.pid)  # before it has even been instantiated
+    host._sched._global.put(spawning)
+    with trio.fail_after(5):
+        assert await host.wait(spawning.pid) == ExitReason("shutdown")

@@ -29,6 +29,7 @@ import contextlib
 import itertools
 import logging
 import queue
+import re
 import threading
 import time
 from collections import deque
@@ -48,6 +49,9 @@ SPAWNING, IDLE, QUEUED, RUNNING, EXITED = range(5)
 _STATE_NAMES: Final = ("spawning", "idle", "queued", "running", "exited")
 
 _HEADER: Final = 41
+# pid, ref and len of a header: exactly 40 lowercase hex digits (int() alone
+# would also take signs, spaces and underscores).
+_HEX40: Final = re.compile(rb"[0-9a-f]{40}").fullmatch
 
 
 def frame(kind: bytes, pid: int, ref: int, payload: bytes) -> bytes:
@@ -248,7 +252,7 @@ class Scheduler(ProcessApi):
         with actor.lock:
             pending_kill = actor.reason is not None  # killed while spawning
             if not pending_kill:
-                if actor.mailbox:
+                if actor.mailbox or actor.stop_reason is not None:
                     actor.state = QUEUED
                     self._schedule(actor)
                 else:
@@ -316,28 +320,35 @@ class Scheduler(ProcessApi):
             if n - i < _HEADER:
                 self._protocol_error(actor, "truncated frame header in outbox")
                 return
-            try:
-                length = int(out[i + 33 : i + 41], 16)
-                pid = int(out[i + 1 : i + 17], 16)
-            except ValueError:
+            if _HEX40(out, i + 1, i + _HEADER) is None:
                 self._protocol_error(actor, f"malformed frame header at byte {i}")
                 return
+            pid = int(out[i + 1 : i + 17], 16)
+            ref = int(out[i + 17 : i + 33], 16)
+            length = int(out[i + 33 : i + _HEADER], 16)
             end = i + _HEADER + length
             if end > n:
                 self._protocol_error(actor, f"frame at byte {i} overruns the outbox")
                 return
+            # The outbox as a whole is valid UTF-8 (wasmtime checked it), so a
+            # slice is valid iff neither boundary splits a character. A split
+            # payload would reach another guest as an invalid `string`.
+            if (length and out[i + _HEADER] & 0xC0 == 0x80) or (
+                end < n and out[end] & 0xC0 == 0x80
+            ):
+                self._protocol_error(actor, f"frame at byte {i} splits a UTF-8 character")
+                return
             kind = out[i]
             if kind == 115:  # 's' send
                 if length > max_size:
-                    self._undeliverable(actor, pid, out[i + 17 : i + 33], "too-large")
+                    self._undeliverable(actor, pid, ref, "too-large")
                 else:
                     target = actors.get(pid)
                     if target is None:
-                        self._undeliverable(actor, pid, out[i + 17 : i + 33], "noproc")
+                        self._undeliverable(actor, pid, ref, "noproc")
                     elif not self._push(target, b"c%016x0000000000000000" % me + out[i + 33 : end]):
-                        self._undeliverable(actor, pid, out[i + 17 : i + 33], "mailbox-full")
+                        self._undeliverable(actor, pid, ref, "mailbox-full")
             elif kind == 114:  # 'r' reply
-                ref = int(out[i + 17 : i + 33], 16)
                 waiter = self.calls.pop(ref, None)
                 if waiter is not None:
                     target = actors.get(waiter.target)
@@ -345,7 +356,7 @@ class Scheduler(ProcessApi):
                         target.calls.discard(ref)
                     waiter.resolve(out[i + _HEADER : end])
             elif kind == 110:  # 'n' spawn
-                self._outbox_spawn(actor, int(out[i + 17 : i + 33], 16), out[i + _HEADER : end])
+                self._outbox_spawn(actor, ref, out[i + _HEADER : end])
             elif kind == 120:  # 'x' stop
                 text = out[i + _HEADER : end].decode(errors="replace")
                 actor.stop_reason = (
@@ -363,13 +374,8 @@ class Scheduler(ProcessApi):
     def _protocol_error(self, actor: Actor, what: str) -> None:
         actor.stop_reason = ExitReason("error", f"protocol violation: {what}")
 
-    def _undeliverable(self, actor: Actor, pid: int, ref_hex: bytes, why: str) -> None:
-        payload = why.encode()
-        self._push(
-            actor,
-            b"u%016x" % pid + ref_hex + b"%08x" % len(payload) + payload,
-            system=True,
-        )
+    def _undeliverable(self, actor: Actor, pid: int, ref: int, why: str) -> None:
+        self._push(actor, frame(b"u", pid, ref, why.encode()), system=True)
 
     def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
         comp_name, _, args = payload.partition(b"\n")
@@ -483,7 +489,7 @@ class Scheduler(ProcessApi):
             if run_terminate and self.on_scheduler_thread():
                 with contextlib.suppress(GuestFault):
                     inst.terminate(
-                        str(reason.kind),
+                        str(reason),
                         self.cfg.fuel,
                         time.monotonic() + self.cfg.activation_timeout,
                     )

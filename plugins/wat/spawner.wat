@@ -9,6 +9,8 @@
 ;; call "cast:<16 hex pid><msg>"  -> outbox send tagged 7; reply "queued"
 ;; call "undeliverable"           -> number of `u` frames received so far
 ;; call "self"                    -> own pid (decimal)
+;; call "split:<hex16 pid>"       -> a hostile outbox: a send whose length splits "é"
+;;                                   (the whole outbox stays valid UTF-8)
 (module
   (import "hostkit:plugin/process@0.1.0" "self" (func $self (result i64)))
   (import "hostkit:plugin/process@0.1.0" "spawn" (func $spawn (param i32 i32 i32 i32 i32)))
@@ -33,6 +35,8 @@
   (data (i32.const 224) "ok")
   (data (i32.const 232) "queued")
   (data (i32.const 240) "\n")
+  (data (i32.const 244) "split:")
+  (data (i32.const 252) "\c3\a9")
 
   (func $starts (param $p i32) (param $n i32) (param $s i32) (param $slen i32) (result i32)
     (if (i32.lt_u (local.get $n) (local.get $slen)) (then (return (i32.const 0))))
@@ -135,6 +139,14 @@
         (return (call $frame_put (local.get $out) (i32.const 114) (local.get $pid)
                   (local.get $ref) (i32.const 232) (i32.const 6)))))
 
+    (if (call $starts (local.get $p) (local.get $n) (i32.const 244) (i32.const 6))
+      (then
+        (local.set $out (call $frame_put (local.get $out) (i32.const 115)
+          (call $hex_get (i32.add (local.get $p) (i32.const 6)) (i32.const 16)) (i64.const 0)
+          (i32.const 252) (i32.const 1)))
+        ;; the second byte of "é" follows, where the next frame header would start
+        (i32.store8 (local.get $out) (i32.const 169))
+        (return (i32.add (local.get $out) (i32.const 1)))))
     (if (call $eq (local.get $p) (local.get $n) (i32.const 184) (i32.const 13))
       (then (return (call $reply_dec (local.get $out) (local.get $pid) (local.get $ref)
                       (global.get $undeliv)))))
