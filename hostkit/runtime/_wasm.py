@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from ctypes import byref, string_at
 from dataclasses import dataclass
+from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -47,7 +48,7 @@ __all__ = [
     "WasmEngine",
 ]
 
-WASMTIME_VERSION: Final = getattr(wasmtime, "__version__", "50")
+WASMTIME_VERSION: Final = _version("wasmtime")
 PLUGIN_PACKAGE: Final = "hostkit:plugin"
 PLUGIN_VERSION: Final = "0.1.0"
 ACTOR_IFACE: Final = f"{PLUGIN_PACKAGE}/actor@{PLUGIN_VERSION}"
