@@ -281,6 +281,13 @@ class Host:
             path = Path(source)
             name = name or path.stem
             try:
+                size = path.stat().st_size
+                if size > self.config.max_component_bytes:  # refuse it unread
+                    raise ComponentLoadError(
+                        name,
+                        f"{size} bytes exceeds the limit of {self.config.max_component_bytes} "
+                        "bytes (raise max_component_bytes if this is expected)",
+                    )
                 data = path.read_bytes()
             except OSError as exc:
                 raise ComponentLoadError(
