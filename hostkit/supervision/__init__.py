@@ -5,8 +5,12 @@ Two layers live here:
 * the **decision core** (``_spec``, ``_core``): pure, synchronous, no trio. It
   validates specs and decides, from events and the time, which children to
   start, stop or restart and when the supervisor itself must exit;
-* the **driver** (to come): the trio task that performs those actions on
-  actors and feeds their outcome back. See ``docs/supervision.md``.
+* the **driver** (``_driver``, ``_entry``, ``_starts``, ``_tree``): the Trio side that
+  performs those actions on wasm actors, Trio tasks and nested supervisors,
+  feeds their outcome back and shows the running tree as data
+  (``open_supervisor``, ``open_dynamic_supervisor``, ``run_supervisor``).
+
+See ``docs/supervision.md``.
 """
 
 from ._core import Action as Action
@@ -30,6 +34,10 @@ from ._core import StopRequested as StopRequested
 from ._core import SupervisorCore as SupervisorCore
 from ._core import SupervisorSnapshot as SupervisorSnapshot
 from ._core import TimerFired as TimerFired
+from ._driver import Supervisor as Supervisor
+from ._entry import open_dynamic_supervisor as open_dynamic_supervisor
+from ._entry import open_supervisor as open_supervisor
+from ._entry import run_supervisor as run_supervisor
 from ._spec import BRUTAL_KILL as BRUTAL_KILL
 from ._spec import INFINITY as INFINITY
 from ._spec import AutoShutdown as AutoShutdown
@@ -40,9 +48,11 @@ from ._spec import Shutdown as Shutdown
 from ._spec import Strategy as Strategy
 from ._spec import SupervisorFlags as SupervisorFlags
 from ._spec import check_child_specs as check_child_specs
-
-# The trio driver (e.g. ``open_supervisor``) is re-exported here once it exists:
-# from ._driver import ... as ...
+from ._starts import ActorStart as ActorStart
+from ._starts import SupervisorStart as SupervisorStart
+from ._starts import TaskStart as TaskStart
+from ._tree import ChildNode as ChildNode
+from ._tree import SupervisorTree as SupervisorTree
 
 __all__ = [
     # _spec: configuration
@@ -78,4 +88,14 @@ __all__ = [
     "SupervisorCore",
     "SupervisorSnapshot",
     "TimerFired",
+    # _starts, _driver, _entry, _tree: the Trio driver, what it starts, the tree as data
+    "ActorStart",
+    "ChildNode",
+    "Supervisor",
+    "SupervisorStart",
+    "SupervisorTree",
+    "TaskStart",
+    "open_dynamic_supervisor",
+    "open_supervisor",
+    "run_supervisor",
 ]

@@ -1,0 +1,562 @@
+"""The Trio driver: runs a supervisor by carrying out its decision core's actions.
+
+:mod:`._entry` (``open_supervisor`` and friends) starts one; the
+:class:`Supervisor` handle stops it, adds and removes children and shows the
+tree. See ``docs/supervision.md`` ("Running supervisors").
+"""
+
+# Theory of operation
+# ===================
+#
+# The core is synchronous and Trio runs one task at a time, so there is no
+# event queue: whoever learns of an event (a child's watcher, a backoff timer,
+# a caller of stop() or start_child()) feeds it to the core at once (`_feed`),
+# with trio.current_time() as `now`, and performs the returned actions before
+# returning. Performing an action never blocks and never feeds an event back:
+# it starts a task in the supervisor's nursery or flips a flag. So the core is
+# never re-entered and the actions are carried out in order.
+#
+# Each StartChild gets one task, the incarnation's *watcher*. It starts the
+# child, reports ChildStarted, waits for the child's end and then reports
+# exactly one of ChildStartFailed / ChildExited / ChildStopped, picking
+# ChildStopped if a stop was asked for by then (the contract in the docs).
+# For an actor it waits for a host monitor's DOWN; a task child runs inside
+# its watcher, in its own cancel scope; so does a nested supervisor. A
+# StopChild gets a stop task that only signals and kills (host.exit shutdown,
+# wait `shutdown` s, host.kill; or cancel the scope); it never reports.
+#
+# Cancellation from outside (a scope around the supervisor) is a brutal stop:
+# each watcher kills its actor in a `finally`, tasks are cancelled, nested
+# supervisors go the same way, and nothing more is fed to the core.
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import final
+
+import trio
+
+from .._errors import (
+    HostkitError,
+    NoProc,
+    RestartIntensityExceeded,
+    SpawnError,
+)
+from ..runtime._host import Host
+from ..runtime._pid import KILLED, NORMAL, SHUTDOWN, ExitReason, Pid
+from ._core import (
+    Action,
+    AddChild,
+    ChildExited,
+    ChildStarted,
+    ChildStartFailed,
+    ChildStopped,
+    DynamicSupervisorCore,
+    Event,
+    Exit,
+    Ready,
+    RemoveChild,
+    StartAfter,
+    StartChild,
+    StopChild,
+    StopRequested,
+    SupervisorCore,
+    SupervisorSnapshot,
+    TimerFired,
+)
+from ._spec import ChildSpec, Shutdown
+from ._starts import ActorStart, SupervisorStart, TaskStart, check_start, kind_of
+from ._tree import ChildNode, SupervisorState, SupervisorTree
+
+log = logging.getLogger("hostkit.supervision")
+_numbers = itertools.count(1)
+
+
+def next_name() -> str:
+    """A name for a supervisor that was not given one."""
+    return f"supervisor-{next(_numbers)}"
+
+
+@dataclass(eq=False)
+class _Incarnation:
+    """One start of one child, from its StartChild to its one reported end."""
+
+    spec: ChildSpec
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    ended: trio.Event = field(default_factory=trio.Event)
+    started: bool = False
+    stopping: bool = False
+    pid: Pid | None = None
+    sub: Supervisor | None = None
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(eq=False)
+class _PendingStart:
+    """A start_child() caller waiting for the outcome."""
+
+    done: trio.Event = field(default_factory=trio.Event)
+    value: Pid | Supervisor | None = None
+    failure: str | None = None
+
+    def resolve(self, value: Pid | Supervisor | None, failure: str | None = None) -> None:
+        if not self.done.is_set():
+            self.value, self.failure = value, failure
+            self.done.set()
+
+
+class _TaskStatus:
+    """The ``task_status`` given to a ``TaskStart(..., wait_started=True)`` child."""
+
+    def __init__(self, sup: Supervisor, inc: _Incarnation) -> None:
+        self._sup, self._inc = sup, inc
+
+    def started(self, value: object = None) -> None:
+        if self._inc.started:
+            raise RuntimeError("called 'started' twice on the same task status")
+        self._sup._started(self._inc, None)
+
+
+@final
+class Supervisor:
+    """A running supervisor.
+
+    Get one from :func:`open_supervisor`, :func:`open_dynamic_supervisor`,
+    :func:`run_supervisor` or :meth:`child_supervisor`; do not construct it.
+    All methods must be called from the Trio thread that runs it.
+    """
+
+    def __init__(
+        self,
+        host: Host | None,
+        core: SupervisorCore | DynamicSupervisorCore,
+        name: str,
+        rng: random.Random,
+    ) -> None:
+        self.name = name
+        self._host = host
+        self._core = core
+        self._rng = rng
+        self._dynamic = isinstance(core, DynamicSupervisorCore)
+        self._state: SupervisorState = "starting"
+        self._nursery: trio.Nursery | None = None
+        self._incs: dict[str, _Incarnation] = {}
+        self._last_exit: dict[str, ExitReason] = {}
+        self._last_failure: str | None = None  # for the give-up message
+        self._pending: dict[str, _PendingStart] = {}
+        self._exit: Exit | None = None
+        self._killed = False
+        self._ready = False
+        self._stop_sent = False
+        self._closing = False  # the nursery takes no new tasks
+        self._settled = trio.Event()  # Ready, or exited without it
+        self._done = trio.Event()
+        self._changed = trio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Supervisor {self.name!r} {self._state}>"
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def exit_reason(self) -> ExitReason | None:
+        """Why the supervisor exited (``killed`` if cancelled from outside), or None."""
+        if self._exit is not None:
+            return self._exit.reason
+        return KILLED if self._killed else None
+
+    def which_children(self) -> tuple[ChildNode, ...]:
+        """The children in start order, one level deep (OTP's ``which_children``)."""
+        return self._nodes(self._core.snapshot(), deep=False)
+
+    def tree(self) -> SupervisorTree:
+        """This supervisor and, recursively, its nested supervisors, as data."""
+        snap = self._core.snapshot()
+        flags = self._core.flags
+        now = trio.current_time()
+        return SupervisorTree(
+            name=self.name,
+            dynamic=self._dynamic,
+            strategy=flags.strategy,
+            intensity=flags.intensity,
+            period=flags.period,
+            state=self._state,
+            recent_restarts=sum(1 for t in snap.restart_times if now - t <= flags.period),
+            exit_reason=self.exit_reason,
+            children=self._nodes(snap, deep=True),
+        )
+
+    def _nodes(self, snap: SupervisorSnapshot, *, deep: bool) -> tuple[ChildNode, ...]:
+        nodes = []
+        for info in snap.children:
+            start = info.spec.start
+            sub = info.pid if isinstance(info.pid, Supervisor) else None
+            nodes.append(
+                ChildNode(
+                    id=info.id,
+                    kind=kind_of(start),
+                    status=info.status,
+                    restart=info.spec.restart,
+                    restarts=info.restarts,
+                    pid=info.pid if isinstance(info.pid, Pid) else None,
+                    name=start.name if isinstance(start, ActorStart) else None,
+                    last_exit=self._last_exit.get(info.id),
+                    supervisor=sub.tree() if deep and sub is not None else None,
+                )
+            )
+        return tuple(nodes)
+
+    def child_supervisor(self, id: str) -> Supervisor:
+        """The running nested supervisor that is child ``id``.
+
+        Raises:
+            NoProc: No such child, it is not a supervisor, or it is not running.
+        """
+        for info in self._core.snapshot().children:
+            if info.id == id and isinstance(info.pid, Supervisor):
+                return info.pid
+        raise NoProc(f"supervisor {self.name!r} has no running child supervisor {id!r}")
+
+    async def start_child(self, spec: ChildSpec) -> Pid | Supervisor | None:
+        """Add a child at the end and start it (OTP's ``start_child``).
+
+        Returns:
+            Once it started: an actor's pid, a nested supervisor's handle, or
+            None for a task.
+
+        Raises:
+            SupervisorSpecError: The spec is invalid or its id is taken; nothing changed.
+            SpawnError: The child failed to start; it is not kept.
+            NoProc: The supervisor is not running.
+        """
+        self._check_running("start a child")
+        check_start(spec, self._host, deep=True)
+        self._feed(AddChild(spec))  # raises SupervisorSpecError, changing nothing
+        self._last_exit.pop(spec.id, None)
+        pending = self._pending[spec.id] = _PendingStart()
+        try:
+            await pending.done.wait()
+        finally:
+            if self._pending.get(spec.id) is pending:
+                del self._pending[spec.id]
+        if pending.failure is not None:
+            raise SpawnError(
+                f"supervisor {self.name!r}: child {spec.id!r} failed to start: {pending.failure}"
+            )
+        return pending.value
+
+    async def terminate_child(self, id: str) -> None:
+        """Stop child ``id`` (within its ``shutdown``) and forget it.
+
+        This is OTP's ``terminate_child`` followed by ``delete_child``.
+
+        Raises:
+            SupervisorSpecError: There is no child ``id``.
+            NoProc: The supervisor is not running.
+        """
+        self._check_running("terminate a child")
+        self._feed(RemoveChild(id))
+        while not self._done.is_set() and any(c.id == id for c in self._core.snapshot().children):
+            await self._changed.wait()
+
+    async def stop(self) -> None:
+        """Stop the children in reverse start order, each within its
+        ``shutdown``, and exit. Returns once it has; safe to call again."""
+        self._request_stop()
+        await self._done.wait()
+
+    async def wait(self) -> ExitReason:
+        """Wait until the supervisor exits (stopped, gave up, auto_shutdown) and say why."""
+        await self._done.wait()
+        reason = self.exit_reason
+        assert reason is not None
+        return reason
+
+    # -------------------------------------------------------------- running
+
+    async def _run(self, on_ready: Callable[[], None]) -> Exit:
+        """Run until the core exits; call ``on_ready`` (from this task) after Ready."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    self._perform(self._core.start())
+                    if self._stop_sent:  # stop() came before the nursery existed
+                        self._feed(StopRequested())
+                    await self._settled.wait()
+                    if self._ready:
+                        on_ready()
+                    await self._done.wait()
+                    nursery.cancel_scope.cancel()  # backoff timers that never fired
+                finally:
+                    # Exited, or cancelled from outside: either way nothing new
+                    # may start in the nursery, which can close from now on.
+                    self._closing = True
+        finally:
+            if self._exit is None:  # cancelled from outside
+                self._killed, self._state = True, "exited"
+                self._resolve_pending("the supervisor was cancelled")
+                self._settled.set()
+                self._done.set()
+                self._changed.set()
+        assert self._exit is not None
+        return self._exit
+
+    async def _serve(
+        self,
+        on_failure: trio.CancelScope | None,
+        task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        exit = await self._run(lambda: task_status.started(self))
+        if not self._ready:
+            raise SpawnError(f"supervisor {self.name!r} failed to start: {exit.reason.detail}")
+        if exit.cause == "intensity":
+            if on_failure is None:
+                self._raise_if_gave_up()
+            else:
+                on_failure.cancel()
+
+    def _raise_if_gave_up(self) -> None:
+        if self._exit is None or self._exit.cause != "intensity":
+            return
+        message = f"supervisor {self.name!r} gave up: {self._exit.reason.detail}"
+        if self._last_failure is not None:
+            message += f"; the last failure: {self._last_failure}"
+        raise RestartIntensityExceeded(message)
+
+    def _check_running(self, what: str) -> None:
+        if self._closing or self._nursery is None:
+            raise NoProc(f"cannot {what}: supervisor {self.name!r} is not running")
+
+    def _request_stop(self) -> None:
+        if self._done.is_set() or self._stop_sent:
+            return
+        self._stop_sent = True
+        self._state = "stopping"
+        if self._nursery is not None:
+            self._feed(StopRequested())
+
+    # ------------------------------------------------- the core and actions
+
+    def _feed(self, event: Event) -> None:
+        if self._closing:
+            return  # exited (the core ignores anything more) or being cancelled
+        actions = self._core.handle(event, trio.current_time())
+        if self._pending and isinstance(event, ChildStarted | ChildStartFailed):
+            pending = self._pending.get(event.id)
+            if pending is not None and isinstance(event, ChildStarted):
+                assert event.pid is None or isinstance(event.pid, Pid | Supervisor)
+                pending.resolve(event.pid)
+            elif pending is not None and isinstance(event, ChildStartFailed):
+                pending.resolve(None, str(event.reason))
+        self._perform(actions)
+        if self._pending and not self._done.is_set():
+            ids = {c.id for c in self._core.snapshot().children}
+            for id, pending in self._pending.items():
+                if id not in ids:
+                    pending.resolve(None, "it was removed before it started")
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _perform(self, actions: Iterable[Action]) -> None:
+        nursery = self._nursery
+        assert nursery is not None
+        for action in actions:
+            if isinstance(action, StartChild):
+                inc = self._incs[action.id] = _Incarnation(action.spec)
+                if action.id in self._last_exit:
+                    log.info("supervisor %s: restarting child %r", self.name, action.id)
+                nursery.start_soon(self._watch, inc, name=f"{self.name}/{action.id}")
+            elif isinstance(action, StopChild):
+                stopping = self._incs.get(action.id)
+                if stopping is None:  # its watcher is being cancelled from outside
+                    continue
+                stopping.stopping = True
+                nursery.start_soon(self._stop_child, stopping, action.shutdown)
+            elif isinstance(action, StartAfter):
+                log.info(
+                    "supervisor %s: restarting child %r in %.3g s",
+                    self.name,
+                    action.id,
+                    action.delay,
+                )
+                nursery.start_soon(self._timer, action)
+            elif isinstance(action, Ready):
+                self._ready = True
+                if self._state == "starting":
+                    self._state = "running"
+                self._settled.set()
+            else:
+                self._finish(action)
+
+    def _finish(self, exit: Exit) -> None:
+        self._exit, self._state = exit, "exited"
+        if exit.cause in ("intensity", "start_failed"):
+            log.error("supervisor %s exited: %s", self.name, exit.reason)
+        else:
+            log.info("supervisor %s exited (%s)", self.name, exit.cause.replace("_", " "))
+        self._resolve_pending(f"supervisor {self.name!r} exited")
+        self._settled.set()
+        self._done.set()
+
+    def _resolve_pending(self, why: str) -> None:
+        for pending in self._pending.values():
+            pending.resolve(None, why)
+
+    async def _timer(self, action: StartAfter) -> None:
+        await trio.sleep(action.delay)
+        self._feed(TimerFired(action.id, action.token))
+
+    # ---------------------------------------------------- one incarnation
+
+    async def _watch(self, inc: _Incarnation) -> None:
+        start = inc.spec.start
+        if isinstance(start, ActorStart):
+            reason = await self._run_actor(inc, start)
+        elif isinstance(start, SupervisorStart):
+            reason = await self._run_nested(inc, start)
+        else:
+            assert isinstance(start, TaskStart)
+            reason = await self._run_task(inc, start)
+        self._end(inc, reason)
+
+    def _started(self, inc: _Incarnation, value: Pid | Supervisor | None) -> None:
+        inc.started = True
+        self._feed(ChildStarted(inc.id, value))
+
+    def _end(self, inc: _Incarnation, reason: ExitReason) -> None:
+        inc.ended.set()
+        if self._incs.get(inc.id) is inc:
+            del self._incs[inc.id]
+        if trio.current_effective_deadline() == -math.inf:
+            return  # cancelled from outside: the supervisor is going away
+        self._last_exit[inc.id] = reason
+        where = f"supervisor {self.name}: child {inc.id!r}"
+        event: Event
+        if not inc.started:
+            log.warning("%s failed to start: %s", where, reason)
+            self._last_failure = f"child {inc.id!r} failed to start: {reason}"
+            event = ChildStartFailed(inc.id, reason)
+        elif inc.stopping:
+            log.debug("%s stopped: %s", where, reason)
+            event = ChildStopped(inc.id)
+        else:
+            if reason.is_normal:
+                log.info("%s exited: %s", where, reason)
+            else:
+                log.warning("%s exited: %s", where, reason)
+                self._last_failure = f"child {inc.id!r} exited with {reason}"
+            event = ChildExited(inc.id, reason)
+        self._feed(event)
+        if len(self._last_exit) > 2 * len(self._incs) + 64:  # forget forgotten children
+            ids = {c.id for c in self._core.snapshot().children}
+            self._last_exit = {k: v for k, v in self._last_exit.items() if k in ids}
+
+    async def _run_actor(self, inc: _Incarnation, start: ActorStart) -> ExitReason:
+        host = self._host
+        assert host is not None
+        try:
+            pid = await host.spawn(start.component, start.init, name=start.name)
+        except HostkitError as exc:
+            return ExitReason("error", str(exc))
+        inc.pid = pid
+        monitor = host.monitor(pid)
+        try:
+            if start.trap_exit:
+                with contextlib.suppress(NoProc):
+                    host.set_trap_exit(pid, True)
+            self._started(inc, pid)
+            reason = await monitor.wait()
+        finally:
+            if monitor.down is None:  # cancelled from outside: a brutal stop
+                monitor.cancel()
+                host.kill(pid)
+        if reason.kind == "noproc":  # it ended between spawn and monitor
+            with contextlib.suppress(NoProc):
+                reason = await host.wait(pid)
+        return reason
+
+    async def _run_task(self, inc: _Incarnation, start: TaskStart) -> ExitReason:
+        reason = NORMAL
+        try:
+            with inc.scope:
+                if start.wait_started:
+                    await start.async_fn(*start.args, task_status=_TaskStatus(self, inc))
+                    if not inc.started:
+                        reason = ExitReason("error", "returned before task_status.started()")
+                else:
+                    self._started(inc, None)
+                    await start.async_fn(*start.args)
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            reason = ExitReason("error", detail)
+            log.error(
+                "supervisor %s: task child %r raised %s",
+                self.name,
+                inc.id,
+                detail,
+                exc_info=exc,
+            )
+        if inc.stopping and reason is NORMAL:
+            reason = SHUTDOWN
+        return reason
+
+    async def _run_nested(self, inc: _Incarnation, start: SupervisorStart) -> ExitReason:
+        rng = random.Random(self._rng.getrandbits(64))
+        core: SupervisorCore | DynamicSupervisorCore
+        if start.dynamic:
+            core = DynamicSupervisorCore(start.flags, rng=rng)
+        else:
+            core = SupervisorCore(start.flags, start.children, rng=rng)
+        sub = inc.sub = Supervisor(self._host, core, f"{self.name}/{inc.id}", rng)
+        reason = KILLED
+        with inc.scope:
+            reason = (await sub._run(lambda: self._started(inc, sub))).reason
+        return reason
+
+    async def _stop_child(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
+        start = inc.spec.start
+        brutal = shutdown is Shutdown.BRUTAL_KILL
+        if isinstance(start, ActorStart):
+            assert self._host is not None and inc.pid is not None
+            if brutal:
+                self._host.kill(inc.pid)
+                return
+            self._host.exit(inc.pid, "shutdown")
+        elif isinstance(start, SupervisorStart) and not brutal:
+            assert inc.sub is not None
+            inc.sub._request_stop()
+        else:
+            inc.scope.cancel()
+            if brutal:
+                return
+        if isinstance(shutdown, Shutdown):  # INFINITY
+            return
+        with trio.move_on_after(shutdown):
+            await inc.ended.wait()
+        if inc.ended.is_set():
+            return
+        where = f"supervisor {self.name}: child {inc.id!r}"
+        if isinstance(start, ActorStart):
+            assert self._host is not None and inc.pid is not None
+            log.warning("%s did not stop within %g s; killing it", where, shutdown)
+            self._host.kill(inc.pid)
+        elif isinstance(start, SupervisorStart):
+            log.warning("%s did not stop within %g s; cancelling it", where, shutdown)
+            inc.scope.cancel()
+        else:
+            log.warning(
+                "%s is still running %g s after it was cancelled; a Trio task cannot be "
+                "killed, so the supervisor waits for it (shield only bounded cleanup)",
+                where,
+                shutdown,
+            )
