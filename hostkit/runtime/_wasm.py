@@ -35,7 +35,8 @@ import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
-from .._errors import ComponentLoadError
+from .._errors import CapabilityDenied, ComponentLoadError
+from ._wittypes import WitFunc, WitType
 
 __all__ = [
     "WASMTIME_VERSION",
@@ -43,9 +44,13 @@ __all__ = [
     "GuestFault",
     "Guard",
     "HostFunction",
+    "ImportRefused",
     "Instance",
     "ProcessApi",
     "WasmEngine",
+    "WitRecordValue",
+    "WitVariant",
+    "describe_func",
 ]
 
 WASMTIME_VERSION: Final = _version("wasmtime")
@@ -260,7 +265,73 @@ class HostFunction:
 #: Resolves an import a component needs: ``(interface, function, func_type)``
 #: -> ``impl(instance, *args)`` or None. Called once per new (interface,
 #: function) at load; the capability gate implements it with pluggy hooks.
+#: ``func_type`` is wasmtime's; :func:`describe_func` turns it into plain data.
 ImportResolver = Callable[[str, str, Any], Callable[..., Any] | None]
+
+
+class ImportRefused(Exception):
+    """Raised by an :data:`ImportResolver`: the host knows the import but
+    cannot bind it (no provider, mismatched types). The message says why and
+    becomes part of the load error naming the import."""
+
+
+#: wasmtime-py's value of a *tagged* variant-like type: ``WitVariant(tag, payload)``.
+WitVariant: Final[Any] = wc.Variant
+#: wasmtime-py's record value: set one attribute per field, named as in the WIT.
+WitRecordValue: Final[Any] = wc.Record
+
+_PRIMITIVES: Final[dict[type, str]] = {
+    wc.Bool: "bool",
+    wc.S8: "s8",
+    wc.S16: "s16",
+    wc.S32: "s32",
+    wc.S64: "s64",
+    wc.U8: "u8",
+    wc.U16: "u16",
+    wc.U32: "u32",
+    wc.U64: "u64",
+    wc.F32: "f32",
+    wc.F64: "f64",
+    wc.Char: "char",
+    wc.String: "string",
+}
+
+
+def describe_func(func_type: Any) -> WitFunc:
+    """A wasmtime component function type as plain data (see ``_wittypes``)."""
+    result = func_type.result
+    return WitFunc(
+        tuple((name, _describe(ty)) for name, ty in func_type.params),
+        None if result is None else _describe(result),
+    )
+
+
+def _describe(ty: Any) -> WitType:
+    kind = _PRIMITIVES.get(type(ty))
+    if kind is not None:
+        return WitType(kind)
+    if isinstance(ty, wc.ListType):
+        return WitType("list", items=(_describe(ty.element),))
+    if isinstance(ty, wc.TupleType):
+        return WitType("tuple", items=tuple(_describe(t) for t in ty.elements))
+    if isinstance(ty, wc.RecordType):
+        return WitType("record", fields=tuple((n, _describe(t)) for n, t in ty.fields))
+    if isinstance(ty, wc.EnumType):
+        return WitType("enum", names=tuple(ty.names))
+    if isinstance(ty, wc.FlagsType):
+        return WitType("flags", names=tuple(ty.names))
+    if isinstance(ty, wc.VariantType | wc.OptionType | wc.ResultType):
+        kind = (
+            "variant"
+            if isinstance(ty, wc.VariantType)
+            else "option"
+            if isinstance(ty, wc.OptionType)
+            else "result"
+        )
+        cases = tuple((n, None if t is None else _describe(t)) for n, t in ty._cases())
+        return WitType(kind, cases=cases, tagged=bool(ty._tagged()))
+    return WitType("other")
+
 
 # Dispatch tables for raw callbacks: the callback's data pointer indexes here.
 _HOST_FUNCS: dict[int, tuple[Callable[..., Any], WasmEngine]] = {}
@@ -688,7 +759,12 @@ class WasmEngine:
                 fty = fitem.ty
                 if not isinstance(fty, wc.FuncType) or self.provides(iname, fname):
                     continue
-                if self._resolve(iname, fname, fty):
+                try:
+                    bound = self._resolve(iname, fname, fty)
+                except ImportRefused as exc:
+                    unresolved.append(f"{iname}#{fname} ({exc})")
+                    continue
+                if bound:
                     relink = True
                 else:
                     unresolved.append(f"{iname}#{fname}")
@@ -940,6 +1016,8 @@ class Instance:
             return GuestFault(kind, detail)
         if guard.host_exc is not None:
             exc = guard.host_exc
+            if isinstance(exc, CapabilityDenied):  # a denial the WIT type cannot express
+                return GuestFault("denied", str(exc), exc)
             return GuestFault("host-error", f"host function raised {exc!r}", exc)
         if guard.killed:
             return GuestFault("killed", "killed")
