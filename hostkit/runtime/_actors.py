@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .._errors import MailboxFull, MessageTooLarge, NoProc
 from ._pid import KILLED, NORMAL, ExitReason, Pid
@@ -131,6 +131,22 @@ class Actor:
         return _STATE_NAMES[self.state]
 
 
+class ProcessGate(Protocol):
+    """Authorizes what a guest does to other actors; the capability gate
+    implements it. Each check returns None to allow, or why it is denied.
+    Called on scheduler threads, on the hot path of every guest send."""
+
+    def check_send(self, sender: Actor, target: Actor, size: int) -> str | None: ...
+
+    def check_call(
+        self, sender: Actor, target: Actor, size: int, timeout_ms: int
+    ) -> str | None: ...
+
+    def check_spawn(self, parent: Actor, component: CompiledComponent, size: int) -> str | None: ...
+
+    def check_name(self, actor: Actor, action: str, name: str) -> str | None: ...
+
+
 class Scheduler(ProcessApi):
     """Run queue, scheduler threads, routing and the ``process`` imports."""
 
@@ -152,6 +168,8 @@ class Scheduler(ProcessApi):
         self._refs = itertools.count(1)
         self._ids = itertools.count(1)
         self.closing = False
+        # Authorizes guests' sends, calls, spawns and names; None: no gate.
+        self.gate: ProcessGate | None = None
 
     # -- threads -----------------------------------------------------------
     def start(self) -> None:
@@ -316,6 +334,7 @@ class Scheduler(ProcessApi):
         me = actor.id
         max_size = self.cfg.max_message_size
         actors = self.actors
+        gate = self.gate
         while i < n:
             if n - i < _HEADER:
                 self._protocol_error(actor, "truncated frame header in outbox")
@@ -346,6 +365,8 @@ class Scheduler(ProcessApi):
                     target = actors.get(pid)
                     if target is None:
                         self._undeliverable(actor, pid, ref, "noproc")
+                    elif gate is not None and gate.check_send(actor, target, length) is not None:
+                        self._undeliverable(actor, pid, ref, "denied")
                     elif not self._push(target, b"c%016x0000000000000000" % me + out[i + 33 : end]):
                         self._undeliverable(actor, pid, ref, "mailbox-full")
             elif kind == 114:  # 'r' reply
@@ -379,7 +400,7 @@ class Scheduler(ProcessApi):
 
     def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
         comp_name, _, args = payload.partition(b"\n")
-        ok, value = self.proc_spawn_named(comp_name.decode(errors="replace"), args)
+        ok, value = self._spawn_for(actor, comp_name.decode(errors="replace"), args)
         if ok:
             self._push(actor, frame(b"p", int(value), tag, b""), system=True)
         else:
@@ -667,6 +688,16 @@ class Scheduler(ProcessApi):
         return self._me(inst).id
 
     def proc_spawn(self, inst: Instance, component: str, args: bytes) -> tuple[bool, int | str]:
+        return self._spawn_for(self._me(inst), component, args)
+
+    def _spawn_for(self, parent: Actor, component: str, args: bytes) -> tuple[bool, int | str]:
+        gate = self.gate
+        if gate is not None:
+            comp = self.host.components.get(component)
+            if comp is not None:
+                why = gate.check_spawn(parent, comp, len(args))
+                if why is not None:
+                    return False, f"denied: {why}"
         return self.proc_spawn_named(component, args)
 
     def proc_spawn_named(self, component: str, args: bytes) -> tuple[bool, int | str]:
@@ -689,7 +720,10 @@ class Scheduler(ProcessApi):
         target = self.actors.get(to)
         if target is None:
             return "noproc"
-        if not self._push(target, frame(b"c", self._me(inst).id, 0, payload)):
+        me = self._me(inst)
+        if self.gate is not None and self.gate.check_send(me, target, len(payload)) is not None:
+            return "denied"
+        if not self._push(target, frame(b"c", me.id, 0, payload)):
             return "noproc" if target.state == EXITED else "mailbox-full"
         return None
 
@@ -699,6 +733,11 @@ class Scheduler(ProcessApi):
         me = self._me(inst)
         if to == me.id:
             return False, ("deadlock", None)
+        gate = self.gate
+        if gate is not None:
+            target = self.actors.get(to)
+            if target is not None and gate.check_call(me, target, len(payload), timeout_ms):
+                return False, ("send", "denied")
         waiter = Waiter(to)
         try:
             ref = self.start_call(to, me.id, payload, waiter)
@@ -758,7 +797,12 @@ class Scheduler(ProcessApi):
         return previous
 
     def proc_register(self, inst: Instance, name: str) -> str | None:
-        return self.register(self._me(inst), name)
+        me = self._me(inst)
+        if self.gate is not None:
+            why = self.gate.check_name(me, "register", name)
+            if why is not None:
+                return f"denied: {why}"
+        return self.register(me, name)
 
     def register(self, actor: Actor, name: str) -> str | None:
         if not name or len(name) > 255:
@@ -776,6 +820,8 @@ class Scheduler(ProcessApi):
         return None
 
     def proc_whereis(self, inst: Instance, name: str) -> int | None:
+        if self.gate is not None and self.gate.check_name(self._me(inst), "whereis", name):
+            return None
         actor = self.names.get(name)
         return actor.id if actor is not None else None
 

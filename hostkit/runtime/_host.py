@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -124,6 +124,21 @@ class HostConfig:
 Component = CompiledComponent
 
 
+class CapabilityLayer(Protocol):
+    """What :func:`open_host` needs from ``capabilities=`` (the capability
+    gate, :class:`hostkit.capabilities.Gate`): an import resolver, and a way
+    to hook itself into the host it serves (scheduler checks, audit of
+    lifecycle events)."""
+
+    def resolve(self, interface: str, function: str, func_type: Any) -> Callable[..., Any] | None:
+        """An :data:`ImportResolver`."""
+        ...
+
+    def attach(self, host: Host) -> None:
+        """Called once the host is built, before any component loads."""
+        ...
+
+
 class Monitor:
     """A host-side monitor of one actor: exactly one DOWN, with the reason.
 
@@ -174,7 +189,12 @@ class Host:
         config: HostConfig,
         host_functions: Sequence[HostFunction],
         resolver: ImportResolver | None = None,
+        capabilities: CapabilityLayer | None = None,
     ) -> None:
+        if capabilities is not None:
+            if resolver is not None:
+                raise ValueError("pass resolver= or capabilities=, not both")
+            resolver = capabilities.resolve
         self.config = config
         self.components: dict[str, CompiledComponent] = {}
         self._closed = False
@@ -195,6 +215,9 @@ class Host:
             resolver=resolver,
         )
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
+        self._lifecycle_hooks: list[Callable[[str, Actor, str], None]] = []
+        if capabilities is not None:
+            capabilities.attach(self)
 
     # -- plumbing from scheduler threads into Trio -------------------------------
     def _post(self, fn: Callable[[], None]) -> None:
@@ -243,6 +266,22 @@ class Host:
 
     def actor_spawned(self, actor: Actor) -> None:
         log.debug("spawned %s from %s", actor.pid, actor.component.name)
+        if self._lifecycle_hooks:
+            self._lifecycle("spawn", actor, "")
+
+    def add_lifecycle_hook(self, hook: Callable[[str, Actor, str], None]) -> None:
+        """Call ``hook(event, actor, detail)`` when an actor is spawned
+        (``"spawn"``, after its init succeeded), exits (``"exit"``, detail the
+        reason) or is killed by the host (``"kill"``). From any thread; an
+        exception is logged, never propagated. For the capability gate's audit."""
+        self._lifecycle_hooks.append(hook)
+
+    def _lifecycle(self, event: str, actor: Actor, detail: str) -> None:
+        for hook in self._lifecycle_hooks:
+            try:
+                hook(event, actor, detail)
+            except Exception:
+                log.exception("lifecycle hook %r failed on %s of %s", hook, event, actor.pid)
 
     def actor_exited(self, actor: Actor, reason: ExitReason) -> None:
         """Called once per actor, from whichever thread ended it."""
@@ -253,6 +292,8 @@ class Host:
         pid = actor.pid
         for hook in self._exit_hooks:
             hook(pid, reason)
+        if self._lifecycle_hooks:
+            self._lifecycle("exit", actor, str(reason))
         for w in waiters:
             self._post(lambda w=w: w(reason))  # type: ignore[misc]
 
@@ -405,6 +446,8 @@ class Host:
         spinning in wasm is stopped at the next epoch tick. No-op if dead."""
         actor = self._sched.lookup(int(pid))
         if actor is not None:
+            if self._lifecycle_hooks:
+                self._lifecycle("kill", actor, "killed by the host")
             self._sched.kill(actor)
 
     def stop(self, pid: Pid | int, reason: str = "shutdown") -> None:
@@ -495,6 +538,8 @@ class Host:
         if actor is None:
             return
         if reason == "kill":
+            if self._lifecycle_hooks:
+                self._lifecycle("kill", actor, "exit signal 'kill' from the host")
             self._sched.exit_signal(actor, 0, KILLED, untrappable=True)
             return
         if isinstance(reason, str):
@@ -559,6 +604,7 @@ async def open_host(
     *,
     host_functions: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
     resolver: ImportResolver | None = None,
+    capabilities: CapabilityLayer | None = None,
 ) -> AsyncIterator[Host]:
     """Open a host for the duration of an ``async with`` block.
 
@@ -568,14 +614,22 @@ async def open_host(
             ``impl(instance, *args)`` gets wasmtime-py values.
         resolver: called at load for each import nothing above implements,
             as ``resolver(interface, function, func_type)``; returns an impl
-            or None (then the load fails naming the import). The capability
-            gate plugs pluggy hooks in here.
+            or None (then the load fails naming the import).
+        capabilities: the capability gate (:class:`hostkit.capabilities.Gate`):
+            binds imports to pluggy hooks behind Cedar decisions, gates
+            guests' sends, calls, spawns and names, and audits decisions and
+            actor lifecycles. Replaces ``resolver``.
 
     On exit every actor is stopped and every thread joined.
     """
     from ._wasm import host_function_table
 
-    host = Host(config or HostConfig(), host_function_table(host_functions or {}), resolver)
+    host = Host(
+        config or HostConfig(),
+        host_function_table(host_functions or {}),
+        resolver,
+        capabilities,
+    )
     await host._start()
     try:
         yield host
