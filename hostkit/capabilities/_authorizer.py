@@ -292,6 +292,24 @@ class Authorizer:
             actions.update(policy.action_keys)
         return frozenset(actions)
 
+    def reads_context(self, action: str) -> bool:
+        """Whether some policy that may apply to ``action`` reads ``context``.
+
+        When none does, the decision for ``action`` cannot depend on the
+        call's context, so a caller may reuse it across contexts (the gate
+        does for messaging, whose context is the payload size). Conservative:
+        a condition naming ``context`` anywhere counts.
+        """
+        snapshot = self._snapshot
+        groups = snapshot.schema.has_action_groups
+        for policy in snapshot.policies:
+            keys = policy.action_keys
+            if keys is not None and action not in keys and not (policy.action_in and groups):
+                continue
+            if '"Var": "context"' in json.dumps(policy.est.get("conditions", ())):
+                return True
+        return False
+
     def to_cedar(self) -> str:
         """The policies in force as Cedar text, each with its origin."""
         return "\n\n".join(
