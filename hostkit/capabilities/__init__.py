@@ -3,7 +3,8 @@ host-function hookspecs and the stock providers (files, http, kv, clock,
 random, log).
 
 The gate that puts a Cedar decision and an audit record in front of every
-host call lives in the dispatcher, not in a plugin; see ``docs/capabilities.md``.
+host call (`Gate`, passed to ``open_host(capabilities=...)``) lives in the
+dispatcher, not in a plugin; see ``docs/capabilities.md``.
 """
 
 from ._authorizer import Authorizer as Authorizer
@@ -11,6 +12,7 @@ from ._authorizer import Decision as Decision
 from ._context import CallContext as CallContext
 from ._entities import Entity as Entity
 from ._entities import PluginIdentity as PluginIdentity
+from ._gate import Gate as Gate
 from ._hookspecs import hookimpl as hookimpl
 from ._hookspecs import hookspec as hookspec
 from ._limits import DEFAULT_MAX_PAYLOAD as DEFAULT_MAX_PAYLOAD
@@ -48,6 +50,7 @@ __all__ = [
     "FileList",
     "FileRead",
     "FileWrite",
+    "Gate",
     "KeyValue",
     "Messaging",
     "NetworkOutbound",

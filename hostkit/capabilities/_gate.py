@@ -1,0 +1,639 @@
+"""The capability gate: a Cedar decision and an audit record in front of
+every host call, inside the dispatcher.
+
+Theory of operation
+-------------------
+`Gate.resolve` is the runtime's import resolver. For each WIT function a
+component imports that the runtime does not implement itself, it finds the
+pluggy hook of the same name (``acme:game/world#spawn-monster`` ->
+``world_spawn_monster``, see ``_hookspecs``), checks at load that a hookspec
+and at least one hookimpl exist and that the hookspec's parameters are the
+WIT function's, and returns the function the runtime calls. A refusal raises
+``ImportRefused``, which the load error names with the reason.
+
+Per call that function runs, on a scheduler thread, in this order:
+
+1. who: the calling actor's plugin identity (name, the component's digest,
+   version/publisher/groups from the host's configuration), cached per
+   loaded component;
+2. what: the arguments adapted for the hook (``_host_types`` records and
+   enums for the stock interfaces), then the Cedar resource, context and
+   payload size derived from them (``_callsites`` for ``hostkit:host``; the
+   ``hostkit_resource`` hook and the scalar arguments for an application's
+   functions). A malformed argument (a ``..`` path) is refused here;
+3. the Cedar decision (cached by the `Authorizer`), then the rate limit and
+   payload cap (`CallLimits`) for an allowed call;
+4. the audit record, allow or deny, with the policies that decided. If the
+   log cannot take it, the call is denied: nothing unaudited happens;
+5. only if allowed: the hook, with a `CallContext`. Its value becomes the
+   WIT ``ok``; a raised `HostCallError` becomes the WIT ``error``.
+
+A denial returns the function's WIT error (``error.denied(reason)``) where
+its result type has one; otherwise the actor ends with reason ``denied``.
+The hook never runs for a denied call.
+
+Messaging, spawning and names are gated the same way through the
+scheduler's `ProcessGate` checks (see `check_send`). Sends are the hottest
+path in hostkit, so a permitted (sender component, target component)
+pair is remembered until the next policy reload when no policy for the
+action reads ``context``, and it is audited when first decided rather than
+per message (``audit_every_message=True`` audits each one). Denials are
+audited every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import pluggy
+
+from .._errors import AuditError, CapabilityDenied
+from ..audit import AuditLog
+from ..runtime._wasm import ImportRefused, describe_func
+from ..runtime._wittypes import WitFunc, WitType
+from . import _hookspecs
+from ._authorizer import Authorizer, Decision
+from ._callsites import STOCK_PACKAGE, STOCK_SITES, Derive
+from ._context import CallContext
+from ._entities import Entity, PluginIdentity
+from ._host_errors import (
+    HostCallDenied,
+    HostCallError,
+    HostCallRateLimited,
+    HostCallTooLarge,
+    HostCallUnsupported,
+    wit_error_of,
+)
+from ._limits import CallLimits
+from ._policies import PolicyInput
+from ._schema import CedarSchema
+from ._witvalues import error_value, lift, lower, lower_ok, snake, supported
+
+if TYPE_CHECKING:
+    from ..runtime._actors import Actor
+    from ..runtime._host import Host
+    from ..runtime._wasm import CompiledComponent, Instance
+
+__all__ = ["Gate", "action_of", "hook_name_of"]
+
+log = logging.getLogger("hostkit.capabilities")
+
+SEND: Final = "hostkit:plugin/process#send"
+CALL: Final = "hostkit:plugin/process#call"
+SPAWN: Final = "hostkit:plugin/process#spawn"
+REGISTER: Final = "hostkit:plugin/process#register"
+WHEREIS: Final = "hostkit:plugin/process#whereis"
+_NAME_ACTIONS: Final = {"register": REGISTER, "whereis": WHEREIS}
+_SCALARS: Final = frozenset(
+    {"bool", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64", "string"}
+)
+#: ``derive(caller, hook args, ctx) -> (resource, context, payload size)``
+_Derive = Callable[[Entity, tuple[Any, ...], CallContext], tuple[Entity, Mapping[str, Any], int]]
+_PASS_THROUGH: Final = _SCALARS | {"f32", "f64", "char", "enum", "flags"}
+_now_ns = time.perf_counter_ns
+
+
+def hook_name_of(interface: str, function: str) -> str:
+    """The hook of a WIT function: ``("acme:game/world@0.1.0", "spawn-monster")``
+    -> ``"world_spawn_monster"`` (the rule in ``_hookspecs``)."""
+    name = interface.split("@", 1)[0].rsplit("/", 1)[-1]
+    return f"{snake(name)}_{snake(function)}"
+
+
+def action_of(interface: str, function: str) -> str:
+    """The Cedar action of a WIT function: its full name without version,
+    ``"acme:game/world#spawn-monster"``."""
+    return f"{interface.split('@', 1)[0].replace('%', '')}#{function.lstrip('%')}"
+
+
+class _Who:
+    """A loaded component as a principal, with what calls need of it."""
+
+    __slots__ = ("entity", "grants", "identity", "name")
+
+    def __init__(self, identity: PluginIdentity, grants: frozenset[str]) -> None:
+        self.identity = identity
+        self.name = identity.name
+        self.entity = identity.entity
+        self.grants = grants
+
+
+class _Binding:
+    """One imported WIT function bound to its hook."""
+
+    __slots__ = ("action", "adapters", "caller", "derive", "func", "hook", "names", "result")
+
+    def __init__(
+        self,
+        action: str,
+        hook: str,
+        caller: Any,
+        func: WitFunc,
+        adapters: tuple[Callable[[Any], Any] | None, ...],
+        derive: _Derive,
+    ) -> None:
+        self.action = action
+        self.hook = hook
+        self.caller = caller
+        self.func = func
+        self.names = tuple(snake(n) for n, _ in func.params)
+        self.adapters = adapters
+        self.derive = derive
+        self.result = func.result
+
+    def ok(self, value: Any) -> Any:
+        ty = self.result
+        if ty is None:
+            return None
+        if ty.kind == "result":
+            return lower_ok(ty, value)
+        return lower(ty, value)
+
+    def error(self, exc: BaseException) -> Any:
+        """The WIT error for ``exc``, or raise: ``CapabilityDenied`` for a
+        denial the type cannot express (the actor ends ``denied``), ``exc``
+        itself otherwise (``host-error``)."""
+        mapped = wit_error_of(exc)
+        if mapped is None:
+            raise exc
+        case, message = mapped
+        ty = self.result
+        if ty is not None and ty.kind == "result":
+            attempts = (case, "denied") if isinstance(exc, _Refusal) else (case,)
+            for attempt in attempts:
+                try:
+                    return error_value(ty, attempt, message or str(exc))
+                except ValueError:
+                    continue
+        if case == "denied" or isinstance(exc, _Refusal):
+            raise CapabilityDenied(message or str(exc)) from None
+        raise exc
+
+
+class _Refusal:
+    """Marks errors the gate itself raises for limits (may fall back to denied)."""
+
+
+class _RateLimited(HostCallRateLimited, _Refusal):
+    pass
+
+
+class _TooLarge(HostCallTooLarge, _Refusal):
+    pass
+
+
+class Gate:
+    """The capability gate: pass it to ``hostkit.open_host(capabilities=...)``.
+
+    Args:
+        plugins: the pluggy plugin manager (project ``"hostkit"``) with the
+            providers the host offers registered as ordinary plugins; the
+            stock hookspecs are added if missing, an application adds its own.
+        policies: Cedar policies (text, ``.cedar`` files or directories,
+            shorthand grants). Empty means every gated call is denied.
+        schema: the Cedar schema, with the application's fragments.
+        authorizer: an `Authorizer` to use instead of ``policies``/``schema``.
+        limits: rate limits and payload caps; defaults to `CallLimits()`.
+        audit: the audit log; by default one without sinks (records still
+            reach `hostkit.testing.capture_audit` and ``audit_record`` hooks).
+        identities: plugin (component) name -> `PluginIdentity` carrying the
+            version, publisher and groups policies see. The digest is always
+            the loaded component's own, whatever the entry says.
+        contexts: an application action -> the parameters (snake_case) put
+            into its Cedar context; by default every bool, integer and
+            string parameter. Must match the action's schema declaration.
+        data_root: if given, `CallContext.data_dir` is ``data_root/<plugin>``.
+        audit_every_message: audit every permitted send and call, not just
+            the first per sender and target component (slows messaging).
+
+    Raises:
+        PolicyError: ``policies`` do not parse or validate.
+        AuditError: the audit log refused the initial ``policy-load`` record.
+        ValueError: ``plugins`` is not a ``"hostkit"`` plugin manager.
+    """
+
+    def __init__(
+        self,
+        plugins: pluggy.PluginManager,
+        *,
+        policies: Iterable[PolicyInput] | PolicyInput = (),
+        schema: CedarSchema | None = None,
+        authorizer: Authorizer | None = None,
+        limits: CallLimits | None = None,
+        audit: AuditLog | None = None,
+        identities: Mapping[str, PluginIdentity] | None = None,
+        contexts: Mapping[str, Sequence[str]] | None = None,
+        data_root: Path | None = None,
+        audit_every_message: bool = False,
+    ) -> None:
+        if plugins.project_name != "hostkit":
+            raise ValueError(
+                f"the plugin manager is for {plugins.project_name!r}; "
+                "use pluggy.PluginManager('hostkit')"
+            )
+        files_read = getattr(plugins.hook, "files_read", None)
+        if files_read is None or not files_read.has_spec():
+            plugins.add_hookspecs(_hookspecs)
+        self.plugins = plugins
+        self.authorizer = authorizer or Authorizer(policies, schema=schema)
+        self.limits = limits or CallLimits()
+        self.audit = audit or AuditLog()
+        self._identities = dict(identities or {})
+        self._contexts = {k: tuple(v) for k, v in (contexts or {}).items()}
+        self._data_root = data_root
+        self._audit_every_message = audit_every_message
+        self._audit_hook = plugins.hook.audit_record
+        self._resource_hook = plugins.hook.hostkit_resource
+        self._bound: dict[str, str] = {}  # hook name -> action bound to it
+        self._fresh_caches()
+        self._policy_record("loaded")
+
+    # -- identities and caches ------------------------------------------------
+
+    def _fresh_caches(self) -> None:
+        # Replaced, never cleared: a thread still deciding against the old
+        # policies writes into the old dicts, which nobody reads any more.
+        self._who: dict[CompiledComponent, _Who] = {}
+        self._contexts_by_actor: dict[int, CallContext] = {}
+        self._process_ok: dict[tuple[Any, ...], bool] = {}
+        self._reads_context: dict[str, bool] = {}
+
+    def identity_of(self, component: CompiledComponent) -> PluginIdentity:
+        """The principal the actors of ``component`` act as."""
+        return self._who_of(component).identity
+
+    def _who_of(self, component: CompiledComponent) -> _Who:
+        who = self._who.get(component)
+        if who is None:
+            who = self._new_who(component)
+        return who
+
+    def _new_who(self, component: CompiledComponent) -> _Who:
+        profile = self._identities.get(component.name)
+        identity = PluginIdentity(
+            component.name,
+            component.digest,
+            profile.version if profile else "",
+            profile.publisher if profile else "",
+            profile.groups if profile else (),
+        )
+        grants = self.authorizer.permitted_actions(identity)
+        who = _Who(identity, frozenset() if grants is None else grants)
+        self._who[component] = who
+        return who
+
+    def _context(self, actor: Actor, inst: Instance, who: _Who) -> CallContext:
+        ctx = self._contexts_by_actor.get(actor.id)
+        deadline = inst.guard.deadline
+        name = actor.name or ""
+        if ctx is None or ctx.deadline != deadline or ctx.actor != name:
+            ctx = CallContext(
+                plugin=who.name,
+                pid=actor.id,
+                actor=name,
+                data_dir=None if self._data_root is None else self._data_root / who.name,
+                grants=who.grants,
+                deadline=deadline,
+            )
+            self._contexts_by_actor[actor.id] = ctx
+        return ctx
+
+    # -- policies ---------------------------------------------------------------
+
+    def reload_policies(
+        self, policies: Iterable[PolicyInput] | PolicyInput, *, schema: CedarSchema | None = None
+    ) -> None:
+        """Replace the policies atomically (see `Authorizer.reload`) and drop
+        every cached decision. Both outcomes are audited as ``policy-load``.
+
+        Raises:
+            PolicyError: the new set is invalid; the old one stays in force.
+        """
+        try:
+            self.authorizer.reload(policies, schema=schema)
+        except Exception as exc:
+            self._policy_record("rejected", str(exc))
+            raise
+        self._fresh_caches()
+        self._policy_record("loaded")
+
+    def _policy_record(self, outcome: str, detail: str | None = None) -> None:
+        authorizer = self.authorizer
+        self.record(
+            "policy-load",
+            outcome=outcome,
+            detail=detail,
+            generation=authorizer.generation,
+            digest=authorizer.digest,
+            policies=list(authorizer.policy_ids) if outcome == "loaded" else None,
+        )
+
+    # -- audit --------------------------------------------------------------------
+
+    def record(self, event: str, /, **fields: Any) -> dict[str, Any]:
+        """Write one audit record and hand it to the ``audit_record`` hooks.
+
+        Raises:
+            AuditError: the log refused it (see `AuditLog.record`).
+        """
+        record = self.audit.record(event, **fields)
+        if self._audit_hook.get_hookimpls():
+            try:
+                self._audit_hook(record=MappingProxyType(record))
+            except Exception:
+                log.exception("an audit_record hookimpl failed on seq %s", record.get("seq"))
+        return record
+
+    def _on_lifecycle(self, event: str, actor: Actor, detail: str) -> None:
+        if event == "exit":
+            self._contexts_by_actor.pop(actor.id, None)
+        self.record(event, actor=str(actor.pid), plugin=actor.component.name, detail=detail or None)
+
+    # -- binding imports ----------------------------------------------------------
+
+    def attach(self, host: Host) -> None:
+        """Hook into ``host`` (done by ``open_host(capabilities=...)``)."""
+        host._sched.gate = self
+        host.add_lifecycle_hook(self._on_lifecycle)
+
+    def resolve(self, interface: str, function: str, func_type: Any) -> Callable[..., Any]:
+        """The runtime's import resolver: bind ``interface#function`` to its hook.
+
+        Raises:
+            ImportRefused: no hookspec or hookimpl, a parameter mismatch,
+                an unsupported type, or a hook name another import took.
+        """
+        return self._bind(interface, function, describe_func(func_type))
+
+    def _resolve_ungated(self, interface: str, function: str, func_type: Any) -> Callable[..., Any]:
+        """The same binding *without* decision, limits and audit: only for
+        benchmarks measuring what the gate costs. Never serve guests with it."""
+        return self._bind(interface, function, describe_func(func_type), gated=False)
+
+    def _bind(
+        self, interface: str, function: str, func: WitFunc, *, gated: bool = True
+    ) -> Callable[..., Any]:
+        hook = hook_name_of(interface, function)
+        action = action_of(interface, function)
+        taken = self._bound.get(hook)
+        if taken is not None and taken != action:
+            raise ImportRefused(f"its hook {hook} is already bound to {taken}")
+        caller = getattr(self.plugins.hook, hook, None)
+        if caller is None or not caller.has_spec():
+            raise ImportRefused(f"no hookspec {hook}(ctx, ...); add it with add_hookspecs()")
+        if not caller.spec.opts.get("firstresult"):
+            raise ImportRefused(f"hookspec {hook} must be declared firstresult=True")
+        wanted = ("ctx", *(snake(n) for n, _ in func.params))
+        if tuple(caller.spec.argnames) != wanted:
+            raise ImportRefused(
+                f"hookspec {hook}({', '.join(caller.spec.argnames)}) does not match "
+                f"the WIT {func} (expected {hook}({', '.join(wanted)}))"
+            )
+        types = [t for _, t in func.params] + ([func.result] if func.result else [])
+        if not all(supported(t) for t in types):
+            raise ImportRefused(f"{func} has types a host function cannot take")
+        if not caller.get_hookimpls():
+            raise ImportRefused(f"no provider implements the hook {hook}; register one")
+        package = interface.split("/", 1)[0] if "/" in interface else ""
+        if package == STOCK_PACKAGE:
+            site = STOCK_SITES.get(hook)
+            if site is None:
+                raise ImportRefused(f"{action} is not a function hostkit's gate knows")
+            adapters = site.adapters
+            derive = _stock_derive(site.derive)
+        else:
+            adapters = tuple(
+                None if t.kind in _PASS_THROUGH else _lifter(t) for _, t in func.params
+            )
+            derive = self._app_derive(action, func)
+        self._bound[hook] = action
+        binding = _Binding(action, hook, caller, func, adapters, derive)
+        dispatch = self._dispatch if gated else self._dispatch_ungated
+
+        def call(inst: Instance, *raw: Any) -> Any:
+            return dispatch(binding, inst, raw)
+
+        return call
+
+    def _app_derive(self, action: str, func: WitFunc) -> _Derive:
+        names = tuple(snake(n) for n, _ in func.params)
+        chosen = self._contexts.get(action)
+        if chosen is None:
+            chosen = tuple(snake(n) for n, t in func.params if t.kind in _SCALARS)
+        unknown = set(chosen) - set(names)
+        if unknown:
+            raise ImportRefused(f"contexts[{action!r}] names no parameter {sorted(unknown)}")
+        resource_hook = self._resource_hook
+
+        def derive(
+            who: Entity, args: tuple[Any, ...], ctx: CallContext
+        ) -> tuple[Entity, Mapping[str, Any], int]:
+            kwargs = dict(zip(names, args, strict=True))
+            found = None
+            if resource_hook.get_hookimpls():
+                found = resource_hook(ctx=ctx, action=action, args=MappingProxyType(kwargs))
+            if found is None:
+                resource = who
+            elif isinstance(found, Entity):
+                resource = found
+            else:
+                kind, ident = found
+                resource = Entity.of(kind, str(ident))
+            size = sum(len(a.encode("utf-8", "surrogatepass")) for a in args if isinstance(a, str))
+            return resource, {n: kwargs[n] for n in chosen}, size
+
+        return derive
+
+    # -- one host call ----------------------------------------------------------------
+
+    def _dispatch(self, b: _Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
+        actor = cast("Actor", inst.owner)
+        who = self._who.get(actor.component) or self._new_who(actor.component)
+        ctx = self._context(actor, inst, who)
+        args = tuple(
+            value if adapt is None else adapt(value)
+            for adapt, value in zip(b.adapters, raw, strict=True)
+        )
+        started = _now_ns()
+        try:
+            resource, context, size = b.derive(who.entity, args, ctx)
+        except HostCallError as exc:  # the arguments name no resource (e.g. a '..' path)
+            self._refused(b.action, actor, who, None, exc, started)
+            return b.error(exc)
+        decision = self.authorizer.is_authorized(who.identity, b.action, resource, context)
+        refusal: HostCallError | None = None
+        if decision.allowed:
+            over = self.limits.check(who.name, b.action, size)
+            if over is not None:
+                refusal = _TooLarge(over) if over.startswith("payload") else _RateLimited(over)
+        else:
+            refusal = HostCallDenied(
+                f"{who.identity.uid} may not {b.action} on {resource.uid}: {decision.reason}"
+            )
+        if refusal is not None:
+            self._refused(b.action, actor, who, resource, refusal, started, decision)
+            return b.error(refusal)
+        try:
+            self._audit_decision(b.action, actor, who, resource, decision, started, None)
+        except AuditError as exc:
+            log.error("denied %s for %s: %s", b.action, who.name, exc)
+            return b.error(HostCallDenied(f"the audit log is unavailable: {exc}"))
+        try:
+            value = b.caller(ctx=ctx, **dict(zip(b.names, args, strict=True)))
+        except (HostCallError, CapabilityDenied) as exc:
+            return b.error(exc)
+        if value is None:
+            return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
+        return b.ok(value)
+
+    def _dispatch_ungated(self, b: _Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
+        actor = cast("Actor", inst.owner)
+        who = self._who.get(actor.component) or self._new_who(actor.component)
+        ctx = self._context(actor, inst, who)
+        args = tuple(
+            value if adapt is None else adapt(value)
+            for adapt, value in zip(b.adapters, raw, strict=True)
+        )
+        try:
+            value = b.caller(ctx=ctx, **dict(zip(b.names, args, strict=True)))
+        except (HostCallError, CapabilityDenied) as exc:
+            return b.error(exc)
+        if value is None:
+            return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
+        return b.ok(value)
+
+    def _refused(
+        self,
+        action: str,
+        actor: Actor,
+        who: _Who,
+        resource: Entity | None,
+        why: HostCallError,
+        started: int,
+        decision: Decision | None = None,
+    ) -> None:
+        # A denial whose record fails is still a denial: log and go on.
+        try:
+            self._audit_decision(action, actor, who, resource, decision, started, str(why))
+        except AuditError as exc:
+            log.error("could not audit a denial of %s for %s: %s", action, who.name, exc)
+
+    def _audit_decision(
+        self,
+        action: str,
+        actor: Actor,
+        who: _Who,
+        resource: Entity | None,
+        decision: Decision | None,
+        started: int,
+        denied: str | None,
+    ) -> None:
+        allowed = denied is None
+        # The policies that decided: the permits of an allow, the forbids of a
+        # Cedar denial; none when a limit or a malformed argument refused.
+        decided = decision is not None and decision.allowed == allowed
+        policies = decision.policies if decided and decision is not None else ()
+        self.record(
+            "decision",
+            actor=str(actor.pid),
+            plugin=who.name,
+            action=action,
+            resource=None if resource is None else resource.uid,
+            decision="allow" if allowed else "deny",
+            policies=list(policies),
+            duration_us=(_now_ns() - started) // 1000,
+            detail=denied,
+            errors=list(decision.errors) if decision is not None and decision.errors else None,
+        )
+
+    # -- ProcessGate: what guests do to other actors -----------------------------------
+
+    def check_send(self, sender: Actor, target: Actor, size: int) -> str | None:
+        """Whether ``sender`` may send ``size`` bytes to ``target``: None, or why not."""
+        key = (SEND, sender.component, target.component)
+        if key in self._process_ok:
+            return None
+        return self._check_target(SEND, sender, target.component, {"size": size}, key)
+
+    def check_call(self, sender: Actor, target: Actor, size: int, timeout_ms: int) -> str | None:
+        """Whether ``sender`` may call ``target``: None, or why not."""
+        key = (CALL, sender.component, target.component)
+        if key in self._process_ok:
+            return None
+        context = {"size": size, "timeout_ms": timeout_ms}
+        return self._check_target(CALL, sender, target.component, context, key)
+
+    def check_spawn(self, parent: Actor, component: CompiledComponent, size: int) -> str | None:
+        """Whether ``parent`` may spawn ``component``: None, or why not."""
+        return self._check_target(SPAWN, parent, component, {"size": size}, None, size=size)
+
+    def check_name(self, actor: Actor, action: str, name: str) -> str | None:
+        """Whether ``actor`` may ``register`` or look up (``whereis``) ``name``."""
+        full = _NAME_ACTIONS[action]
+        key = (full, actor.component, name) if action == "whereis" else None
+        if key is not None and key in self._process_ok:
+            return None
+        return self._decide(full, actor, Entity.name(name), {}, key, None)
+
+    def _check_target(
+        self,
+        action: str,
+        actor: Actor,
+        target: CompiledComponent,
+        context: Mapping[str, Any],
+        key: tuple[Any, ...] | None,
+        size: int | None = None,
+    ) -> str | None:
+        return self._decide(action, actor, self._who_of(target).entity, context, key, size)
+
+    def _decide(
+        self,
+        action: str,
+        actor: Actor,
+        resource: Entity,
+        context: Mapping[str, Any],
+        key: tuple[Any, ...] | None,
+        size: int | None,
+    ) -> str | None:
+        remember = self._process_ok  # before deciding: see _fresh_caches
+        started = _now_ns()
+        who = self._who_of(actor.component)
+        decision = self.authorizer.is_authorized(who.identity, action, resource, context)
+        why: str | None = None
+        if not decision.allowed:
+            why = f"{who.identity.uid} may not {action} on {resource.uid}: {decision.reason}"
+        elif size is not None:
+            why = self.limits.check(who.name, action, size)
+        try:
+            self._audit_decision(action, actor, who, resource, decision, started, why)
+        except AuditError as exc:
+            log.error("denied %s for %s: %s", action, who.name, exc)
+            return f"the audit log is unavailable: {exc}"
+        if why is None and key is not None and not self._audit_every_message:
+            reads = self._reads_context.get(action)
+            if reads is None:
+                reads = self._reads_context[action] = self.authorizer.reads_context(action)
+            if not reads:
+                remember[key] = True
+        return why
+
+
+def _stock_derive(stock: Derive) -> _Derive:
+    def derive(
+        who: Entity, args: tuple[Any, ...], ctx: CallContext
+    ) -> tuple[Entity, Mapping[str, Any], int]:
+        return stock(who, args)
+
+    return derive
+
+
+def _lifter(ty: WitType) -> Callable[[Any], Any]:
+    def adapt(value: Any) -> Any:
+        return lift(ty, value)
+
+    return adapt
