@@ -17,14 +17,20 @@ Inside a guest this package is bundled as the top-level ``hostkit_guest``::
 
     Actor = hostkit_guest.export(Counter)   # the class componentize-py exports
 
+Guests built against ``hostkit:host/full-plugin`` reach the stock host
+functions through ``hostkit_guest.host`` (``host.files_read(path)``,
+``host.kv_set(key, value)``, ``host.http_request("GET", url)``...).
+
 Only the standard library and relative imports are used here, so the SDK
 runs both inside the guest and (for tests) under plain CPython.
 """
 
+from . import _hostfns as host
 from ._component import WitProcess as WitProcess
 from ._component import export as export
 from ._errors import CallFailed as CallFailed
 from ._errors import GuestError as GuestError
+from ._errors import HostCallFailed as HostCallFailed
 from ._errors import MessageError as MessageError
 from ._errors import RegisterFailed as RegisterFailed
 from ._errors import SendFailed as SendFailed
@@ -51,6 +57,7 @@ __all__ = [
     "From",
     "GenServer",
     "GuestError",
+    "HostCallFailed",
     "MessageError",
     "Process",
     "RegisterFailed",
@@ -63,4 +70,5 @@ __all__ = [
     "decode_frames",
     "encode_frames",
     "export",
+    "host",
 ]

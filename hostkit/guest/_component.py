@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import CallFailed, RegisterFailed, SendFailed, SpawnFailed
+from ._hostfns import preload
 from ._server import GenServer, Runtime, actor
 
 __all__ = ["WitProcess", "export"]
@@ -93,8 +94,16 @@ def export(server: type[GenServer] | Callable[[Any], Any]) -> type:
     """
     from componentize_py_types import Err  # type: ignore[import-not-found]
     from wit_world import exports  # type: ignore[import-not-found]
-    from wit_world.imports import process, types  # type: ignore[import-not-found]
+    from wit_world.imports import process  # type: ignore[import-not-found]
 
+    try:
+        from wit_world.imports import types  # type: ignore[import-not-found]
+    except ImportError:  # a world that also imports hostkit:host has two `types`
+        from wit_world.imports import (  # type: ignore[import-not-found]
+            hostkit_plugin_types as types,
+        )
+
+    preload()  # at build time, so the snapshot holds the host-function bindings
     if isinstance(server, type) and issubclass(server, GenServer):
         cls: type[GenServer] = server
     elif callable(server):

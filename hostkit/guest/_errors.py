@@ -8,7 +8,8 @@
     ├── SendFailed            send_now() was refused
     ├── CallFailed            call() got no reply
     ├── SpawnFailed           spawn_now() failed
-    └── RegisterFailed        register() was refused
+    ├── RegisterFailed        register() was refused
+    └── HostCallFailed        a host function (files, http, kv, ...) returned its error
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "CallFailed",
     "GuestError",
+    "HostCallFailed",
     "MessageError",
     "RegisterFailed",
     "SendFailed",
@@ -85,3 +87,17 @@ class RegisterFailed(GuestError):
         super().__init__(f"cannot register {name!r}: {reason}")
         self.name = name
         self.reason = reason
+
+
+class HostCallFailed(GuestError):
+    """A host function (``hostkit_guest.host.*``) failed. ``case`` is the WIT
+    ``error`` case: ``denied`` (a policy or the host refused: not your
+    bug, ask the operator for a grant), ``not-found``, ``invalid`` (your
+    arguments), ``too-large``, ``io``, ``timeout``, ``rate-limited`` (retry
+    later) or ``unsupported``; ``detail`` is the host's message, if any."""
+
+    def __init__(self, function: str, case: str, detail: str | None = None) -> None:
+        super().__init__(f"{function} failed: {case}" + (f" ({detail})" if detail else ""))
+        self.function = function
+        self.case = case
+        self.detail = detail
