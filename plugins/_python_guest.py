@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["GuestBuildError", "build_python_guest", "componentize_py"]
+__all__ = ["GuestBuildError", "build_python_guest", "componentize_py", "host_world_wit"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_DIR = ROOT / "hostkit" / "guest"
@@ -40,6 +40,17 @@ _RESERVED = {SDK_PACKAGE, "wit_world", "componentize_py_types", "componentize_py
 class GuestBuildError(RuntimeError):
     """The guest could not be built: a missing tool, a malformed app
     directory, or componentize-py rejected the app (its output is included)."""
+
+
+def host_world_wit(dest: Path) -> Path:
+    """A WIT directory for the world ``full-plugin``: ``wit/host/host.wit``
+    with ``wit/plugin`` as its dependency, assembled at ``dest`` (pass it as
+    ``wit_dir`` with ``world="full-plugin"``). Returns ``dest``."""
+    dest = Path(dest)
+    (dest / "deps" / "plugin").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "wit" / "host" / "host.wit", dest / "host.wit")
+    shutil.copyfile(WIT_DIR / "plugin.wit", dest / "deps" / "plugin" / "plugin.wit")
+    return dest
 
 
 def componentize_py() -> str:

@@ -38,6 +38,8 @@ WAT_GUESTS: dict[str, str | None] = {
     "linker": "actor",
     "noactor": "probe-only",
     "core": None,
+    "hostcall": "host-caller",
+    "gamemod": "game-mod",
 }
 PYTHON_GUESTS = {"counter": PLUGINS / "python" / "counter"}
 
@@ -60,12 +62,22 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
+# The packages test.wit's worlds use: dependency name -> source.
+WIT_DEPS: dict[str, Path] = {
+    "plugin": ROOT / "wit" / "plugin" / "plugin.wit",
+    "host": ROOT / "wit" / "host" / "host.wit",
+    "acme-game": PLUGINS / "wit" / "acme-game.wit",
+}
+
+
 def _wit_dir(tmp: Path) -> Path:
-    """plugins/wit as the main package, wit/plugin as its dependency."""
+    """plugins/wit/test.wit as the main package, WIT_DEPS as its dependencies."""
     wit = tmp / "wit"
-    (wit / "deps" / "plugin").mkdir(parents=True)
+    wit.mkdir()
     shutil.copy(PLUGINS / "wit" / "test.wit", wit / "test.wit")
-    shutil.copy(ROOT / "wit" / "plugin" / "plugin.wit", wit / "deps" / "plugin" / "plugin.wit")
+    for dep, source in WIT_DEPS.items():
+        (wit / "deps" / dep).mkdir(parents=True)
+        shutil.copy(source, wit / "deps" / dep / source.name)
     return wit
 
 
@@ -85,10 +97,8 @@ def build_wat(name: str, out_dir: Path = BUILD) -> Path:
     source = wat_source(name)
     inputs = [source.encode(), (world or "").encode()]
     if world is not None:
-        inputs += [
-            (PLUGINS / "wit" / "test.wit").read_bytes(),
-            (ROOT / "wit" / "plugin" / "plugin.wit").read_bytes(),
-        ]
+        inputs += [(PLUGINS / "wit" / "test.wit").read_bytes()]
+        inputs += [source.read_bytes() for source in WIT_DEPS.values()]
     digest = _digest(*inputs)
     out = out_dir / f"{name}.wasm"
     stamp = out_dir / f"{name}.wasm.sha256"
