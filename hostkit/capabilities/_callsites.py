@@ -28,9 +28,11 @@ __all__ = ["STOCK_PACKAGE", "STOCK_SITES", "Derive", "StockSite", "file_entity"]
 
 STOCK_PACKAGE: Final = "hostkit:host"
 
-#: ``derive(caller_entity, hook_args) -> (resource, context, payload size)``
-Derive = Callable[[Entity, tuple[Any, ...]], tuple[Entity, Mapping[str, Any], int]]
+#: ``derive(caller_entity, hook_args, call_context) -> (resource, context, payload size)``
+Derive = Callable[[Entity, tuple[Any, ...], Any], tuple[Entity, Mapping[str, Any], int]]
 Adapter = Callable[[Any], Any] | None
+Args = tuple[Any, ...]
+Site = tuple[Entity, Mapping[str, Any], int]
 
 _EMPTY: Final[Mapping[str, Any]] = {}
 _FILE_CACHE: dict[str, Entity] = {}
@@ -64,11 +66,11 @@ def _decoded_size(data: str, encoding: str) -> int:
 # -- files ------------------------------------------------------------------
 
 
-def _file_only(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _file_only(caller: Entity, args: Args, ctx: object) -> Site:
     return file_entity(args[0]), _EMPTY, 0
 
 
-def _file_write(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _file_write(caller: Entity, args: Args, ctx: object) -> Site:
     path, contents, encoding, mode = args
     size = _decoded_size(contents, encoding)
     return file_entity(path), {"size": size, "mode": str(mode)}, size
@@ -77,7 +79,7 @@ def _file_write(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[
 # -- http -------------------------------------------------------------------
 
 
-def _http_request(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _http_request(caller: Entity, args: Args, ctx: object) -> Site:
     from .providers.http import http_target  # httpx is only needed by hosts that offer http
 
     req: HttpRequest = args[0]
@@ -108,11 +110,11 @@ def _http_request_arg(value: Any) -> HttpRequest:
 # -- kv -----------------------------------------------------------------------
 
 
-def _key_only(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _key_only(caller: Entity, args: Args, ctx: object) -> Site:
     return Entity.key(args[0]), _EMPTY, 0
 
 
-def _kv_set(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _kv_set(caller: Entity, args: Args, ctx: object) -> Site:
     size = len(args[1].encode("utf-8", "surrogatepass"))
     return Entity.key(args[0]), {"size": size}, size
 
@@ -120,15 +122,15 @@ def _kv_set(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str,
 # -- clock, random, log: the resource is the caller itself ----------------------
 
 
-def _self_only(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _self_only(caller: Entity, args: Args, ctx: object) -> Site:
     return caller, _EMPTY, 0
 
 
-def _hex_bytes(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _hex_bytes(caller: Entity, args: Args, ctx: object) -> Site:
     return caller, {"count": args[0]}, args[0]
 
 
-def _log_write(caller: Entity, args: tuple[Any, ...]) -> tuple[Entity, Mapping[str, Any], int]:
+def _log_write(caller: Entity, args: Args, ctx: object) -> Site:
     size = len(args[1].encode("utf-8", "surrogatepass"))
     return caller, {"level": str(args[0]), "size": size}, size
 

@@ -92,8 +92,7 @@ _NAME_ACTIONS: Final = {"register": REGISTER, "whereis": WHEREIS}
 _SCALARS: Final = frozenset(
     {"bool", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64", "string"}
 )
-#: ``derive(caller, hook args, ctx) -> (resource, context, payload size)``
-_Derive = Callable[[Entity, tuple[Any, ...], CallContext], tuple[Entity, Mapping[str, Any], int]]
+_Derive = Derive
 _PASS_THROUGH: Final = _SCALARS | {"f32", "f64", "char", "enum", "flags"}
 _now_ns = time.perf_counter_ns
 
@@ -142,9 +141,20 @@ class _Binding:
         self.caller = caller
         self.func = func
         self.names = tuple(snake(n) for n, _ in func.params)
-        self.adapters = adapters
+        # None when every argument passes through as wasmtime-py gives it
+        self.adapters = adapters if any(a is not None for a in adapters) else None
         self.derive = derive
         self.result = func.result
+
+    def adapt(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The hook's arguments from wasmtime-py's values."""
+        adapters = self.adapters
+        if adapters is None:
+            return raw
+        return tuple(
+            value if adapt is None else adapt(value)
+            for adapt, value in zip(adapters, raw, strict=True)
+        )
 
     def ok(self, value: Any) -> Any:
         ty = self.result
@@ -259,7 +269,8 @@ class Gate:
         # Replaced, never cleared: a thread still deciding against the old
         # policies writes into the old dicts, which nobody reads any more.
         self._who: dict[CompiledComponent, _Who] = {}
-        self._contexts_by_actor: dict[int, CallContext] = {}
+        # actor id -> (its CallContext, its pid as audit text)
+        self._contexts_by_actor: dict[int, tuple[CallContext, str]] = {}
         self._process_ok: dict[tuple[Any, ...], bool] = {}
         self._reads_context: dict[str, bool] = {}
 
@@ -287,11 +298,13 @@ class Gate:
         self._who[component] = who
         return who
 
-    def _context(self, actor: Actor, inst: Instance, who: _Who) -> CallContext:
-        ctx = self._contexts_by_actor.get(actor.id)
+    def _context(self, actor: Actor, inst: Instance, who: _Who) -> tuple[CallContext, str]:
+        """The actor's `CallContext` for this activation, and its pid as text.
+        Rebuilt when the activation (deadline) or the actor's name changes."""
+        found = self._contexts_by_actor.get(actor.id)
         deadline = inst.guard.deadline
         name = actor.name or ""
-        if ctx is None or ctx.deadline != deadline or ctx.actor != name:
+        if found is None or found[0].deadline != deadline or found[0].actor != name:
             ctx = CallContext(
                 plugin=who.name,
                 pid=actor.id,
@@ -300,8 +313,8 @@ class Gate:
                 grants=who.grants,
                 deadline=deadline,
             )
-            self._contexts_by_actor[actor.id] = ctx
-        return ctx
+            found = self._contexts_by_actor[actor.id] = (ctx, str(actor.pid))
+        return found
 
     # -- policies ---------------------------------------------------------------
 
@@ -405,7 +418,7 @@ class Gate:
             if site is None:
                 raise ImportRefused(f"{action} is not a function hostkit's gate knows")
             adapters = site.adapters
-            derive = _stock_derive(site.derive)
+            derive = site.derive
         else:
             adapters = tuple(
                 None if t.kind in _PASS_THROUGH else _lifter(t) for _, t in func.params
@@ -454,16 +467,13 @@ class Gate:
     def _dispatch(self, b: _Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
         who = self._who.get(actor.component) or self._new_who(actor.component)
-        ctx = self._context(actor, inst, who)
-        args = tuple(
-            value if adapt is None else adapt(value)
-            for adapt, value in zip(b.adapters, raw, strict=True)
-        )
+        ctx, caller = self._context(actor, inst, who)
+        args = b.adapt(raw)
         started = _now_ns()
         try:
             resource, context, size = b.derive(who.entity, args, ctx)
         except HostCallError as exc:  # the arguments name no resource (e.g. a '..' path)
-            self._refused(b.action, actor, who, None, exc, started)
+            self._refused(b.action, caller, who, None, exc, started)
             return b.error(exc)
         decision = self.authorizer.is_authorized(who.identity, b.action, resource, context)
         refusal: HostCallError | None = None
@@ -476,10 +486,10 @@ class Gate:
                 f"{who.identity.uid} may not {b.action} on {resource.uid}: {decision.reason}"
             )
         if refusal is not None:
-            self._refused(b.action, actor, who, resource, refusal, started, decision)
+            self._refused(b.action, caller, who, resource, refusal, started, decision)
             return b.error(refusal)
         try:
-            self._audit_decision(b.action, actor, who, resource, decision, started, None)
+            self._audit_decision(b.action, caller, who, resource, decision, started, None)
         except AuditError as exc:
             log.error("denied %s for %s: %s", b.action, who.name, exc)
             return b.error(HostCallDenied(f"the audit log is unavailable: {exc}"))
@@ -494,11 +504,8 @@ class Gate:
     def _dispatch_ungated(self, b: _Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
         who = self._who.get(actor.component) or self._new_who(actor.component)
-        ctx = self._context(actor, inst, who)
-        args = tuple(
-            value if adapt is None else adapt(value)
-            for adapt, value in zip(b.adapters, raw, strict=True)
-        )
+        ctx = self._context(actor, inst, who)[0]
+        args = b.adapt(raw)
         try:
             value = b.caller(ctx=ctx, **dict(zip(b.names, args, strict=True)))
         except (HostCallError, CapabilityDenied) as exc:
@@ -510,7 +517,7 @@ class Gate:
     def _refused(
         self,
         action: str,
-        actor: Actor,
+        caller: str,
         who: _Who,
         resource: Entity | None,
         why: HostCallError,
@@ -519,14 +526,14 @@ class Gate:
     ) -> None:
         # A denial whose record fails is still a denial: log and go on.
         try:
-            self._audit_decision(action, actor, who, resource, decision, started, str(why))
+            self._audit_decision(action, caller, who, resource, decision, started, str(why))
         except AuditError as exc:
             log.error("could not audit a denial of %s for %s: %s", action, who.name, exc)
 
     def _audit_decision(
         self,
         action: str,
-        actor: Actor,
+        caller: str,
         who: _Who,
         resource: Entity | None,
         decision: Decision | None,
@@ -540,10 +547,10 @@ class Gate:
         policies = decision.policies if decided and decision is not None else ()
         self.record(
             "decision",
-            actor=str(actor.pid),
+            actor=caller,
             plugin=who.name,
             action=action,
-            resource=None if resource is None else resource.uid,
+            resource=None if resource is None else _uid(resource),
             decision="allow" if allowed else "deny",
             policies=list(policies),
             duration_us=(_now_ns() - started) // 1000,
@@ -610,7 +617,7 @@ class Gate:
         elif size is not None:
             why = self.limits.check(who.name, action, size)
         try:
-            self._audit_decision(action, actor, who, resource, decision, started, why)
+            self._audit_decision(action, str(actor.pid), who, resource, decision, started, why)
         except AuditError as exc:
             log.error("denied %s for %s: %s", action, who.name, exc)
             return f"the audit log is unavailable: {exc}"
@@ -623,13 +630,13 @@ class Gate:
         return why
 
 
-def _stock_derive(stock: Derive) -> _Derive:
-    def derive(
-        who: Entity, args: tuple[Any, ...], ctx: CallContext
-    ) -> tuple[Entity, Mapping[str, Any], int]:
-        return stock(who, args)
-
-    return derive
+def _uid(entity: Entity) -> str:
+    """``entity.uid``, without Cedar's per-character escaping when the id
+    needs none (printable, no quote or backslash): the common case, per call."""
+    ident = entity.id
+    if ident.isprintable() and '"' not in ident and "\\" not in ident:
+        return f'{entity.type}::"{ident}"'
+    return entity.uid
 
 
 def _lifter(ty: WitType) -> Callable[[Any], Any]:
