@@ -16,7 +16,7 @@ import pytest
 
 import hostkit
 from hostkit.capabilities import CallContext, CedarSchema, Gate, hookimpl, hookspec
-from hostkit.capabilities._gate import action_of, hook_name_of
+from hostkit.capabilities._binding import action_of, hook_name_of
 from hostkit.capabilities._host_errors import HostCallInvalid
 from hostkit.capabilities._witvalues import WitRecord, error_value, lift, lower, lower_ok
 from hostkit.runtime._wasm import ImportRefused, WitVariant

@@ -434,3 +434,13 @@ async def test_a_context_reading_policy_is_decided_per_message(
         assert await host.call(spawner, f"send:{child:016x}abc") == "ok"
         assert await host.call(spawner, f"send:{child:016x}abcd") == "error:3"
         assert await host.call(spawner, f"send:{child:016x}ab") == "ok"
+
+
+def test_gate_arguments_that_contradict_each_other_are_refused() -> None:
+    from hostkit.capabilities import Authorizer
+
+    pm = pluggy.PluginManager("hostkit")
+    with pytest.raises(ValueError, match="not both"):
+        Gate(pm, authorizer=Authorizer(), policies=[DEFAULT])
+    with pytest.raises(ValueError, match="fixed by the schema"):
+        Gate(pm, contexts={"hostkit:host/kv#set": ("size",)})

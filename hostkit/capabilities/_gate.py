@@ -58,28 +58,26 @@ from ..runtime._wasm import ImportRefused, describe_func
 from ..runtime._wittypes import WitFunc, WitType
 from . import _hookspecs
 from ._authorizer import Authorizer, Decision
+from ._binding import Binding, RateLimited, TooLarge, action_of, hook_name_of
 from ._callsites import STOCK_PACKAGE, STOCK_SITES, Derive
 from ._context import CallContext
 from ._entities import Entity, PluginIdentity
 from ._host_errors import (
     HostCallDenied,
     HostCallError,
-    HostCallRateLimited,
-    HostCallTooLarge,
     HostCallUnsupported,
-    wit_error_of,
 )
 from ._limits import CallLimits
 from ._policies import PolicyInput
 from ._schema import CedarSchema
-from ._witvalues import error_value, lift, lower, lower_ok, snake, supported
+from ._witvalues import lift, snake, supported
 
 if TYPE_CHECKING:
     from ..runtime._actors import Actor
     from ..runtime._host import Host
     from ..runtime._wasm import CompiledComponent, Instance
 
-__all__ = ["Gate", "action_of", "hook_name_of"]
+__all__ = ["Gate"]
 
 log = logging.getLogger("hostkit.capabilities")
 
@@ -89,25 +87,12 @@ SPAWN: Final = "hostkit:plugin/process#spawn"
 REGISTER: Final = "hostkit:plugin/process#register"
 WHEREIS: Final = "hostkit:plugin/process#whereis"
 _NAME_ACTIONS: Final = {"register": REGISTER, "whereis": WHEREIS}
+_REMEMBER_LIMIT: Final = 65536
 _SCALARS: Final = frozenset(
     {"bool", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64", "string"}
 )
-_Derive = Derive
 _PASS_THROUGH: Final = _SCALARS | {"f32", "f64", "char", "enum", "flags"}
 _now_ns = time.perf_counter_ns
-
-
-def hook_name_of(interface: str, function: str) -> str:
-    """The hook of a WIT function: ``("acme:game/world@0.1.0", "spawn-monster")``
-    -> ``"world_spawn_monster"`` (the rule in ``_hookspecs``)."""
-    name = interface.split("@", 1)[0].rsplit("/", 1)[-1]
-    return f"{snake(name)}_{snake(function)}"
-
-
-def action_of(interface: str, function: str) -> str:
-    """The Cedar action of a WIT function: its full name without version,
-    ``"acme:game/world#spawn-monster"``."""
-    return f"{interface.split('@', 1)[0].replace('%', '')}#{function.lstrip('%')}"
 
 
 class _Who:
@@ -120,81 +105,6 @@ class _Who:
         self.name = identity.name
         self.entity = identity.entity
         self.grants = grants
-
-
-class _Binding:
-    """One imported WIT function bound to its hook."""
-
-    __slots__ = ("action", "adapters", "caller", "derive", "func", "hook", "names", "result")
-
-    def __init__(
-        self,
-        action: str,
-        hook: str,
-        caller: Any,
-        func: WitFunc,
-        adapters: tuple[Callable[[Any], Any] | None, ...],
-        derive: _Derive,
-    ) -> None:
-        self.action = action
-        self.hook = hook
-        self.caller = caller
-        self.func = func
-        self.names = tuple(snake(n) for n, _ in func.params)
-        # None when every argument passes through as wasmtime-py gives it
-        self.adapters = adapters if any(a is not None for a in adapters) else None
-        self.derive = derive
-        self.result = func.result
-
-    def adapt(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The hook's arguments from wasmtime-py's values."""
-        adapters = self.adapters
-        if adapters is None:
-            return raw
-        return tuple(
-            value if adapt is None else adapt(value)
-            for adapt, value in zip(adapters, raw, strict=True)
-        )
-
-    def ok(self, value: Any) -> Any:
-        ty = self.result
-        if ty is None:
-            return None
-        if ty.kind == "result":
-            return lower_ok(ty, value)
-        return lower(ty, value)
-
-    def error(self, exc: BaseException) -> Any:
-        """The WIT error for ``exc``, or raise: ``CapabilityDenied`` for a
-        denial the type cannot express (the actor ends ``denied``), ``exc``
-        itself otherwise (``host-error``)."""
-        mapped = wit_error_of(exc)
-        if mapped is None:
-            raise exc
-        case, message = mapped
-        ty = self.result
-        if ty is not None and ty.kind == "result":
-            attempts = (case, "denied") if isinstance(exc, _Refusal) else (case,)
-            for attempt in attempts:
-                try:
-                    return error_value(ty, attempt, message or str(exc))
-                except ValueError:
-                    continue
-        if case == "denied" or isinstance(exc, _Refusal):
-            raise CapabilityDenied(message or str(exc)) from None
-        raise exc
-
-
-class _Refusal:
-    """Marks errors the gate itself raises for limits (may fall back to denied)."""
-
-
-class _RateLimited(HostCallRateLimited, _Refusal):
-    pass
-
-
-class _TooLarge(HostCallTooLarge, _Refusal):
-    pass
 
 
 class Gate:
@@ -250,9 +160,14 @@ class Gate:
         if files_read is None or not files_read.has_spec():
             plugins.add_hookspecs(_hookspecs)
         self.plugins = plugins
-        self.authorizer = authorizer or Authorizer(policies, schema=schema)
-        self.limits = limits or CallLimits()
-        self.audit = audit or AuditLog()
+        if authorizer is not None and (policies or schema is not None):
+            raise ValueError("pass authorizer= or policies=/schema=, not both")
+        stock = sorted(a for a in contexts or {} if a.startswith(f"{STOCK_PACKAGE}/"))
+        if stock:
+            raise ValueError(f"the contexts of stock actions are fixed by the schema: {stock}")
+        self.authorizer = Authorizer(policies, schema=schema) if authorizer is None else authorizer
+        self.limits = CallLimits() if limits is None else limits
+        self.audit = AuditLog() if audit is None else audit
         self._identities = dict(identities or {})
         self._contexts = {k: tuple(v) for k, v in (contexts or {}).items()}
         self._data_root = data_root
@@ -425,7 +340,7 @@ class Gate:
             )
             derive = self._app_derive(action, func)
         self._bound[hook] = action
-        binding = _Binding(action, hook, caller, func, adapters, derive)
+        binding = Binding(action, hook, caller, func, adapters, derive)
         dispatch = self._dispatch if gated else self._dispatch_ungated
 
         def call(inst: Instance, *raw: Any) -> Any:
@@ -433,7 +348,7 @@ class Gate:
 
         return call
 
-    def _app_derive(self, action: str, func: WitFunc) -> _Derive:
+    def _app_derive(self, action: str, func: WitFunc) -> Derive:
         names = tuple(snake(n) for n, _ in func.params)
         chosen = self._contexts.get(action)
         if chosen is None:
@@ -464,7 +379,7 @@ class Gate:
 
     # -- one host call ----------------------------------------------------------------
 
-    def _dispatch(self, b: _Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
+    def _dispatch(self, b: Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
         who = self._who.get(actor.component) or self._new_who(actor.component)
         ctx, caller = self._context(actor, inst, who)
@@ -480,7 +395,7 @@ class Gate:
         if decision.allowed:
             over = self.limits.check(who.name, b.action, size)
             if over is not None:
-                refusal = _TooLarge(over) if over.startswith("payload") else _RateLimited(over)
+                refusal = TooLarge(over) if over.startswith("payload") else RateLimited(over)
         else:
             refusal = HostCallDenied(
                 f"{who.identity.uid} may not {b.action} on {resource.uid}: {decision.reason}"
@@ -501,7 +416,7 @@ class Gate:
             return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
         return b.ok(value)
 
-    def _dispatch_ungated(self, b: _Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
+    def _dispatch_ungated(self, b: Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
         who = self._who.get(actor.component) or self._new_who(actor.component)
         ctx = self._context(actor, inst, who)[0]
@@ -626,6 +541,8 @@ class Gate:
             if reads is None:
                 reads = self._reads_context[action] = self.authorizer.reads_context(action)
             if not reads:
+                if len(remember) >= _REMEMBER_LIMIT:  # whereis keys include guest-chosen names
+                    remember.clear()
                 remember[key] = True
         return why
 
