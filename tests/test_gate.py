@@ -397,15 +397,24 @@ async def test_sends_calls_and_spawns_are_denied_without_a_grant(
     assert denied == ["send", "call", "send", "spawn", "spawn", "whereis", "register"]
 
 
-async def test_granted_messaging_is_decided_once_per_pair_and_audited_once(
-    config: hostkit.HostConfig, wasm: dict[str, Path]
+@pytest.mark.parametrize(
+    ("every", "expected"),
+    [
+        # the default: every permitted message leaves a record
+        (True, ["call"] * 3 + ["register"] + ["send"] * 6 + ["spawn"]),
+        # opt-out: a remembered pair is recorded when first decided
+        (False, ["call", "register", "send", "spawn"]),
+    ],
+)
+async def test_granted_messaging_is_decided_once_per_pair_and_audited(
+    config: hostkit.HostConfig, wasm: dict[str, Path], every: bool, expected: list[str]
 ) -> None:
     policies = [
         DEFAULT,
         *grant(Messaging("echo"), Spawn("echo"), Register("alpha"), plugin="spawner"),
     ]
     with capture_audit() as records:
-        gate = Gate(pluggy.PluginManager("hostkit"), policies=policies)
+        gate = Gate(pluggy.PluginManager("hostkit"), policies=policies, audit_every_message=every)
         async with hostkit.open_host(config, capabilities=gate) as host:
             spawner = await host.spawn(host.load(wasm["spawner"]), "alpha")
             host.load(wasm["echo"])
@@ -419,7 +428,7 @@ async def test_granted_messaging_is_decided_once_per_pair_and_audited_once(
             other = await host.spawn(host.load(wasm["spawner"], name="other"))
             assert await host.call(spawner, f"send:{int(other):016x}x") == "error:3"
     allowed = [r["action"].rsplit("#", 1)[1] for r in records.where(decision="allow")]
-    assert sorted(allowed) == ["call", "register", "send", "spawn"]
+    assert sorted(allowed) == expected
 
 
 async def test_a_context_reading_policy_is_decided_per_message(

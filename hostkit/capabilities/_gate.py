@@ -36,9 +36,10 @@ Messaging, spawning and names are gated the same way through the
 scheduler's `ProcessGate` checks (see `check_send`). Sends are the hottest
 path in hostkit, so a permitted (sender component, target component)
 pair is remembered until the next policy reload when no policy for the
-action reads ``context``, and it is audited when first decided rather than
-per message (``audit_every_message=True`` audits each one). Denials are
-audited every time.
+action reads ``context``. Every message is still audited (the issue's and
+DESIGN §5's rule: the log records each call); an operator who accepts a log
+that records only the first permitted message per pair can pass
+``audit_every_message=False`` for speed. Denials are audited every time.
 """
 
 from __future__ import annotations
@@ -128,8 +129,9 @@ class Gate:
             into its Cedar context; by default every bool, integer and
             string parameter. Must match the action's schema declaration.
         data_root: if given, `CallContext.data_dir` is ``data_root/<plugin>``.
-        audit_every_message: audit every permitted send and call, not just
-            the first per sender and target component (slows messaging).
+        audit_every_message: audit every permitted send and call (the
+            default). ``False`` records only the first per sender and target
+            component: faster messaging, a less complete log.
 
     Raises:
         PolicyError: ``policies`` do not parse or validate.
@@ -149,7 +151,7 @@ class Gate:
         identities: Mapping[str, PluginIdentity] | None = None,
         contexts: Mapping[str, Sequence[str]] | None = None,
         data_root: Path | None = None,
-        audit_every_message: bool = False,
+        audit_every_message: bool = True,
     ) -> None:
         if plugins.project_name != "hostkit":
             raise ValueError(
