@@ -691,3 +691,13 @@ def test_hostkit_audit_exports_each_public_name_once() -> None:
     public = [name for name in dir(hostkit.audit) if not name.startswith("_")]
     assert sorted(hostkit.audit.__all__) == sorted(set(hostkit.audit.__all__))
     assert set(public) == set(hostkit.audit.__all__)
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False, allow_infinity=False))
+def test_fast_timestamp_matches_datetime(seconds: float) -> None:
+    from datetime import UTC, datetime
+
+    from hostkit.audit._log import _rfc3339
+
+    expected = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    assert _rfc3339(seconds) == expected
