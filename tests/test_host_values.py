@@ -18,7 +18,8 @@ from wasmtime import component as wc
 
 import hostkit
 from hostkit.runtime import _wasm
-from hostkit.runtime._wasm import _plan, _Val, describe_func
+from hostkit.runtime._wasm import describe_func
+from hostkit.runtime._wasm_values import _plan, _Val
 
 SHAPES_WIT = """
 package t:shapes;

@@ -1,0 +1,254 @@
+"""Conversion plans between wasmtime's C values and wasmtime-py's Python
+values for generic host functions (see :mod:`._wasm`, the engine that uses
+them). Part of the wasmtime-facing layer: only ``_wasm*`` modules import
+wasmtime.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from ctypes import byref
+from typing import Any
+
+from wasmtime import _ffi as ffi
+from wasmtime import component as wc
+
+_Val = ffi.wasmtime_component_val_t
+
+# -- value conversion plans for generic host functions ----------------------------
+#
+# wasmtime-py converts a host function's values with methods that re-read the
+# type's structure through the C API on every call (a result's cases, whether
+# a variant is tagged, a record's fields): ~40 us for `result<string, error>`.
+# A plan reads it once per function and keeps closures that do the same
+# conversions, in wasmtime-py's representation (see ``_wittypes``), mirroring
+# its code and its ownership rules (lifting consumes the C value).
+
+_Lift = Callable[[Any], Any]
+_Lower = Callable[[Any, Any, Any], None]
+_PLANS: dict[int, tuple[tuple[_Lift, ...], _Lower | None]] = {}
+_FALSE = ffi.WASMTIME_COMPONENT_BOOL
+
+
+def _func_plan(fty: Any) -> tuple[tuple[_Lift, ...], _Lower | None]:
+    result = fty.result
+    return (
+        tuple(_plan(ty)[0] for _, ty in fty.params),
+        None if result is None else _plan(result)[1],
+    )
+
+
+def _plan(ty: Any) -> tuple[_Lift, _Lower]:
+    """``(lift, lower)`` for one type: ``lift(c_val) -> value`` (consuming
+    it), ``lower(store, value, ptr)`` writing a C value to ``ptr``."""
+    if isinstance(ty, wc.ListType):
+        return _list_plan(ty)
+    if isinstance(ty, wc.RecordType):
+        return _record_plan(ty)
+    if isinstance(ty, wc.TupleType):
+        return _tuple_plan(ty)
+    if isinstance(ty, wc.VariantType | wc.OptionType | wc.ResultType):
+        return _variant_plan(ty)
+    # Leaves (bool ... string, enum, flags) convert without reading their
+    # type; anything else (resources) keeps wasmtime-py's own path.
+    return ty.convert_from_c, ty.convert_to_c
+
+
+def _clear(val: Any) -> None:
+    val.kind = _FALSE
+    val.of.boolean = False
+
+
+def _list_plan(ty: Any) -> tuple[_Lift, _Lower]:
+    element = ty.element
+    elem_lift, elem_lower = _plan(element)
+    is_bytes = isinstance(element, wc.U8)
+    want = bytes if is_bytes else list
+
+    def lift(c: Any) -> Any:
+        raw = c.of.list
+        try:
+            out = []
+            for i in range(raw.size):
+                item = raw.data[i]
+                out.append(elem_lift(item))
+                _clear(item)
+            return bytes(out) if is_bytes else out
+        finally:
+            ffi.wasmtime_component_vallist_delete(byref(raw))
+
+    def lower(store: Any, val: Any, ptr: Any) -> None:
+        if not isinstance(val, want):
+            raise TypeError(f"expected {want.__name__} value")
+        raw = ffi.wasmtime_component_vallist_t()
+        ffi.wasmtime_component_vallist_new_uninit(raw, len(val))
+        i = 0
+        try:
+            for item in val:
+                elem_lower(store, item, ctypes.pointer(raw.data[i]))
+                i += 1
+        except BaseException:
+            for j in range(i, len(val)):
+                _clear(raw.data[j])
+            ffi.wasmtime_component_vallist_delete(byref(raw))
+            raise
+        ptr.contents.kind = ffi.WASMTIME_COMPONENT_LIST
+        ptr.contents.of.list = raw
+
+    return lift, lower
+
+
+def _record_plan(ty: Any) -> tuple[_Lift, _Lower]:
+    fields = [(name, *_plan(field_ty)) for name, field_ty in ty.fields]
+    n = len(fields)
+
+    def lift(c: Any) -> Any:
+        raw = c.of.record
+        try:
+            out = wc.Record()
+            for i, (name, field_lift, _) in zip(range(raw.size), fields, strict=False):
+                entry = raw.data[i]
+                setattr(out, name, field_lift(entry.val))
+                _clear(entry.val)
+            return out
+        finally:
+            ffi.wasmtime_component_valrecord_delete(byref(raw))
+
+    def lower(store: Any, val: Any, ptr: Any) -> None:
+        raw = ffi.wasmtime_component_valrecord_t()
+        ffi.wasmtime_component_valrecord_new_uninit(raw, n)
+        i = 0
+        try:
+            for name, _, field_lower in fields:
+                entry = raw.data[i]
+                field_lower(store, getattr(val, name), ctypes.pointer(entry.val))
+                entry.name = ffi.str_to_capi(name)
+                i += 1
+        except BaseException:
+            for j in range(i, n):
+                _clear(raw.data[j].val)
+            ffi.wasmtime_component_valrecord_delete(byref(raw))
+            raise
+        ptr.contents.kind = ffi.WASMTIME_COMPONENT_RECORD
+        ptr.contents.of.record = raw
+
+    return lift, lower
+
+
+def _tuple_plan(ty: Any) -> tuple[_Lift, _Lower]:
+    items = [_plan(t) for t in ty.elements]
+    n = len(items)
+
+    def lift(c: Any) -> Any:
+        raw = c.of.tuple
+        try:
+            out = []
+            for i, (item_lift, _) in zip(range(raw.size), items, strict=False):
+                item = raw.data[i]
+                out.append(item_lift(item))
+                _clear(item)
+            return tuple(out)
+        finally:
+            ffi.wasmtime_component_valtuple_delete(byref(raw))
+
+    def lower(store: Any, val: Any, ptr: Any) -> None:
+        if not isinstance(val, tuple):
+            raise TypeError("expected tuple type")
+        if len(val) != n:
+            raise TypeError("tuple length mismatch")
+        raw = ffi.wasmtime_component_valtuple_t()
+        ffi.wasmtime_component_valtuple_new_uninit(raw, n)
+        i = 0
+        try:
+            for (_, item_lower), item in zip(items, val, strict=True):
+                item_lower(store, item, ctypes.pointer(raw.data[i]))
+                i += 1
+        except BaseException:
+            for j in range(i, n):
+                _clear(raw.data[j])
+            ffi.wasmtime_component_valtuple_delete(byref(raw))
+            raise
+        ptr.contents.kind = ffi.WASMTIME_COMPONENT_TUPLE
+        ptr.contents.of.tuple = raw
+
+    return lift, lower
+
+
+def _variant_plan(ty: Any) -> tuple[_Lift, _Lower]:
+    tagged = bool(ty._tagged())
+    cases: list[tuple[str, _Lift | None, _Lower | None, tuple[type, ...]]] = []
+    for name, payload in ty._cases():
+        if payload is None:
+            cases.append((name, None, None, (object,)))
+            continue
+        classes: set[type] = set()
+        payload.add_classes(classes)
+        cases.append((name, *_plan(payload), tuple(classes)))
+    variant = wc.Variant
+
+    def lift_case(tag: str, ptr: Any) -> Any:
+        for name, case_lift, _, _ in cases:
+            if name != tag:
+                continue
+            if case_lift is None:
+                return variant(tag) if tagged else None
+            payload = case_lift(ptr.contents)
+            _clear(ptr.contents)
+            ffi.wasmtime_component_val_delete(ptr)
+            return variant(tag, payload) if tagged else payload
+        raise ValueError(f"tag {tag} not found in variant cases")
+
+    def lower_case(store: Any, val: Any) -> tuple[str, Any]:
+        if tagged and not isinstance(val, variant):
+            raise TypeError("expected Variant type")
+        for name, _, case_lower, classes in cases:
+            if tagged:
+                if name != val.tag:
+                    continue
+            elif case_lower is None:
+                if val is not None:
+                    continue
+            elif not isinstance(val, classes):
+                continue
+            if case_lower is None:
+                return name, None
+            raw = _Val()
+            case_lower(store, val.payload if tagged else val, ctypes.pointer(raw))
+            return name, ffi.wasmtime_component_val_new(byref(raw))
+        raise ValueError("value not valid for this variant")
+
+    if isinstance(ty, wc.ResultType):
+
+        def lift(c: Any) -> Any:
+            return lift_case("ok" if c.of.result.is_ok else "err", c.of.result.val)
+
+        def lower(store: Any, val: Any, ptr: Any) -> None:
+            name, raw = lower_case(store, val)
+            ptr.contents.kind = ffi.WASMTIME_COMPONENT_RESULT
+            ptr.contents.of.result.is_ok = name == "ok"
+            ptr.contents.of.result.val = raw
+
+    elif isinstance(ty, wc.OptionType):
+
+        def lift(c: Any) -> Any:
+            return lift_case("some" if c.of.option else "none", c.of.option)
+
+        def lower(store: Any, val: Any, ptr: Any) -> None:
+            ptr.contents.kind = ffi.WASMTIME_COMPONENT_OPTION
+            ptr.contents.of.option = lower_case(store, val)[1]
+
+    else:
+
+        def lift(c: Any) -> Any:
+            tag = ffi.to_str(c.of.variant.discriminant)
+            ffi.wasm_byte_vec_delete(byref(c.of.variant.discriminant))
+            return lift_case(tag, c.of.variant.val)
+
+        def lower(store: Any, val: Any, ptr: Any) -> None:
+            name, raw = lower_case(store, val)
+            ptr.contents.kind = ffi.WASMTIME_COMPONENT_VARIANT
+            ptr.contents.of.variant.discriminant = ffi.str_to_capi(name)
+            ptr.contents.of.variant.val = raw
+
+    return lift, lower
