@@ -15,12 +15,24 @@ from ._entities import PluginIdentity as PluginIdentity
 from ._gate import Gate as Gate
 from ._hookspecs import hookimpl as hookimpl
 from ._hookspecs import hookspec as hookspec
+from ._host_errors import HostCallDenied as HostCallDenied
+from ._host_errors import HostCallError as HostCallError
+from ._host_errors import HostCallInvalid as HostCallInvalid
+from ._host_errors import HostCallIOError as HostCallIOError
+from ._host_errors import HostCallNotFound as HostCallNotFound
+from ._host_errors import HostCallRateLimited as HostCallRateLimited
+from ._host_errors import HostCallTimeout as HostCallTimeout
+from ._host_errors import HostCallTooLarge as HostCallTooLarge
+from ._host_errors import HostCallUnsupported as HostCallUnsupported
+from ._host_errors import wit_error_of as wit_error_of
 from ._limits import DEFAULT_MAX_PAYLOAD as DEFAULT_MAX_PAYLOAD
 from ._limits import DEFAULT_RATE as DEFAULT_RATE
 from ._limits import CallLimits as CallLimits
 from ._limits import RateLimit as RateLimit
 from ._paths import PathOutsideRoot as PathOutsideRoot
 from ._paths import PathRejected as PathRejected
+from ._paths import ResolvedPath as ResolvedPath
+from ._paths import Root as Root
 from ._paths import normalize_guest_path as normalize_guest_path
 from ._paths import resolve_in_roots as resolve_in_roots
 from ._policies import PolicyText as PolicyText
@@ -51,20 +63,32 @@ __all__ = [
     "FileRead",
     "FileWrite",
     "Gate",
+    "grant",
+    "grants_to_cedar",
+    "hookimpl",
+    "hookspec",
+    "HostCallDenied",
+    "HostCallError",
+    "HostCallInvalid",
+    "HostCallIOError",
+    "HostCallNotFound",
+    "HostCallRateLimited",
+    "HostCallTimeout",
+    "HostCallTooLarge",
+    "HostCallUnsupported",
     "KeyValue",
     "Messaging",
     "NetworkOutbound",
+    "normalize_guest_path",
     "PathOutsideRoot",
     "PathRejected",
     "PluginIdentity",
     "PolicyText",
     "RateLimit",
     "Register",
-    "Spawn",
-    "grant",
-    "grants_to_cedar",
-    "hookimpl",
-    "hookspec",
-    "normalize_guest_path",
     "resolve_in_roots",
+    "ResolvedPath",
+    "Root",
+    "Spawn",
+    "wit_error_of",
 ]
