@@ -773,3 +773,30 @@ async def test_the_tree_as_data(host: hostkit.Host, wasm: dict[str, Path]) -> No
     assert crash["last_exit"].startswith("trap: ")
     assert crash["status"] == "running" and crash["restart"] == "permanent"
     assert s.tree().state == "exited"
+
+
+async def test_restarts_are_audited_through_the_gate(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    import pluggy
+
+    from hostkit.capabilities import Gate
+    from hostkit.testing import capture_audit
+
+    gate = Gate(pluggy.PluginManager("hostkit"))
+    with capture_audit() as records:
+        async with hostkit.open_host(config, capabilities=gate) as host:
+            trap = host.load(wasm["trap"])
+            spec = ChildSpec("crasher", ActorStart(trap))
+            async with open_supervisor(host, SupervisorFlags(), [spec], name="mods") as s:
+                first = _pid(s, "crasher")
+                assert first is not None
+                host.send(first, "trap")
+                await until(lambda: _pid(s, "crasher") not in (None, first))
+    restarts = records.where(event="restart")
+    assert len(restarts) == 1
+    assert restarts[0]["supervisor"] == "mods" and restarts[0]["child"] == "crasher"
+    assert restarts[0]["detail"].startswith("trap: ")
+    # start, crash, restart, the new incarnation, its exit at shutdown
+    events = [r["event"] for r in records if r["event"] in ("exit", "restart", "spawn")]
+    assert events == ["spawn", "exit", "restart", "spawn", "exit"]

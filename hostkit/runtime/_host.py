@@ -138,6 +138,10 @@ class CapabilityLayer(Protocol):
         """Called once the host is built, before any component loads."""
         ...
 
+    def record(self, event: str, /, **fields: Any) -> Any:
+        """Write one audit record (raises ``AuditError`` if it cannot)."""
+        ...
+
 
 class Monitor:
     """A host-side monitor of one actor: exactly one DOWN, with the reason.
@@ -216,6 +220,7 @@ class Host:
         )
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
         self._lifecycle_hooks: list[Callable[[str, Actor, str], None]] = []
+        self._capabilities = capabilities
         if capabilities is not None:
             capabilities.attach(self)
 
@@ -268,6 +273,18 @@ class Host:
         log.debug("spawned %s from %s", actor.pid, actor.component.name)
         if self._lifecycle_hooks:
             self._lifecycle("spawn", actor, "")
+
+    def audit(self, event: str, /, **fields: Any) -> None:
+        """Write an audit record through the capability gate's log, when the
+        host has one (``open_host(capabilities=...)``); otherwise do nothing.
+        Used for events the host cannot see itself, e.g. a supervisor's
+        ``restart``.
+
+        Raises:
+            AuditError: the log refused the record.
+        """
+        if self._capabilities is not None:
+            self._capabilities.record(event, **fields)
 
     def add_lifecycle_hook(self, hook: Callable[[str, Actor, str], None]) -> None:
         """Call ``hook(event, actor, detail)`` when an actor is spawned

@@ -43,6 +43,7 @@ from typing import final
 import trio
 
 from .._errors import (
+    AuditError,
     HostkitError,
     NoProc,
     RestartIntensityExceeded,
@@ -367,6 +368,22 @@ class Supervisor:
         self._changed.set()
         self._changed = trio.Event()
 
+    def _audit_restart(self, child_id: str) -> None:
+        """One ``restart`` audit record per restart (the gate's log, if any)."""
+        if self._host is None:
+            return
+        try:
+            self._host.audit(
+                "restart",
+                supervisor=self.name,
+                child=child_id,
+                detail=str(self._last_exit[child_id]),
+            )
+        except AuditError:
+            # The gate already denies every guest call on a broken log; the
+            # supervisor keeps its children running and says so loudly.
+            log.exception("supervisor %s: could not audit the restart of %r", self.name, child_id)
+
     def _perform(self, actions: Iterable[Action]) -> None:
         nursery = self._nursery
         assert nursery is not None
@@ -375,6 +392,7 @@ class Supervisor:
                 inc = self._incs[action.id] = _Incarnation(action.spec)
                 if action.id in self._last_exit:
                     log.info("supervisor %s: restarting child %r", self.name, action.id)
+                    self._audit_restart(action.id)
                 nursery.start_soon(self._watch, inc, name=f"{self.name}/{action.id}")
             elif isinstance(action, StopChild):
                 stopping = self._incs.get(action.id)
