@@ -796,6 +796,7 @@ async def test_restarts_are_audited_through_the_gate(
     restarts = records.where(event="restart")
     assert len(restarts) == 1
     assert restarts[0]["supervisor"] == "mods" and restarts[0]["child"] == "crasher"
+    assert restarts[0]["plugin"] == "trap"
     assert restarts[0]["detail"].startswith("trap: ")
     # start, crash, restart, the new incarnation, its exit at shutdown
     events = [r["event"] for r in records if r["event"] in ("exit", "restart", "spawn")]

@@ -368,13 +368,19 @@ class Supervisor:
         self._changed.set()
         self._changed = trio.Event()
 
-    def _audit_restart(self, child_id: str) -> None:
+    def _audit_restart(self, child_id: str, spec: ChildSpec) -> None:
         """One ``restart`` audit record per restart (the gate's log, if any)."""
         if self._host is None:
             return
+        start = spec.start
+        plugin = None
+        if isinstance(start, ActorStart):
+            comp = start.component
+            plugin = comp if isinstance(comp, str) else comp.name
         try:
             self._host.audit(
                 "restart",
+                plugin=plugin,
                 supervisor=self.name,
                 child=child_id,
                 detail=str(self._last_exit[child_id]),
@@ -392,7 +398,7 @@ class Supervisor:
                 inc = self._incs[action.id] = _Incarnation(action.spec)
                 if action.id in self._last_exit:
                     log.info("supervisor %s: restarting child %r", self.name, action.id)
-                    self._audit_restart(action.id)
+                    self._audit_restart(action.id, action.spec)
                 nursery.start_soon(self._watch, inc, name=f"{self.name}/{action.id}")
             elif isinstance(action, StopChild):
                 stopping = self._incs.get(action.id)
