@@ -153,6 +153,7 @@ class Scheduler(ProcessApi):
     def __init__(self, host: Host, threads: int) -> None:
         self.host = host
         self.cfg = host.config
+        self._limits = host.config.limits()  # the config is frozen: build once
         self._global: queue.SimpleQueue[Actor | None] = queue.SimpleQueue()
         self._tls = threading.local()
         self._threads: list[threading.Thread] = []
@@ -238,9 +239,12 @@ class Scheduler(ProcessApi):
         Returns None on success or the reason the spawn failed."""
         cfg = self.cfg
         try:
-            inst = self.host.engine.instantiate(
+            # A fresh Store + instance; every limit is armed before any guest
+            # code (start functions included) runs.
+            inst = Instance(
+                self.host.engine,
                 actor.component,
-                limits=cfg.limits(),
+                limits=self._limits,
                 fuel=cfg.fuel,
                 deadline=time.monotonic() + cfg.activation_timeout,
                 host_call_budget=cfg.host_call_budget,
@@ -423,8 +427,8 @@ class Scheduler(ProcessApi):
                 self._schedule(target)
         return True
 
-    def send(self, pid: int, sender: int, payload: bytes) -> None:
-        """Host-side cast; raises :class:`MailboxFull` or :class:`NoProc`."""
+    def _host_target(self, pid: int, payload: bytes) -> Actor:
+        """The live target of a host-side send or call, after the size check."""
         if len(payload) > self.cfg.max_message_size:
             raise MessageTooLarge(
                 f"message of {len(payload)} bytes exceeds max_message_size "
@@ -433,31 +437,32 @@ class Scheduler(ProcessApi):
         target = self.actors.get(pid)
         if target is None:
             raise NoProc(f"{Pid(pid)} is not alive")
+        return target
+
+    def _refusal(self, target: Actor) -> Exception:
+        """Why ``_push`` refused a frame: the target died, or its mailbox is full."""
+        if target.state == EXITED:
+            return NoProc(f"{target.pid} is not alive")
+        return MailboxFull(target.pid, self.cfg.mailbox_capacity)
+
+    def send(self, pid: int, sender: int, payload: bytes) -> None:
+        """Host-side cast; raises :class:`MailboxFull`, :class:`NoProc` or
+        :class:`MessageTooLarge`."""
+        target = self._host_target(pid, payload)
         if not self._push(target, frame(b"c", sender, 0, payload)):
-            if target.state == EXITED:
-                raise NoProc(f"{Pid(pid)} is not alive")
-            raise MailboxFull(target.pid, self.cfg.mailbox_capacity)
+            raise self._refusal(target)
 
     def start_call(self, pid: int, sender: int, payload: bytes, waiter: Waiter) -> int:
         """Enqueue a call frame; the reply resolves ``waiter``. Raises like
         :meth:`send`."""
-        if len(payload) > self.cfg.max_message_size:
-            raise MessageTooLarge(
-                f"message of {len(payload)} bytes exceeds max_message_size "
-                f"({self.cfg.max_message_size}); nothing was sent"
-            )
-        target = self.actors.get(pid)
-        if target is None:
-            raise NoProc(f"{Pid(pid)} is not alive")
+        target = self._host_target(pid, payload)
         ref = next(self._refs)
         self.calls[ref] = waiter
         target.calls.add(ref)
         if not self._push(target, frame(b"q", sender, ref, payload)):
             self.calls.pop(ref, None)
             target.calls.discard(ref)
-            if target.state == EXITED:
-                raise NoProc(f"{Pid(pid)} is not alive")
-            raise MailboxFull(target.pid, self.cfg.mailbox_capacity)
+            raise self._refusal(target)
         # The target may have exited between lookup and push.
         if target.state == EXITED and self.calls.pop(ref, None) is not None:
             waiter.resolve(None, ("exited", str(target.reason)))

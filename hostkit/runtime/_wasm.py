@@ -820,30 +820,6 @@ class WasmEngine:
             # A read-only or full cache dir costs a recompile next time, nothing more.
             return
 
-    # -- instances -----------------------------------------------------------
-    def instantiate(
-        self,
-        component: CompiledComponent,
-        *,
-        limits: Limits,
-        fuel: int,
-        deadline: float,
-        host_call_budget: int,
-        stdio: Callable[[bytes], None] | None,
-        owner: object,
-    ) -> Instance:
-        """A fresh Store + instance, with every limit armed before any guest
-        code (including start functions) runs. Raises :class:`GuestFault`."""
-        return Instance(
-            self,
-            component,
-            limits=limits,
-            fuel=fuel,
-            deadline=deadline,
-            host_call_budget=host_call_budget,
-            stdio=stdio,
-            owner=owner,
-        )
 
 
 def _first_lines(text: str, n: int = 3) -> str:
