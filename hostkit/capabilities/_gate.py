@@ -410,19 +410,18 @@ class Gate:
         except AuditError as exc:
             log.error("denied %s for %s: %s", b.action, who.name, exc)
             return b.error(HostCallDenied(f"the audit log is unavailable: {exc}"))
-        try:
-            value = b.caller(ctx=ctx, **dict(zip(b.names, args, strict=True)))
-        except (HostCallError, CapabilityDenied) as exc:
-            return b.error(exc)
-        if value is None:
-            return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
-        return b.ok(value)
+        return self._run_hook(b, ctx, args)
 
     def _dispatch_ungated(self, b: Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
         who = self._who.get(actor.component) or self._new_who(actor.component)
         ctx = self._context(actor, inst, who)[0]
         args = b.adapt(raw)
+        return self._run_hook(b, ctx, args)
+
+    @staticmethod
+    def _run_hook(b: Binding, ctx: CallContext, args: tuple[Any, ...]) -> Any:
+        """Call the hook; its errors and a missing answer become WIT errors."""
         try:
             value = b.caller(ctx=ctx, **dict(zip(b.names, args, strict=True)))
         except (HostCallError, CapabilityDenied) as exc:
