@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -42,7 +43,10 @@ def report(name: str, value: float, unit: str, ratio: str, verdict: str) -> None
 # -- baselines (public wasmtime-py API) -------------------------------------------
 
 
-def baseline_call_us(echo: Path) -> float:
+def _public_api(echo: Path) -> tuple[Any, Any, Any, Any]:
+    """wasmtime-py's public API set up for the echo guest, hostkit-style
+    engine (epochs + fuel): (wasmtime module, engine, component, linker).
+    The guest imports only ``process.self``."""
     import wasmtime
     from wasmtime import component as wc
 
@@ -57,6 +61,11 @@ def baseline_call_us(echo: Path) -> float:
             pass
         with root.add_instance("hostkit:plugin/process@0.1.0") as proc:
             proc.add_func("self", lambda store: 7)
+    return wasmtime, engine, comp, linker
+
+
+def baseline_call_us(echo: Path) -> float:
+    wasmtime, engine, comp, linker = _public_api(echo)
     store = wasmtime.Store(engine)
     store.set_fuel(10**12)
     store.set_epoch_deadline(10**9)
@@ -74,21 +83,7 @@ def baseline_call_us(echo: Path) -> float:
 
 
 def baseline_instantiate_us(echo: Path) -> float:
-    import wasmtime
-    from wasmtime import component as wc
-
-    cfg = wasmtime.Config()
-    cfg.epoch_interruption = True
-    cfg.consume_fuel = True
-    engine = wasmtime.Engine(cfg)
-    comp = wc.Component(engine, echo.read_bytes())
-    linker = wc.Linker(engine)
-    with linker.root() as root:
-        with root.add_instance("hostkit:plugin/types@0.1.0"):
-            pass
-        with root.add_instance("hostkit:plugin/process@0.1.0") as proc:
-            for f in ("self", "spawn", "send", "call", "register", "whereis", "now", "log"):
-                proc.add_func(f, lambda store, *a: None)
+    wasmtime, engine, comp, linker = _public_api(echo)
 
     def one() -> float:
         n = 2000
