@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ import hostkit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
+import _python_guest as python_guest_builder  # noqa: E402
 import build as plugin_build  # noqa: E402
 
 sys.path.remove(str(ROOT / "plugins"))
@@ -21,6 +23,18 @@ sys.path.remove(str(ROOT / "plugins"))
 def wasm() -> dict[str, Path]:
     """Paths of every WAT test guest, built once per machine (digest-cached)."""
     return {name: plugin_build.build_wat(name) for name in plugin_build.WAT_GUESTS}
+
+
+@pytest.fixture(scope="session")
+def python_guests() -> Any:
+    """plugins/_python_guest.py (builds componentize-py guests, digest-cached),
+    after checking the toolchain: componentize-py is a declared test
+    dependency, so a missing one fails the tests rather than skipping them."""
+    try:
+        python_guest_builder.componentize_py()
+    except python_guest_builder.GuestBuildError as exc:
+        pytest.fail(str(exc))
+    return python_guest_builder
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ an HTTP server this test runs on loopback, and a SQLite kv store.
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -37,24 +36,10 @@ BUILD = ROOT / "plugins" / "build"
 DEFAULT = ROOT / "capabilities" / "policies" / "default.cedar"
 
 
-def _builder() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "_python_guest", ROOT / "plugins" / "_python_guest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
-def adapter_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def adapter_wasm(python_guests: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The adapter guest, built once per machine (digest-cached)."""
-    builder = _builder()
-    try:
-        builder.componentize_py()
-    except builder.GuestBuildError as exc:
-        pytest.fail(str(exc))
+    builder = python_guests
     wit = builder.host_world_wit(tmp_path_factory.mktemp("wit-full-plugin"))
     app = ROOT / "plugins" / "python" / "adapter"
     out = BUILD / "adapter.wasm"

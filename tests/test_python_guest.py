@@ -10,7 +10,6 @@ under plugins/build/ that outlives the test session.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import time
@@ -33,31 +32,15 @@ COUNTER_WASM = BUILD / "counter.wasm"
 TOUR_APP = ROOT / "plugins" / "python" / "sdk_tour"
 
 
-def _builder() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "_python_guest", ROOT / "plugins" / "_python_guest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
-def counter_wasm() -> Path:
+def counter_wasm(python_guests: Any) -> Path:
     """The counter guest, built once per machine (digest-cached)."""
-    builder = _builder()
-    try:
-        builder.componentize_py()
-    except builder.GuestBuildError as exc:
-        # componentize-py is a declared test dependency: missing is a failure.
-        pytest.fail(str(exc))
-    return Path(builder.build_python_guest(COUNTER_APP, COUNTER_WASM))
+    return Path(python_guests.build_python_guest(COUNTER_APP, COUNTER_WASM))
 
 
 @pytest.fixture(scope="session")
-def tour_wasm(counter_wasm: Path) -> Path:
-    return Path(_builder().build_python_guest(TOUR_APP, BUILD / "sdk_tour.wasm"))
+def tour_wasm(python_guests: Any, counter_wasm: Path) -> Path:
+    return Path(python_guests.build_python_guest(TOUR_APP, BUILD / "sdk_tour.wasm"))
 
 
 @pytest.fixture
@@ -78,10 +61,10 @@ def tell(host: hostkit.Host, pid: hostkit.Pid, msg: Any) -> None:
     host.send(pid, json.dumps(msg))
 
 
-def test_the_build_is_cached(counter_wasm: Path) -> None:
+def test_the_build_is_cached(python_guests: Any, counter_wasm: Path) -> None:
     before = counter_wasm.stat().st_mtime_ns
     t0 = time.perf_counter()
-    assert _builder().build_python_guest(COUNTER_APP, COUNTER_WASM) == counter_wasm
+    assert python_guests.build_python_guest(COUNTER_APP, COUNTER_WASM) == counter_wasm
     assert time.perf_counter() - t0 < 5  # a digest check, not a build
     assert counter_wasm.stat().st_mtime_ns == before
 
