@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from ..._text import inert
 from .._context import CallContext
 from .._hookspecs import hookimpl
 from .._host_errors import HostCallInvalid
@@ -22,15 +23,6 @@ _LEVELS = {
     LogLevel.WARN: logging.WARNING,
     LogLevel.ERROR: logging.ERROR,
 }
-
-# Everything below U+0020, DEL and the C1 range, escaped so one guest call is
-# one log line and cannot forge others (newlines, carriage returns, ANSI).
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-_ESCAPES[ord("\n")] = "\\n"
-_ESCAPES[ord("\r")] = "\\r"
-_ESCAPES[ord("\t")] = "\\t"
-_ESCAPES[ord("\\")] = "\\\\"
-
 
 class LogProvider:
     """Serves ``log_write`` by logging to ``<logger>.<plugin>``.
@@ -55,10 +47,9 @@ class LogProvider:
             py_level = _LEVELS[LogLevel(level)]
         except ValueError:
             raise HostCallInvalid(f"unknown log level {level!r}") from None
-        text = message.translate(_ESCAPES)
-        if len(text) > self.max_chars:
-            dropped = len(text) - self.max_chars
-            text = f"{text[: self.max_chars]}... [{dropped} more characters]"
+        # One guest call is one log line: it cannot forge others (newlines,
+        # carriage returns, ANSI escapes, bidi overrides).
+        text = inert(message, self.max_chars)
         tag = f"{ctx.plugin}[{ctx.pid}]" + (f" {ctx.actor}" if ctx.actor else "")
         logging.getLogger(f"{self.logger}.{ctx.plugin}").log(
             py_level,
