@@ -4,10 +4,14 @@
     python plugins/build.py echo ring  # just these
 
 WAT guests: ``plugins/wat/<name>.wat`` with the shared prelude spliced in at
-``;;PRELUDE``, assembled with ``wasm-tools parse``, given the WIT of its world
-with ``wasm-tools component embed`` and wrapped with ``wasm-tools component
-new``. Python guests: componentize-py (see ``_python_guest.py``). Every output
-is cached next to a digest of its inputs and rebuilt only when they change.
+``;;PRELUDE``; a guest names its world on a line ``;; world: NAME`` (a world
+of package ``hostkit:test``, or ``none`` for a bare core module), else it is
+looked up in ``WAT_GUESTS``. The test package is ``plugins/wit/test.wit``
+plus every ``plugins/wit/test-*.wit`` (same package, more worlds). Guests
+are assembled with ``wasm-tools parse``, given the WIT of their world with
+``wasm-tools component embed`` and wrapped with ``wasm-tools component new``.
+Python guests: componentize-py (see ``_python_guest.py``). Every output is
+cached next to a digest of its inputs and rebuilt only when they change.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ PLUGINS = ROOT / "plugins"
 WAT = PLUGINS / "wat"
 BUILD = PLUGINS / "build"
 
-# guest name -> world in plugins/wit/test.wit (None: a bare core module)
-WAT_GUESTS: dict[str, str | None] = {
+# guest name -> world in the hostkit:test package (None: a bare core module),
+# for guests that do not say ``;; world: NAME`` themselves.
+_LISTED_WAT_GUESTS: dict[str, str | None] = {
     "echo": "probe-actor",
     "ring": "actor",
     "spawner": "actor",
@@ -42,6 +47,23 @@ WAT_GUESTS: dict[str, str | None] = {
     "gamemod": "game-mod",
 }
 PYTHON_GUESTS = {"counter": PLUGINS / "python" / "counter"}
+_WORLD_LINE = re.compile(r"^;; world: ([a-z0-9-]+)\s*$", re.MULTILINE)
+
+
+def _discover_wat() -> dict[str, str | None]:
+    guests = dict(_LISTED_WAT_GUESTS)
+    for path in sorted(WAT.glob("*.wat")):
+        match = _WORLD_LINE.search(path.read_text())
+        if match:
+            guests[path.stem] = None if match.group(1) == "none" else match.group(1)
+    return guests
+
+
+WAT_GUESTS: dict[str, str | None] = _discover_wat()
+
+
+def _test_wit_files() -> list[Path]:
+    return [PLUGINS / "wit" / "test.wit", *sorted((PLUGINS / "wit").glob("test-*.wit"))]
 
 
 def tool(name: str) -> str:
@@ -71,10 +93,12 @@ WIT_DEPS: dict[str, Path] = {
 
 
 def _wit_dir(tmp: Path) -> Path:
-    """plugins/wit/test.wit as the main package, WIT_DEPS as its dependencies."""
+    """The hostkit:test package files as the main package, WIT_DEPS as its
+    dependencies."""
     wit = tmp / "wit"
     wit.mkdir()
-    shutil.copy(PLUGINS / "wit" / "test.wit", wit / "test.wit")
+    for source in _test_wit_files():
+        shutil.copy(source, wit / source.name)
     for dep, source in WIT_DEPS.items():
         (wit / "deps" / dep).mkdir(parents=True)
         shutil.copy(source, wit / "deps" / dep / source.name)
@@ -97,7 +121,7 @@ def build_wat(name: str, out_dir: Path = BUILD) -> Path:
     source = wat_source(name)
     inputs = [source.encode(), (world or "").encode()]
     if world is not None:
-        inputs += [(PLUGINS / "wit" / "test.wit").read_bytes()]
+        inputs += [source.read_bytes() for source in _test_wit_files()]
         inputs += [source.read_bytes() for source in WIT_DEPS.values()]
     digest = _digest(*inputs)
     out = out_dir / f"{name}.wasm"
