@@ -20,6 +20,7 @@ from ._host_errors import HostCallError as HostCallError
 from ._host_errors import HostCallInvalid as HostCallInvalid
 from ._host_errors import HostCallIOError as HostCallIOError
 from ._host_errors import HostCallNotFound as HostCallNotFound
+from ._host_errors import HostCallQuotaExceeded as HostCallQuotaExceeded
 from ._host_errors import HostCallRateLimited as HostCallRateLimited
 from ._host_errors import HostCallTimeout as HostCallTimeout
 from ._host_errors import HostCallTooLarge as HostCallTooLarge
@@ -72,6 +73,7 @@ __all__ = [
     "HostCallInvalid",
     "HostCallIOError",
     "HostCallNotFound",
+    "HostCallQuotaExceeded",
     "HostCallRateLimited",
     "HostCallTimeout",
     "HostCallTooLarge",

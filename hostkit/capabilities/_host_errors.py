@@ -12,6 +12,7 @@ layer turns them into the ``error`` variant of ``hostkit:host/types`` with
           |    +-- PathRejected       (in ``_paths``) a guest path is malformed
           |         +-- PathOutsideRoot   outside every granted root (maps to ``denied``)
           +-- HostCallTooLarge        an input or output exceeds a host limit
+          |    +-- HostCallQuotaExceeded  a per-plugin quota would be exceeded
           +-- HostCallIOError         disk, network or server failed (also an OSError)
           +-- HostCallTimeout         the call ran out of time (also a TimeoutError)
           +-- HostCallRateLimited     the caller exceeded a rate or budget
@@ -32,6 +33,7 @@ __all__ = [
     "HostCallIOError",
     "HostCallInvalid",
     "HostCallNotFound",
+    "HostCallQuotaExceeded",
     "HostCallRateLimited",
     "HostCallTimeout",
     "HostCallTooLarge",
@@ -78,6 +80,13 @@ class HostCallTooLarge(HostCallError):
     Nothing was written."""
 
     wit_case = "too-large"
+
+
+class HostCallQuotaExceeded(HostCallTooLarge):
+    """A per-plugin quota (bytes or files in a writable root, bytes or keys in
+    kv) would be exceeded; ``detail`` names the quota. Nothing was written.
+    The guest receives ``too-large`` with a detail starting ``quota``; the
+    gate audits a ``quota`` record."""
 
 
 class HostCallIOError(HostCallError, OSError):

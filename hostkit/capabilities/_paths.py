@@ -17,10 +17,11 @@ meaning depends on the filesystem or on who reads it. Hence:
   any tool downstream that folds compatibility characters).
 - ``\\`` is an ordinary character, as on every POSIX filesystem.
 
-Resolution then maps the normalized path into the longest matching root,
-resolves symlinks with :func:`os.path.realpath` and checks containment with
-:func:`os.path.commonpath`. Opening the result without a race is the
-provider's job (``providers/files.py`` re-checks the opened file descriptor).
+:func:`select_root` then maps the normalized path into the longest matching
+root, touching no file. Opening it is the provider's job, and it never
+resolves a path string: it walks from a descriptor of the root, refusing
+symlinks (``providers/_fsopen.py``). :func:`resolve_in_roots` (string
+resolution with :func:`os.path.realpath`) remains for display and tools.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "Root",
     "normalize_guest_path",
     "resolve_in_roots",
+    "select_root",
 ]
 
 MAX_PATH_BYTES = 4096
@@ -48,6 +50,12 @@ MAX_PATH_BYTES = 4096
 
 MAX_COMPONENT_BYTES = 255
 """Longest path component accepted, in UTF-8 bytes (Linux's NAME_MAX)."""
+
+DEFAULT_ROOT_MAX_BYTES = 64 * 1024 * 1024
+"""Default per-plugin byte quota of a writable root."""
+
+DEFAULT_ROOT_MAX_FILES = 4096
+"""Default per-plugin file-count quota of a writable root."""
 
 # Unicode categories refused anywhere in a path: controls (Cc, includes C0,
 # DEL and C1), invisible formatting such as bidi overrides and zero-width
@@ -80,13 +88,30 @@ class Root:
     """A host directory granted to guests under some guest path prefix.
 
     Args:
-        host_dir: The directory on the host. Symlinks in it are resolved each
-            time it is used.
+        host_dir: The directory on the host. Symlinks in *this* path (the
+            operator's) are followed each time the root is opened; symlinks
+            found *below* it are never followed (the guest gets ``denied``).
         writable: Whether guests may write below it.
+        hardlinks: Whether guests may read or write a regular file that has
+            more than one hard link. Off by default: a hard link inside a
+            root can name a file outside it, and no path check can tell.
+        max_bytes: Quota per plugin on a writable root: the most bytes the
+            plugin's writes may add to it (default 64 MiB).
+        max_files: Quota per plugin on a writable root: the most files the
+            plugin may create in it (default 4096).
     """
 
     host_dir: str | os.PathLike[str]
     writable: bool = False
+    hardlinks: bool = False
+    max_bytes: int = DEFAULT_ROOT_MAX_BYTES
+    max_files: int = DEFAULT_ROOT_MAX_FILES
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_files"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"Root {name} must be an integer >= 0, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +179,17 @@ def normalize_guest_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-def resolve_in_roots(path: str, roots: Mapping[str, Root]) -> ResolvedPath:
-    """Normalize ``path`` and map it into the root with the longest matching
-    guest prefix, resolving symlinks on the host.
+def select_root(path: str, roots: Mapping[str, Root]) -> tuple[str, str, Root, str]:
+    """Normalize ``path`` and pick the root with the longest matching guest
+    prefix, touching no file.
 
-    Args:
-        path: A guest path, normalized or not.
-        roots: Guest path prefix -> root. Prefixes are normalized here too.
+    Returns:
+        ``(guest path, prefix, root, rest)`` where ``rest`` is the path below
+        the root, ``/``-joined plain components, ``""`` for the root itself.
 
     Raises:
         PathRejected: ``path`` is malformed (see :func:`normalize_guest_path`).
-        PathOutsideRoot: no root contains it, or symlinks lead out of the root.
+        PathOutsideRoot: no root contains it.
     """
     guest = normalize_guest_path(path)
     best: tuple[str, Root] | None = None
@@ -176,8 +201,27 @@ def resolve_in_roots(path: str, roots: Mapping[str, Root]) -> ResolvedPath:
     if best is None:
         raise PathOutsideRoot(guest, "not inside any granted root")
     prefix, root = best
+    return guest, prefix, root, guest[len(prefix) :].lstrip("/")
+
+
+def resolve_in_roots(path: str, roots: Mapping[str, Root]) -> ResolvedPath:
+    """Normalize ``path`` and map it into the root with the longest matching
+    guest prefix, resolving symlinks on the host.
+
+    For display and tools only: a path string resolved now may name another
+    file a moment later. The stock files provider never uses it; it opens
+    every path beneath a descriptor of its root (``providers/_fsopen.py``).
+
+    Args:
+        path: A guest path, normalized or not.
+        roots: Guest path prefix -> root. Prefixes are normalized here too.
+
+    Raises:
+        PathRejected: ``path`` is malformed (see :func:`normalize_guest_path`).
+        PathOutsideRoot: no root contains it, or symlinks lead out of the root.
+    """
+    guest, prefix, root, rest = select_root(path, roots)
     root_real = os.path.realpath(root.host_dir)
-    rest = guest[len(prefix) :].lstrip("/")
     target = os.path.realpath(os.path.join(root_real, rest)) if rest else root_real
     if not is_within(target, root_real):
         raise PathOutsideRoot(guest, f"a symlink leads outside the root {prefix!r}")

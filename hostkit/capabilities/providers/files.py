@@ -1,13 +1,27 @@
 """The stock ``hostkit:host/files`` provider: files inside granted roots.
 
-Race safety. A path is resolved and checked (``_paths.resolve_in_roots``),
-then opened with ``O_NOFOLLOW`` on the final component, then the *opened*
-descriptor is checked again: the resolved path, resolved once more, must
-still lie inside the root and name the same inode. A directory swapped for a
-symlink between check and open is thus caught before a byte is read or
-written. Writes open without ``O_TRUNC`` and truncate only after that check.
-(A racing swap can at worst leave an empty new file outside the root; guests
-cannot create symlinks, so only another host process could race.)
+Race safety. No path string is ever resolved and then used: each call opens
+its root's host directory once and opens the guest path *beneath that
+descriptor* (``_fsopen.open_beneath``: ``openat2`` with ``RESOLVE_BENEATH``,
+or one ``openat`` per component), and reads, writes, truncates, lists and
+stats only the descriptor it got. A directory swapped for a symlink at any
+moment is either the directory we already hold or a symlink we refuse.
+
+Symlinks below a root are never followed (``denied``): a link's target would
+be a file the Cedar decision never judged (``/data/pub/link -> ../secret``).
+``stat`` of a symlink reports ``kind.symlink``, ``list-dir`` lists it.
+
+Hard links. A regular file with more than one link may be a second name of
+a file outside the root; unless the root opts in (``Root(hardlinks=True)``)
+reading or writing one is ``denied``.
+
+Quotas. Per plugin and writable root, the bytes the plugin's writes add and
+the files it creates are counted (``Root.max_bytes``, ``Root.max_files``);
+a write that would go over is refused with `HostCallQuotaExceeded`
+(``too-large``, audited by the gate) before a byte is written. The counts
+live in this provider object: they bound what a plugin can do while the host
+runs, starting from zero at each start; bound the disk across restarts with
+a per-plugin root on a filesystem quota.
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -26,6 +41,7 @@ from .._host_errors import (
     HostCallInvalid,
     HostCallIOError,
     HostCallNotFound,
+    HostCallQuotaExceeded,
     HostCallTooLarge,
 )
 from .._host_types import (
@@ -37,22 +53,24 @@ from .._host_types import (
     decode_payload,
     encode_payload,
 )
-from .._paths import (
-    PathRejected,
-    ResolvedPath,
-    Root,
-    is_within,
-    normalize_guest_path,
-    resolve_in_roots,
-)
+from .._paths import PathOutsideRoot, PathRejected, Root, normalize_guest_path, select_root
+from ._fsopen import O_CLOEXEC, O_DIRECTORY, O_NONBLOCK, O_PATH, open_beneath
 
 __all__ = ["FilesProvider"]
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not block
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-_O_PATH = getattr(os, "O_PATH", None)  # Linux: stat without read permission
+_STAT_FLAGS = O_PATH if O_PATH else os.O_RDONLY | O_NONBLOCK
+
+
+class _Target:
+    """A guest path inside one root: what every operation starts from."""
+
+    __slots__ = ("guest", "prefix", "rel", "root")
+
+    def __init__(self, guest: str, prefix: str, root: Root, rel: str) -> None:
+        self.guest = guest
+        self.prefix = prefix
+        self.root = root
+        self.rel = rel
 
 
 class FilesProvider:
@@ -66,6 +84,8 @@ class FilesProvider:
         max_write_bytes: Largest ``write``, and largest file an append may
             produce.
         max_list_entries: Most entries ``list_dir`` returns.
+        use_openat2: Force the lookup method (tests): ``None`` (default) uses
+            ``openat2`` where the kernel has it, else a per-component walk.
 
     Raises:
         ValueError: a prefix is not a valid guest path, or a host directory
@@ -79,6 +99,7 @@ class FilesProvider:
         max_read_bytes: int = 16 * 1024 * 1024,
         max_write_bytes: int = 16 * 1024 * 1024,
         max_list_entries: int = 10_000,
+        use_openat2: bool | None = None,
     ) -> None:
         prepared: dict[str, Root] = {}
         for prefix, spec in roots.items():
@@ -94,21 +115,30 @@ class FilesProvider:
         self.max_read_bytes = max_read_bytes
         self.max_write_bytes = max_write_bytes
         self.max_list_entries = max_list_entries
+        self._openat2 = use_openat2
+        self._usage: dict[tuple[str, str], list[int]] = {}  # (plugin, prefix) -> [bytes, files]
+        self._usage_lock = threading.Lock()
+
+    def usage(self, plugin: str, prefix: str) -> tuple[int, int]:
+        """Bytes added and files created by ``plugin`` in the root at ``prefix``."""
+        found = self._usage.get((plugin, normalize_guest_path(prefix)))
+        return (0, 0) if found is None else (found[0], found[1])
 
     @hookimpl
     def files_read(self, ctx: CallContext, path: str, encoding: Encoding) -> str:
-        target = resolve_in_roots(path, self.roots)
-        with _open_checked(target, os.O_RDONLY) as fd:
+        target = self._target(path)
+        with self._opened(target, os.O_RDONLY | O_NONBLOCK) as fd:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
-                raise HostCallInvalid(f"{target.guest_path!r} is a directory")
+                raise HostCallInvalid(f"{target.guest!r} is a directory")
             if not stat.S_ISREG(info.st_mode):
-                raise HostCallInvalid(f"{target.guest_path!r} is not a regular file")
+                raise HostCallInvalid(f"{target.guest!r} is not a regular file")
+            _check_links(target, info)
             if info.st_size > self.max_read_bytes:
                 raise HostCallTooLarge(
                     f"file is larger than the read limit ({self.max_read_bytes} bytes)"
                 )
-            with _errors_mapped(target.guest_path):
+            with _errors_mapped(target.guest):
                 data = _read_at_most(fd, self.max_read_bytes + 1)
         if len(data) > self.max_read_bytes:  # grew while we read
             raise HostCallTooLarge(
@@ -120,11 +150,11 @@ class FilesProvider:
     def files_write(
         self, ctx: CallContext, path: str, contents: str, encoding: Encoding, mode: WriteMode
     ) -> int:
-        target = resolve_in_roots(path, self.roots)
+        target = self._target(path)
         if not target.root.writable:
             raise HostCallDenied(f"root {target.prefix!r} is read-only")
-        if target.host_path == target.root_real:
-            raise HostCallInvalid(f"{target.guest_path!r} is a directory")
+        if not target.rel:
+            raise HostCallInvalid(f"{target.guest!r} is a directory")
         try:
             write_mode = WriteMode(mode)
         except ValueError:
@@ -132,53 +162,60 @@ class FilesProvider:
         data = decode_payload(contents, encoding, "contents")
         if len(data) > self.max_write_bytes:
             raise HostCallTooLarge(f"data exceeds the write limit ({self.max_write_bytes} bytes)")
-        flags = os.O_WRONLY | os.O_CREAT
+        flags = os.O_WRONLY | O_NONBLOCK
         if write_mode is WriteMode.APPEND:
             flags |= os.O_APPEND
-        with _open_checked(target, flags) as fd:
+        with self._opened_for_write(ctx, target, flags) as (fd, created):
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise HostCallInvalid(f"{target.guest_path!r} is not a regular file")
-            appended = info.st_size + len(data)
-            if write_mode is WriteMode.APPEND and appended > self.max_write_bytes:
+                raise HostCallInvalid(f"{target.guest!r} is not a regular file")
+            _check_links(target, info)
+            old = 0 if created else info.st_size
+            new = old + len(data) if write_mode is WriteMode.APPEND else len(data)
+            if write_mode is WriteMode.APPEND and new > self.max_write_bytes:
                 raise HostCallTooLarge(
                     f"file would exceed the write limit ({self.max_write_bytes} bytes)"
                 )
-            with _errors_mapped(target.guest_path):
-                if write_mode is WriteMode.TRUNCATE:
-                    os.ftruncate(fd, 0)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+            self._charge(ctx, target, new - old, 0)
+            try:
+                with _errors_mapped(target.guest):
+                    if write_mode is WriteMode.TRUNCATE:
+                        os.ftruncate(fd, 0)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+            except BaseException:
+                self._charge(ctx, target, old - new, 0, force=True)
+                raise
         return len(data)
 
     @hookimpl
     def files_list_dir(self, ctx: CallContext, path: str) -> list[DirEntry]:
-        target = resolve_in_roots(path, self.roots)
+        target = self._target(path)
         entries: list[DirEntry] = []
-        if os.path.lexists(target.host_path) and not os.path.isdir(target.host_path):
-            raise HostCallInvalid(f"{target.guest_path!r} is not a directory")
-        with (
-            _open_checked(target, os.O_RDONLY | _O_DIRECTORY) as fd,
-            _errors_mapped(target.guest_path),
-            os.scandir(fd) as it,
-        ):
-            for entry in it:
-                if not _guest_can_name(entry.name):
-                    continue
-                if len(entries) >= self.max_list_entries:
-                    raise HostCallTooLarge(
-                        f"directory has more than {self.max_list_entries} entries"
-                    )
-                entries.append(DirEntry(entry.name, _kind_of(entry)))
+        try:
+            with (
+                self._opened(target, os.O_RDONLY | O_DIRECTORY | O_NONBLOCK) as fd,
+                os.scandir(fd) as it,
+            ):
+                for entry in it:
+                    if not _guest_can_name(entry.name):
+                        continue
+                    if len(entries) >= self.max_list_entries:
+                        raise HostCallTooLarge(
+                            f"directory has more than {self.max_list_entries} entries"
+                        )
+                    entries.append(DirEntry(entry.name, _kind_of(entry)))
+        except HostCallNotFound:
+            self._raise_if_not_directory(target)
+            raise
         entries.sort(key=lambda e: e.name)
         return entries
 
     @hookimpl
     def files_stat(self, ctx: CallContext, path: str) -> FileStat:
-        target = resolve_in_roots(path, self.roots)
-        flags = _O_PATH if _O_PATH is not None else os.O_RDONLY
-        with _open_checked(target, flags) as fd:
+        target = self._target(path)
+        with self._opened(target, _STAT_FLAGS) as fd:
             info = os.fstat(fd)
         return FileStat(
             kind=_kind_of_mode(info.st_mode),
@@ -187,26 +224,110 @@ class FilesProvider:
             read_only=not target.root.writable,
         )
 
+    # -- the descriptor walk ---------------------------------------------------
 
-@contextmanager
-def _open_checked(target: ResolvedPath, flags: int) -> Iterator[int]:
-    """Open ``target.host_path`` without following a final symlink, verify the
-    descriptor is the file inside the root, yield it, close it."""
-    flags |= _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK
-    with _errors_mapped(target.guest_path):
-        fd = os.open(target.host_path, flags, 0o666)
-    try:
-        with _errors_mapped(target.guest_path):
-            opened = os.fstat(fd)
-            again = os.path.realpath(target.host_path)
-            if not is_within(again, target.root_real):
-                raise HostCallDenied(f"{target.guest_path!r} changed to lead outside its root")
-            now = os.stat(again, follow_symlinks=False)
-        if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
-            raise HostCallDenied(f"{target.guest_path!r} was replaced during the call")
-        yield fd
-    finally:
-        os.close(fd)
+    def _target(self, path: str) -> _Target:
+        guest, prefix, root, rel = select_root(path, self.roots)
+        return _Target(guest, prefix, root, rel)
+
+    @contextmanager
+    def _root_fd(self, target: _Target) -> Iterator[int]:
+        with _errors_mapped(target.guest):
+            fd = os.open(target.root.host_dir, (O_PATH or os.O_RDONLY) | O_DIRECTORY | O_CLOEXEC)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _opened(self, target: _Target, flags: int) -> Iterator[int]:
+        """The descriptor of ``target`` opened beneath its root, then closed."""
+        with self._root_fd(target) as root_fd, _errors_mapped(target.guest):
+            fd = open_beneath(root_fd, target.rel, flags, use_openat2=self._openat2)
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+
+    @contextmanager
+    def _opened_for_write(
+        self, ctx: CallContext, target: _Target, flags: int
+    ) -> Iterator[tuple[int, bool]]:
+        """Open an existing file, or create one (charged to the file quota)."""
+        with self._root_fd(target) as root_fd:
+            fd, created = -1, False
+            for _ in range(8):  # created and removed by someone else meanwhile
+                try:
+                    fd = open_beneath(root_fd, target.rel, flags, use_openat2=self._openat2)
+                    break
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise _translate(exc, target.guest) from None
+                self._charge(ctx, target, 0, 1)
+                try:
+                    fd = open_beneath(
+                        root_fd,
+                        target.rel,
+                        flags | os.O_CREAT | os.O_EXCL,
+                        0o666,
+                        use_openat2=self._openat2,
+                    )
+                    created = True
+                    break
+                except FileExistsError:
+                    self._charge(ctx, target, 0, -1, force=True)
+                except OSError as exc:
+                    self._charge(ctx, target, 0, -1, force=True)
+                    raise _translate(exc, target.guest) from None
+            if fd < 0:
+                raise HostCallIOError(f"{target.guest!r} kept changing during the call")
+            try:
+                with _errors_mapped(target.guest):
+                    yield fd, created
+            finally:
+                os.close(fd)
+
+    def _raise_if_not_directory(self, target: _Target) -> None:
+        try:
+            with self._opened(target, _STAT_FLAGS) as fd:
+                info = os.fstat(fd)
+        except HostCallError:
+            return
+        if stat.S_ISLNK(info.st_mode):
+            raise _translate(OSError(errno.ELOOP, "symlink"), target.guest)
+        if not stat.S_ISDIR(info.st_mode):
+            raise HostCallInvalid(f"{target.guest!r} is not a directory")
+
+    def _charge(
+        self, ctx: CallContext, target: _Target, size: int, files: int, *, force: bool = False
+    ) -> None:
+        """Account ``size`` bytes and ``files`` files to the plugin's quota in
+        the target's root, or raise `HostCallQuotaExceeded` and account nothing."""
+        root = target.root
+        with self._usage_lock:
+            used = self._usage.setdefault((ctx.plugin, target.prefix), [0, 0])
+            if not force:
+                if size > 0 and used[0] + size > root.max_bytes:
+                    raise HostCallQuotaExceeded(
+                        f"quota: plugin {ctx.plugin!r} may add at most {root.max_bytes} bytes "
+                        f"to {target.prefix!r} ({used[0]} used, this write adds {size})"
+                    )
+                if files > 0 and used[1] + files > root.max_files:
+                    raise HostCallQuotaExceeded(
+                        f"quota: plugin {ctx.plugin!r} may create at most {root.max_files} "
+                        f"files in {target.prefix!r}"
+                    )
+            used[0] = max(0, used[0] + size)
+            used[1] = max(0, used[1] + files)
+
+
+def _check_links(target: _Target, info: os.stat_result) -> None:
+    if info.st_nlink > 1 and not target.root.hardlinks:
+        raise HostCallDenied(
+            f"{target.guest!r} has {info.st_nlink} hard links and may name a file outside "
+            f"the root; the root {target.prefix!r} does not allow hard-linked files"
+        )
 
 
 @contextmanager
@@ -226,14 +347,17 @@ def _translate(exc: OSError, guest_path: str) -> HostCallError:
         return HostCallNotFound(f"{guest_path!r} does not exist")
     if code == errno.EISDIR:
         return HostCallInvalid(f"{guest_path!r} is a directory")
-    if code == errno.ELOOP:
-        # The final component became a symlink after resolution, or a loop.
-        return HostCallDenied(f"{guest_path!r} is a symlink loop or changed during the call")
+    if code in (errno.ELOOP, errno.EXDEV):
+        return PathOutsideRoot(
+            guest_path, "a symlink on the way; symlinks below a root are not followed"
+        )
+    if code == errno.EAGAIN:
+        return HostCallDenied(f"{guest_path!r} kept changing during the call")
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
         return HostCallDenied(f"the host cannot access {guest_path!r}: {exc.strerror}")
     if code in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
         return HostCallTooLarge(f"{guest_path!r}: {exc.strerror}")
-    if code in (errno.ENAMETOOLONG, errno.EINVAL):
+    if code in (errno.ENAMETOOLONG, errno.EINVAL, errno.ENXIO):
         return HostCallInvalid(f"{guest_path!r}: {exc.strerror}")
     return HostCallIOError(f"{guest_path!r}: {exc.strerror or exc}")
 

@@ -24,6 +24,7 @@ _LEVELS = {
     LogLevel.ERROR: logging.ERROR,
 }
 
+
 class LogProvider:
     """Serves ``log_write`` by logging to ``<logger>.<plugin>``.
 
