@@ -28,9 +28,7 @@ __all__ = ["DEFAULT_MAX_CHARS", "inert"]
 DEFAULT_MAX_CHARS: Final = 4096
 """Default cut for one guest-chosen string (after escaping)."""
 
-_ESCAPES: Final[dict[int, str]] = {
-    c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))
-}
+_ESCAPES: Final[dict[int, str]] = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _ESCAPES.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 _ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 _ESCAPES[ord("\n")] = "\\n"

@@ -66,6 +66,7 @@ from ._entities import Entity, PluginIdentity
 from ._host_errors import (
     HostCallDenied,
     HostCallError,
+    HostCallQuotaExceeded,
     HostCallUnsupported,
 )
 from ._limits import CallLimits
@@ -419,16 +420,31 @@ class Gate:
         args = b.adapt(raw)
         return self._run_hook(b, ctx, args)
 
-    @staticmethod
-    def _run_hook(b: Binding, ctx: CallContext, args: tuple[Any, ...]) -> Any:
+    def _run_hook(self, b: Binding, ctx: CallContext, args: tuple[Any, ...]) -> Any:
         """Call the hook; its errors and a missing answer become WIT errors."""
         try:
             value = b.caller(ctx=ctx, **dict(zip(b.names, args, strict=True)))
+        except HostCallQuotaExceeded as exc:
+            self._quota_record(b.action, ctx, exc)
+            return b.error(exc)
         except (HostCallError, CapabilityDenied) as exc:
             return b.error(exc)
         if value is None:
             return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
         return b.ok(value)
+
+    def _quota_record(self, action: str, ctx: CallContext, exc: HostCallQuotaExceeded) -> None:
+        found = self._contexts_by_actor.get(ctx.pid)
+        try:
+            self.record(
+                "quota",
+                actor=found[1] if found is not None else str(ctx.pid),
+                plugin=ctx.plugin,
+                action=action,
+                detail=exc.detail,
+            )
+        except AuditError as err:
+            log.error("could not audit a quota refusal of %s for %s: %s", action, ctx.plugin, err)
 
     def _refused(
         self,

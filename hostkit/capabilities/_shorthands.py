@@ -24,7 +24,9 @@ same way, so what an operator prints is exactly what is enforced.
 Wildcards: Cedar's ``like`` has one wildcard, ``*``, and it matches any
 characters including ``/``. In file patterns hostkit gives ``*`` the shell
 meaning (inside one path segment) by adding a depth clause, and ``**`` as the
-last segment means "anything below" (``/data/**``). Elsewhere (plugin names,
+last segment means "anything below" (``/data/**``); a ``*`` above a final
+``/**`` cannot be kept inside its segment in Cedar, so such a pattern is
+refused rather than compiled wider than it reads. Elsewhere (plugin names,
 keys, host names) ``*`` is Cedar's: any characters.
 """
 
@@ -202,7 +204,9 @@ class FileRead(_FileCapability):
 
     ``pattern`` is an absolute path where ``*`` matches within one path
     segment and a final ``/**`` matches everything below, at any depth:
-    ``FileRead("/data/*.txt")``, ``FileRead("/data/**")``.
+    ``FileRead("/data/*.txt")``, ``FileRead("/data/**")``. A ``*`` above a
+    final ``/**`` (``"/home/*/public/**"``) is refused with ``ValueError``:
+    Cedar cannot keep it inside one segment. ``\\*`` is a literal ``*``.
     """
 
     _verbs: tuple[str, ...] = field(default=("read", "stat"), init=False, repr=False)
@@ -252,6 +256,14 @@ def _check_file_pattern(pattern: str) -> None:
             raise ValueError(f"file pattern {pattern!r}: empty, '.' or '..' segment")
         if "**" in segment and (segment != "**" or index != len(segments) - 1):
             raise ValueError(f"file pattern {pattern!r}: '**' is only allowed as the last segment")
+    if pattern.endswith("/**") and "*" in pattern[:-3].replace("\\*", ""):
+        # Cedar's `like` lets `*` match "/" and has no per-segment test, so a
+        # `*` above a `/**` could match several segments: refuse, don't widen.
+        raise ValueError(
+            f"file pattern {pattern!r}: a '*' before a final '/**' cannot be enforced "
+            "within one segment in Cedar; grant each directory (e.g. "
+            "'/home/alice/public/**') or write a Cedar policy"
+        )
 
 
 def _path_conditions(pattern: str) -> list[str]:

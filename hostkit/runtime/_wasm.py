@@ -821,7 +821,6 @@ class WasmEngine:
             return
 
 
-
 def _first_lines(text: str, n: int = 3) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return "; ".join(lines[:n])

@@ -18,7 +18,13 @@ from typing import Literal
 
 from .._context import CallContext
 from .._hookspecs import hookimpl
-from .._host_errors import HostCallInvalid, HostCallIOError, HostCallNotFound, HostCallTooLarge
+from .._host_errors import (
+    HostCallInvalid,
+    HostCallIOError,
+    HostCallNotFound,
+    HostCallQuotaExceeded,
+    HostCallTooLarge,
+)
 
 __all__ = ["KvProvider"]
 
@@ -42,7 +48,10 @@ class KvProvider:
             same file opened again, e.g. after a restart, has the same state.
         max_key_bytes: Longest key, in UTF-8 bytes.
         max_value_bytes: Longest value, in UTF-8 bytes.
-        max_keys: Most keys one plugin may hold.
+        max_keys: Quota: most keys one plugin may hold.
+        max_total_bytes: Quota: most bytes (keys plus values, UTF-8) one
+            plugin may hold, 64 MiB by default. Usage is counted from the
+            database itself, so it holds across restarts.
         page_size: Most keys one ``list_keys`` call returns.
 
     Call :meth:`close` when done (it is also a context manager).
@@ -55,12 +64,15 @@ class KvProvider:
         max_key_bytes: int = 1024,
         max_value_bytes: int = 1024 * 1024,
         max_keys: int = 100_000,
+        max_total_bytes: int = 64 * 1024 * 1024,
         page_size: int = 1000,
     ) -> None:
         self.max_key_bytes = max_key_bytes
         self.max_value_bytes = max_value_bytes
         self.max_keys = max_keys
+        self.max_total_bytes = max_total_bytes
         self.page_size = page_size
+        self._usage: dict[str, list[int]] = {}  # plugin -> [bytes, keys], loaded on first use
         self._lock = threading.Lock()
         # One connection shared by all threads, serialized by _lock.
         self._db = sqlite3.connect(os.fspath(path), check_same_thread=False, isolation_level=None)
@@ -100,18 +112,26 @@ class KvProvider:
         size = _utf8_len(value, "value")
         if size > self.max_value_bytes:
             raise HostCallTooLarge(f"value exceeds {self.max_value_bytes} bytes")
+        key_size = len(key.encode("utf-8"))
         with self._locked() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                exists = db.execute(
-                    "SELECT 1 FROM kv WHERE plugin = ? AND key = ?", (ctx.plugin, key)
+                usage = self._usage_of(db, ctx.plugin)
+                row = db.execute(
+                    "SELECT length(CAST(value AS BLOB)) FROM kv WHERE plugin = ? AND key = ?",
+                    (ctx.plugin, key),
                 ).fetchone()
-                if exists is None:
-                    (count,) = db.execute(
-                        "SELECT COUNT(*) FROM kv WHERE plugin = ?", (ctx.plugin,)
-                    ).fetchone()
-                    if count >= self.max_keys:
-                        raise HostCallTooLarge(f"plugin already holds {self.max_keys} keys")
+                added_keys = 1 if row is None else 0
+                added = size - (0 if row is None else int(row[0])) + key_size * added_keys
+                if usage[1] + added_keys > self.max_keys:
+                    raise HostCallQuotaExceeded(
+                        f"quota: plugin {ctx.plugin!r} already holds {self.max_keys} keys"
+                    )
+                if added > 0 and usage[0] + added > self.max_total_bytes:
+                    raise HostCallQuotaExceeded(
+                        f"quota: plugin {ctx.plugin!r} may hold at most {self.max_total_bytes} "
+                        f"bytes of kv ({usage[0]} held, this set adds {added})"
+                    )
                 db.execute(
                     "INSERT INTO kv (plugin, key, value) VALUES (?, ?, ?) "
                     "ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
@@ -122,14 +142,41 @@ class KvProvider:
                     db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            usage[0] += added
+            usage[1] += added_keys
         return True
 
     @hookimpl
     def kv_delete(self, ctx: CallContext, key: str) -> bool:
         self._check_key(key)
         with self._locked() as db:
+            usage = self._usage_of(db, ctx.plugin)
+            row = db.execute(
+                "SELECT length(CAST(value AS BLOB)) FROM kv WHERE plugin = ? AND key = ?",
+                (ctx.plugin, key),
+            ).fetchone()
             cursor = db.execute("DELETE FROM kv WHERE plugin = ? AND key = ?", (ctx.plugin, key))
+            if cursor.rowcount > 0 and row is not None:
+                usage[0] -= int(row[0]) + len(key.encode("utf-8"))
+                usage[1] -= 1
         return cursor.rowcount > 0
+
+    def usage(self, plugin: str) -> tuple[int, int]:
+        """Bytes (keys plus values) and keys ``plugin`` holds."""
+        with self._locked() as db:
+            found = self._usage_of(db, plugin)
+            return found[0], found[1]
+
+    def _usage_of(self, db: sqlite3.Connection, plugin: str) -> list[int]:
+        found = self._usage.get(plugin)
+        if found is None:
+            keys, size = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(length(CAST(key AS BLOB)) "
+                "+ length(CAST(value AS BLOB))), 0) FROM kv WHERE plugin = ?",
+                (plugin,),
+            ).fetchone()
+            found = self._usage[plugin] = [int(size), int(keys)]
+        return found
 
     @hookimpl
     def kv_list_keys(
