@@ -261,13 +261,10 @@ class Host:
     def stdio_for(self, actor: Actor) -> Callable[[bytes], None] | None:
         if not actor.component.needs_wasi:
             return None
-        tag = f"{actor.pid} {actor.component.name}"
+        from ._stdio import GuestStdio  # imported here: this method is _stdio's only user
 
-        def write(data: bytes) -> None:
-            for line in data.decode(errors="replace").splitlines():
-                guest_log.info("[%s] %s", tag, line[:4096])
-
-        return write
+        # Bounded, escaped and tagged per actor: see runtime/_stdio.py.
+        return GuestStdio(str(actor.pid), actor.component.name, logger=guest_log)
 
     def actor_spawned(self, actor: Actor) -> None:
         log.debug("spawned %s from %s", actor.pid, actor.component.name)
