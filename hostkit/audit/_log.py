@@ -33,6 +33,7 @@ import msgspec
 
 from .._errors import AuditError
 from ._capture import active_captures
+from ._key import check_key
 from ._record import GENESIS_HASH, prepare_fields, seal
 from ._sinks import AuditSink, FileSink
 
@@ -52,6 +53,10 @@ class AuditLog:
             its last line.
         fsync: ``fsync`` the file at ``path`` after every record.
         clock: wall-clock seconds since the epoch; ``time.time`` by default.
+        key: the audit key (see `load_audit_key`): every record then also
+            carries an HMAC-SHA256 (``mac``) that only a key holder can
+            recompute, so a deletion re-chained by someone without the key
+            fails ``verify(..., key=)``. Keep it outside the log.
 
     Raises:
         AuditError: ``path`` cannot be opened or is held by another writer;
@@ -68,7 +73,9 @@ class AuditLog:
         path: str | os.PathLike[str] | None = None,
         fsync: bool = False,
         clock: Callable[[], float] | None = None,
+        key: bytes | None = None,
     ) -> None:
+        self._key = None if key is None else check_key(key)
         self._sinks: list[AuditSink] = list(sinks or ())
         own = None if path is None else FileSink(path, fsync=fsync)
         if own is not None:
@@ -106,6 +113,18 @@ class AuditLog:
         the log's tail detectable (``hostkit audit verify --expect-head``).
         """
         return self._prev
+
+    @property
+    def anchor(self) -> str:
+        """``"<count>:<head>"``: the anchor to ship somewhere the log's writer
+        cannot change; ``hostkit audit verify --anchor`` checks a log against
+        it (the log must still hold that record and at least that many)."""
+        return f"{self._seq}:{self._prev}"
+
+    @property
+    def keyed(self) -> bool:
+        """True if records carry an HMAC under an audit key."""
+        return self._key is not None
 
     @property
     def closed(self) -> bool:
@@ -165,7 +184,9 @@ class AuditLog:
                 f"{self._failure}"
             ) from self._failure
         seq = self._seq
-        record, line = seal(seq, _rfc3339(self._clock()), self._node, event, body, self._prev)
+        record, line = seal(
+            seq, _rfc3339(self._clock()), self._node, event, body, self._prev, self._key
+        )
         text = line.decode()
         for sink in self._sinks:
             try:

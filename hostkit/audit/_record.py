@@ -6,14 +6,24 @@ A record is one flat JSON object on one line. Its *canonical encoding* puts
 the fields in a fixed order::
 
     seq time node event  actor plugin action resource decision policies
-    duration_us detail  <extra fields, sorted by name>  prev hash
+    duration_us detail  <extra fields, sorted by name>  prev [mac] hash
 
 omits absent fields, sorts the keys of nested objects, has no whitespace and
-uses msgspec's escaping (non-ASCII text is written as raw UTF-8). ``hash`` is
+uses msgspec's escaping (non-ASCII text is written as raw UTF-8). Before
+that, every string value is made inert (`hostkit._text.inert`: controls,
+ANSI, bidi and separator characters and the backslash become visible
+escapes, and a string is cut at 4096 characters), so text a guest chose
+reads back as that text and nothing else, wherever the log is shown. ``hash`` is
 the SHA-256 (lowercase hex) of the canonical encoding of the record *without*
 ``hash``; since that includes ``prev``, the hash of the previous record (or
 :data:`GENESIS_HASH` for ``seq`` 0), every record commits to the whole chain
 before it.
+
+With an audit key (kept outside the log), each record also carries ``mac``:
+HMAC-SHA256 under the key of the canonical encoding without ``mac`` and
+``hash``. ``hash`` then covers ``mac`` too. Anyone can recompute ``hash``
+after editing or deleting records; only the key holder can recompute
+``mac``, and since it covers ``prev`` a deleted record breaks it.
 
 The writer emits exactly the canonical encoding, so a checker demands byte
 equality with it: any change to a line's bytes -- a value, the field order,
@@ -28,6 +38,7 @@ what a caller passes, :func:`seal` numbers, chains and encodes a record, and
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -35,6 +46,7 @@ from typing import Any, Final
 import msgspec
 
 from .._errors import AuditError
+from .._text import DEFAULT_MAX_CHARS, inert
 
 GENESIS_HASH: Final = "0" * 64
 """The ``prev`` of the first record (``seq`` 0) of every log."""
@@ -51,7 +63,7 @@ OPTIONAL_FIELDS: Final = (
     "detail",
 )
 _OPTIONAL_SET: Final = frozenset(OPTIONAL_FIELDS)
-RESERVED_FIELDS: Final = frozenset({*HEAD_FIELDS, "prev", "hash"})
+RESERVED_FIELDS: Final = frozenset({*HEAD_FIELDS, "prev", "mac", "hash"})
 # Fields that name things: a caller may pass a Pid or similar, written as str().
 _NAME_FIELDS: Final = frozenset({"actor", "plugin", "action", "resource"})
 _DECISIONS: Final = frozenset({"allow", "deny"})
@@ -107,8 +119,25 @@ def prepare_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             raise AuditError(f"audit field 'duration_us' must be a non-negative int, not {value!r}")
         else:
             value = _plain(value, name)
-        values[name] = value
+        values[name] = _inert(value)
     return _ordered(values)
+
+
+def _inert(value: Any) -> Any:
+    """Every string in ``value`` made inert (`hostkit._text.inert`): guest
+    text (stop reasons, names, resource ids) cannot carry a control, ANSI or
+    bidi character into the log, and is cut at 4096 characters. Applied when
+    writing only: the checker re-encodes what a line holds, as it is."""
+    kind = type(value)
+    if kind is str:
+        if len(value) <= DEFAULT_MAX_CHARS and value.isprintable() and "\\" not in value:
+            return value  # the common case, no copy
+        return inert(value)
+    if kind is list:
+        return [_inert(item) for item in value]
+    if kind is dict:
+        return {key: _inert(item) for key, item in value.items()}
+    return value
 
 
 def _ordered(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,7 +172,13 @@ def _plain(value: Any, where: str) -> Any:
 
 
 def seal(
-    seq: int, time: str, node: str, event: str, body: Mapping[str, Any], prev: str
+    seq: int,
+    time: str,
+    node: str,
+    event: str,
+    body: Mapping[str, Any],
+    prev: str,
+    key: bytes | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """Number, chain and encode one record.
 
@@ -154,6 +189,8 @@ def seal(
         event: what happened (``"decision"``, ``"spawn"``, ...).
         body: the output of :func:`prepare_fields`.
         prev: the previous record's hash, or :data:`GENESIS_HASH`.
+        key: the audit key: adds ``mac``, HMAC-SHA256 of the encoding without
+            ``mac`` and ``hash`` (so it covers ``prev``, hence the chain).
 
     Returns:
         The record (with ``hash``) and its canonical line, without newline.
@@ -162,6 +199,10 @@ def seal(
     record.update(body)
     record["prev"] = prev
     unsealed = _encode(record)
+    if key is not None:
+        mac = hmac.new(key, unsealed, hashlib.sha256).hexdigest()
+        record["mac"] = mac
+        unsealed = _with_field(unsealed, "mac", mac)
     digest = hashlib.sha256(unsealed).hexdigest()
     record["hash"] = digest
     return record, _sealed(unsealed, digest)
@@ -170,11 +211,13 @@ def seal(
 # -- checking ----------------------------------------------------------------
 
 
-def check_line(raw: bytes) -> dict[str, Any]:
-    """Check one line on its own: JSON, shape, canonical form, own hash.
+def check_line(raw: bytes, key: bytes | None = None) -> dict[str, Any]:
+    """Check one line on its own: JSON, shape, canonical form, own hash, and
+    with ``key`` its ``mac``.
 
     Args:
         raw: the line's bytes, without the newline.
+        key: the audit key; the record must then carry a matching ``mac``.
 
     Returns:
         The decoded record.
@@ -202,6 +245,8 @@ def check_line(raw: bytes) -> dict[str, Any]:
     for name in ("prev", "hash"):
         if not is_hash(record[name]):
             raise LineProblem(f"{name!r} is not a SHA-256 hex digest")
+    if "mac" in record and not is_hash(record["mac"]):
+        raise LineProblem("'mac' is not an HMAC-SHA256 hex digest")
     unsealed = _unsealed(record)
     if _sealed(unsealed, record["hash"]) != raw:
         raise LineProblem(
@@ -210,18 +255,34 @@ def check_line(raw: bytes) -> dict[str, Any]:
         )
     if hashlib.sha256(unsealed).hexdigest() != record["hash"]:
         raise LineProblem("'hash' does not match the record's contents: the record was edited")
+    if key is not None:
+        if "mac" not in record:
+            raise LineProblem("no 'mac': the record was not written with the audit key")
+        bare = _unsealed(record, with_mac=False)
+        if not hmac.compare_digest(hmac.new(key, bare, hashlib.sha256).hexdigest(), record["mac"]):
+            raise LineProblem(
+                "'mac' does not match under this key: the record or its place in the chain "
+                "was changed by someone without the key (or the key is wrong)"
+            )
     return record
 
 
-def _unsealed(record: Mapping[str, Any]) -> bytes:
-    """The canonical encoding of a decoded ``record`` without ``hash``."""
+def _unsealed(record: Mapping[str, Any], *, with_mac: bool = True) -> bytes:
+    """The canonical encoding of a decoded ``record`` without ``hash`` (and
+    without ``mac`` unless ``with_mac``)."""
     body = {
         name: _plain(value, name) for name, value in record.items() if name not in RESERVED_FIELDS
     }
     out: dict[str, Any] = {name: record[name] for name in HEAD_FIELDS}
     out.update(_ordered(body))
     out["prev"] = record["prev"]
+    if with_mac and "mac" in record:
+        out["mac"] = record["mac"]
     return _encode(out)
+
+
+def _with_field(encoded: bytes, name: str, value: str) -> bytes:
+    return b'%s,"%s":"%s"}' % (encoded[:-1], name.encode(), value.encode())
 
 
 def _sealed(unsealed: bytes, digest: str) -> bytes:

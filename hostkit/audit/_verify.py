@@ -8,8 +8,15 @@ that fails and says why.
 
 What it cannot see on its own: records cut from the *end* (the shorter log is
 a valid chain), or a chain rewritten from some point on by someone able to
-write the file. Both are caught against an anchor kept elsewhere: a head
-hash (``expect_head``) and a record count (``expect_count``).
+write the file (delete a record, renumber and re-hash the rest: the hashes
+are unkeyed, anyone can recompute them). The first is caught against an
+anchor kept elsewhere: a head hash (``expect_head``) and a record count
+(``expect_count``). The second also by the anchor if it predates the
+rewrite, and always by a *keyed* verify (``key``): each record's ``mac`` is
+an HMAC under a key the rewriter does not hold.
+
+A file whose first line is not a record at all is reported as not an audit
+log (:attr:`VerifyResult.not_a_log`), not as tampered.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 from .._errors import AuditError
+from ._key import check_key
 from ._record import GENESIS_HASH, LineProblem, check_line, is_hash
 
 
@@ -35,6 +45,9 @@ class VerifyResult:
             whole, or if the problem is not at one line (an anchor that
             matches no record).
         problem: why verification failed; ``None`` if it passed.
+        not_a_log: the first line is not an audit record at all: the file
+            is something else (a wrong path), not a tampered log.
+        keyed: every record's ``mac`` was checked under a key.
     """
 
     source: str
@@ -42,6 +55,8 @@ class VerifyResult:
     head: str
     line: int | None = None
     problem: str | None = None
+    not_a_log: bool = False
+    keyed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -50,8 +65,11 @@ class VerifyResult:
 
     def __str__(self) -> str:
         if self.problem is None:
-            return f"OK: {self.count} records, head {self.head}"
+            keyed = ", keyed" if self.keyed else ""
+            return f"OK: {self.count} records{keyed}, head {self.head}"
         where = self.source if self.line is None else f"{self.source} line {self.line}"
+        if self.not_a_log:
+            return f"NOT AN AUDIT LOG: {where}: {self.problem}"
         return f"TAMPERED: {where}: {self.problem}"
 
 
@@ -60,6 +78,7 @@ def verify(
     *,
     expect_head: str | None = None,
     expect_count: int | None = None,
+    key: bytes | None = None,
 ) -> VerifyResult:
     """Verify the audit log file at ``path``.
 
@@ -69,6 +88,8 @@ def verify(
             ``head`` of an earlier ``OK`` verdict). The log must still hold
             that record; records after it are fine (the log grew).
         expect_count: the log must hold at least this many records.
+        key: the audit key the log was written with (`load_audit_key`):
+            every record must then carry a ``mac`` that matches under it.
 
     Returns:
         The verdict; check :attr:`VerifyResult.ok`. A tampered log is a
@@ -78,7 +99,7 @@ def verify(
         AuditError: the file cannot be read, or an anchor is malformed.
     """
     source = os.fspath(path)
-    checker = _Checker(source, expect_head, expect_count)
+    checker = _Checker(source, expect_head, expect_count, key)
     try:
         with open(source, "rb") as file:
             for lineno, raw in enumerate(file, 1):
@@ -101,10 +122,11 @@ def verify_lines(
     source: str = "<lines>",
     expect_head: str | None = None,
     expect_count: int | None = None,
+    key: bytes | None = None,
 ) -> VerifyResult:
     """Like :func:`verify`, for lines already in memory (e.g.
     :attr:`MemorySink.lines`); one trailing newline per line is ignored."""
-    checker = _Checker(source, expect_head, expect_count)
+    checker = _Checker(source, expect_head, expect_count, key)
     for lineno, line in enumerate(lines, 1):
         raw = line.encode() if isinstance(line, str) else line
         if (result := checker.feed(lineno, raw.removesuffix(b"\n"))) is not None:
@@ -115,7 +137,13 @@ def verify_lines(
 class _Checker:
     """Checks a chain one line at a time (no I/O)."""
 
-    def __init__(self, source: str, expect_head: str | None, expect_count: int | None) -> None:
+    def __init__(
+        self,
+        source: str,
+        expect_head: str | None,
+        expect_count: int | None,
+        key: bytes | None = None,
+    ) -> None:
         if expect_head is not None:
             expect_head = expect_head.lower()
             if not is_hash(expect_head):
@@ -124,6 +152,7 @@ class _Checker:
                 )
         if expect_count is not None and (type(expect_count) is not int or expect_count < 0):
             raise AuditError(f"expected count must be a non-negative int, not {expect_count!r}")
+        self.key = None if key is None else check_key(key)
         self.source = source
         self.expect_head = expect_head
         self.expect_count = expect_count
@@ -134,8 +163,12 @@ class _Checker:
     def feed(self, lineno: int, raw: bytes) -> VerifyResult | None:
         """Check the next line; a failing result, or ``None`` if it is fine."""
         try:
-            record = check_line(raw)
+            record = check_line(raw, self.key)
         except LineProblem as exc:
+            if lineno == 1 and not _looks_like_a_record(raw):
+                return VerifyResult(
+                    self.source, 0, self.head, 1, f"{exc} (expected hostkit audit records)", True
+                )
             return self.fail(lineno, str(exc))
         seq = record["seq"]
         if seq > self.count:
@@ -184,4 +217,29 @@ class _Checker:
                 f"no record has the expected head hash {self.expect_head} "
                 f"({self.count} records checked): the log was truncated or rewritten",
             )
-        return VerifyResult(self.source, self.count, self.head)
+        return VerifyResult(self.source, self.count, self.head, keyed=self.key is not None)
+
+
+def _looks_like_a_record(raw: bytes) -> bool:
+    """Whether a line that failed its checks was meant as a record: a JSON
+    object with the fields every record has."""
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return False
+    return type(value) is dict and all(k in value for k in ("seq", "event", "prev", "hash"))
+
+
+def parse_anchor(anchor: str) -> tuple[int, str]:
+    """``(count, head)`` from an anchor ``"<count>:<head>"`` (`AuditLog.anchor`).
+
+    Raises:
+        AuditError: it is not in that form.
+    """
+    count, sep, head = anchor.strip().partition(":")
+    head = head.lower()
+    if not sep or not count.isdigit() or not is_hash(head):
+        raise AuditError(
+            f"anchor {anchor!r} is not '<count>:<head hash>' (as AuditLog.anchor prints it)"
+        )
+    return int(count), head

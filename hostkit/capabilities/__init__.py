@@ -29,6 +29,7 @@ from ._host_errors import wit_error_of as wit_error_of
 from ._limits import DEFAULT_MAX_PAYLOAD as DEFAULT_MAX_PAYLOAD
 from ._limits import DEFAULT_RATE as DEFAULT_RATE
 from ._limits import CallLimits as CallLimits
+from ._limits import DenialLimits as DenialLimits
 from ._limits import RateLimit as RateLimit
 from ._paths import PathOutsideRoot as PathOutsideRoot
 from ._paths import PathRejected as PathRejected
@@ -59,6 +60,7 @@ __all__ = [
     "CallLimits",
     "CedarSchema",
     "Decision",
+    "DenialLimits",
     "Entity",
     "FileList",
     "FileRead",

@@ -69,7 +69,7 @@ from ._host_errors import (
     HostCallQuotaExceeded,
     HostCallUnsupported,
 )
-from ._limits import CallLimits
+from ._limits import CallLimits, DenialLimits, DenialStorms
 from ._policies import PolicyInput
 from ._schema import CedarSchema
 from ._witvalues import lift, snake, supported
@@ -133,6 +133,10 @@ class Gate:
         audit_every_message: audit every permitted send and call (the
             default). ``False`` records only the first per sender and target
             component: faster messaging, a less complete log.
+        denials: how denial storms are bounded (`DenialLimits`): denial
+            records per (plugin, action) past a rate become counted
+            ``denials-suppressed`` records, and an actor past its denial
+            budget ends with reason ``denied``.
 
     Raises:
         PolicyError: ``policies`` do not parse or validate.
@@ -153,6 +157,7 @@ class Gate:
         contexts: Mapping[str, Sequence[str]] | None = None,
         data_root: Path | None = None,
         audit_every_message: bool = True,
+        denials: DenialLimits | None = None,
     ) -> None:
         if plugins.project_name != "hostkit":
             raise ValueError(
@@ -175,6 +180,7 @@ class Gate:
         self._contexts = {k: tuple(v) for k, v in (contexts or {}).items()}
         self._data_root = data_root
         self._audit_every_message = audit_every_message
+        self._storms = DenialStorms(DenialLimits() if denials is None else denials)
         self._audit_hook = plugins.hook.audit_record
         self._resource_hook = plugins.hook.hostkit_resource
         self._bound: dict[str, str] = {}  # hook name -> action bound to it
@@ -268,10 +274,40 @@ class Gate:
 
     def record(self, event: str, /, **fields: Any) -> dict[str, Any]:
         """Write one audit record and hand it to the ``audit_record`` hooks.
+        Denial summaries that fell due are written first.
 
         Raises:
             AuditError: the log refused it (see `AuditLog.record`).
         """
+        if event == "exit" and "actor" in fields:
+            self._storms.forget_actor(str(fields["actor"]))
+        self._write_summaries(self._storms.due())
+        return self._write(event, fields)
+
+    def flush_denials(self) -> None:
+        """Write a ``denials-suppressed`` record for every denial counted but
+        not yet reported (e.g. before closing the audit log).
+
+        Raises:
+            AuditError: the log refused a record.
+        """
+        self._write_summaries(self._storms.due(everything=True))
+
+    def _write_summaries(self, due: list[tuple[str, str, int]]) -> None:
+        for plugin, action, count in due:
+            self._write(
+                "denials-suppressed",
+                {
+                    "plugin": plugin,
+                    "action": action,
+                    "decision": "deny",
+                    "suppressed": count,
+                    "detail": f"{count} more denials of {action} for {plugin} "
+                    "were counted, not recorded one by one (denial storm)",
+                },
+            )
+
+    def _write(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         record = self.audit.record(event, **fields)
         if self._audit_hook.get_hookimpls():
             try:
@@ -461,6 +497,12 @@ class Gate:
             self._audit_decision(action, caller, who, resource, decision, started, str(why))
         except AuditError as exc:
             log.error("could not audit a denial of %s for %s: %s", action, who.name, exc)
+        if self._storms.actor_exhausted(caller):
+            # Past its denial budget the actor is probing, not working: end it.
+            raise CapabilityDenied(
+                f"actor {caller} of plugin {who.name!r} exceeded its denial budget "
+                f"({why}); ended with reason denied"
+            )
 
     def _audit_decision(
         self,
@@ -473,6 +515,12 @@ class Gate:
         denied: str | None,
     ) -> None:
         allowed = denied is None
+        if not allowed:
+            write, suppressed = self._storms.admit(who.name, action)
+            if suppressed:
+                self._write_summaries([(who.name, action, suppressed)])
+            if not write:
+                return
         # The policies that decided: the permits of an allow, the forbids of a
         # Cedar denial; none when a limit or a malformed argument refused.
         decided = decision is not None and decision.allowed == allowed

@@ -200,3 +200,126 @@ def _check_size(size: int | None) -> int | None:
     if size is not None and size < 0:
         raise ValueError(f"payload cap must be >= 0 bytes, got {size}")
     return size
+
+
+# ------------------------------------------------------------ denial storms
+
+
+@dataclass(frozen=True, slots=True)
+class DenialLimits:
+    """How the gate bounds a storm of denials.
+
+    Args:
+        audit: Denial records written per (plugin, action): past this rate,
+            denials are counted instead, and a ``denials-suppressed`` record
+            carrying the count is written at most once per
+            ``summary_interval`` while they continue (and before the next
+            denial record of that pair). The log stays complete in count and
+            bounded in size.
+        summary_interval: Least seconds between two summaries of one pair.
+        actor: Denials one actor may take (host-function calls): past this
+            rate the call ends the actor with reason ``denied`` instead of
+            returning ``error.denied``. ``None``: never.
+    """
+
+    audit: RateLimit = RateLimit(rate=10.0, burst=100.0)
+    summary_interval: float = 1.0
+    actor: RateLimit | None = RateLimit(rate=20.0, burst=200.0)
+
+
+class _Bucket:
+    __slots__ = ("last", "tokens")
+
+    def __init__(self, burst: float, now: float) -> None:
+        self.tokens = burst
+        self.last = now
+
+    def take(self, limit: RateLimit, now: float) -> bool:
+        elapsed = now - self.last
+        if elapsed > 0:
+            self.tokens = min(limit.burst, self.tokens + elapsed * limit.rate)
+            self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class _Pending:
+    __slots__ = ("count", "reported")
+
+    def __init__(self, now: float) -> None:
+        self.count = 0
+        self.reported = now
+
+
+class DenialStorms:
+    """Per (plugin, action) audit buckets and per-actor denial budgets.
+    Thread-safe; the gate's state, not public API."""
+
+    _MAX_KEYS = 65536  # actor keys are dropped on exit; this bounds leaks
+
+    def __init__(self, limits: DenialLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._audit: dict[tuple[str, str], _Bucket] = {}
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._actors: dict[str, _Bucket] = {}
+
+    def admit(self, plugin: str, action: str) -> tuple[bool, int]:
+        """Account one denial: ``(write its record?, suppressed count to
+        report first)``. A nonzero count is taken: the caller must write it."""
+        now = self._clock()
+        key = (plugin, action)
+        with self._lock:
+            bucket = self._audit.get(key)
+            if bucket is None:
+                if len(self._audit) >= self._MAX_KEYS:
+                    self._audit.clear()
+                bucket = self._audit[key] = _Bucket(self.limits.audit.burst, now)
+            if bucket.take(self.limits.audit, now):
+                pending = self._pending.pop(key, None)
+                return True, 0 if pending is None else pending.count
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = _Pending(now)
+            pending.count += 1
+            if now - pending.reported >= self.limits.summary_interval:
+                count, pending.count, pending.reported = pending.count, 0, now
+                return False, count
+            return False, 0
+
+    def due(self, *, everything: bool = False) -> list[tuple[str, str, int]]:
+        """Suppressed counts whose summary is due (all of them with
+        ``everything``), taken: the caller must write them."""
+        if not self._pending:
+            return []
+        now = self._clock()
+        out: list[tuple[str, str, int]] = []
+        with self._lock:
+            for key, pending in list(self._pending.items()):
+                if pending.count and (
+                    everything or now - pending.reported >= self.limits.summary_interval
+                ):
+                    out.append((key[0], key[1], pending.count))
+                    pending.count, pending.reported = 0, now
+        return out
+
+    def actor_exhausted(self, actor: str) -> bool:
+        """Account one denial to ``actor``; True once its budget is spent."""
+        limit = self.limits.actor
+        if limit is None:
+            return False
+        now = self._clock()
+        with self._lock:
+            bucket = self._actors.get(actor)
+            if bucket is None:
+                if len(self._actors) >= self._MAX_KEYS:
+                    self._actors.clear()
+                bucket = self._actors[actor] = _Bucket(limit.burst, now)
+            return not bucket.take(limit, now)
+
+    def forget_actor(self, actor: str) -> None:
+        """Drop ``actor``'s budget (it exited)."""
+        self._actors.pop(actor, None)
