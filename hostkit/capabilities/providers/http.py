@@ -227,11 +227,13 @@ class AddressPolicy:
                 self.names.add(entry.lower().rstrip("."))
 
     def refusal(self, host: str, address: IPAddress) -> str | None:
-        """Why connecting to ``address`` for ``host`` is refused, or None."""
+        """Why connecting to ``address`` for ``host`` is refused (every
+        refused address it is or carries, named), or None."""
+        reasons: list[str] = []
         for addr in _with_embedded(address):
             if addr in METADATA_ADDRESSES:
                 if not any(n.num_addresses == 1 and addr in n for n in self.networks):
-                    return f"{addr} is a cloud metadata address"
+                    reasons.append(f"{addr} is a cloud metadata address")
                 continue
             kind = _non_public_kind(addr)
             if kind is None:
@@ -240,23 +242,47 @@ class AddressPolicy:
                 addr.version == n.version and addr in n for n in self.networks
             ):
                 continue
-            return f"{addr} is a {kind} address"
-        return None
+            reason = f"{addr} is a {kind} address"
+            if addr is not address:
+                reason += f" (carried in {address})"
+            if reason not in reasons:
+                reasons.append(reason)
+        return "; ".join(reasons) or None
 
 
 def _with_embedded(address: IPAddress) -> list[IPAddress]:
-    """``address`` and any IPv4 address it carries (mapped, 6to4, Teredo, NAT64)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return [address.ipv4_mapped]  # the very same destination
+    """``address`` and every IPv4 address it may carry: IPv4-mapped
+    (``::ffff:0:0/96``, the very same destination), IPv4-compatible
+    (``::/96``), 6to4 (``2002::/16``), Teredo (``2001::/32``: server and
+    client), and NAT64 (``64:ff9b::/96``; the local-use ``64:ff9b:1::/48`` in
+    every RFC 6052 layout a /48 or longer prefix allows). Each is checked as
+    that IPv4 address: a gateway may well deliver it there."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return [address]
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
     found: list[IPAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.sixtofour is not None:
-            found.append(address.sixtofour)
-        if address.teredo is not None:
-            found.extend(address.teredo)
-        if any(address in net for net in _NAT64):
-            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    value = int(address)
+    if 1 < value < 1 << 32:  # IPv4-compatible (deprecated, still routable by some stacks)
+        found.append(ipaddress.IPv4Address(value))
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if address in _NAT64[0]:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    elif address in _NAT64[1]:
+        found.extend(_rfc6052(value, length) for length in (48, 56, 64, 96))
     return found
+
+
+def _rfc6052(value: int, prefix_length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address embedded in IPv6 ``value`` under a NAT64 prefix of
+    ``prefix_length`` bits (RFC 6052 section 2.2: bits 64-71 are skipped)."""
+    octets = value.to_bytes(16, "big")
+    start = prefix_length // 8
+    embedded = [octets[i] for i in range(start, 16) if i != 8][:4]
+    return ipaddress.IPv4Address(bytes(embedded))
 
 
 def _non_public_kind(addr: IPAddress) -> str | None:
