@@ -43,7 +43,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Final, Any
 
 import cedarpy
 
@@ -153,23 +153,30 @@ class Authorizer:
         """
         snapshot = self._snapshot
         cache = snapshot.decisions
+        # True == 1 == 1.0 in Python but not in Cedar: every part of the key
+        # keeps types apart at every depth (see _freeze and _entity_key).
+        res_key = _entity_key(resource)
+        ent_key = tuple(map(_entity_key, entities)) if entities else ()
+        who_key = principal if type(principal) is not Entity else _entity_key(principal)
         if context:
-            try:
+            types = tuple(map(type, context.values()))
+            if _FLAT.issuperset(types):
                 key: tuple[Any, ...] = (
-                    principal,
+                    who_key,
                     action,
-                    resource,
+                    res_key,
                     tuple(context.items()),
-                    # True == 1 in Python but not in Cedar: keep types apart.
-                    tuple(map(type, context.values())),
-                    entities,
+                    types,
+                    ent_key,
                 )
+            else:  # nested values: sets, records, lists
+                key = (who_key, action, res_key, _freeze(context), (), ent_key)
+            try:
                 decision = cache.get(key)
-            except TypeError:  # unhashable context values (lists, dicts)
-                key = (principal, action, resource, _freeze(context), (), entities)
-                decision = cache.get(key)
+            except TypeError:  # an unhashable value _freeze does not know
+                decision, key = None, ()
         else:
-            key = (principal, action, resource, (), (), entities)
+            key = (who_key, action, res_key, (), (), ent_key)
             decision = cache.get(key)
         if decision is not None:
             # contextlib.suppress would cost more than the whole lookup.
@@ -179,7 +186,8 @@ class Authorizer:
                 pass
             return decision
         decision = snapshot.decide(principal, action, resource, context or {}, entities)
-        snapshot.remember(key, decision)
+        if key:
+            snapshot.remember(key, decision)
         return decision
 
     def check(
@@ -422,18 +430,20 @@ class _Snapshot:
     def _entities(
         self, principal: Entity, resource: Entity, extra: tuple[Entity, ...]
     ) -> cedarpy.Entities:
-        key = (principal, resource, extra)
+        # Type-exact, as the decision keys: flag=1 must not reuse flag=True's set.
+        who = _entity_key(principal)
+        key = (who, _entity_key(resource), tuple(map(_entity_key, extra)))
         found = self.entity_sets.get(key)
         if found is not None:
             return found
-        base = self.bases.get(principal)
+        base = self.bases.get(who)
         if base is None:
             base = cedarpy.Entities.from_json_str(
                 json.dumps([entity_json(principal)]), self._schema_handle
             )
             if len(self.bases) >= _PARTITION_LIMIT:
                 self.bases.clear()
-            self.bases[principal] = base
+            self.bases[who] = base
         members = [principal]
         for entity in (resource, *extra):
             if all(entity[:2] != m[:2] for m in members):
@@ -487,12 +497,35 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+_FLAT: Final = frozenset({str, int, bool})
+
+
 def _freeze(value: Any) -> Any:
-    """A hashable, type-preserving stand-in for a context value."""
+    """A hashable, type-preserving stand-in for a context or attribute value:
+    two values get equal stand-ins only if Cedar sees them as equal and of one
+    type (``True`` and ``1`` never share one, at any depth)."""
     if isinstance(value, Mapping):
         return ("record", tuple(sorted((k, _freeze(v)) for k, v in value.items())))
     if isinstance(value, set | frozenset):
         return ("set", frozenset(_freeze(v) for v in value))
     if isinstance(value, list | tuple):
         return ("list", tuple(_freeze(v) for v in value))
+    if isinstance(value, Entity):
+        return _entity_key(value)
     return (type(value), value)
+
+
+def _entity_key(entity: Entity) -> Any:
+    """``entity`` itself when its attributes are all ``str`` or ``int``
+    (plain equality is then Cedar's), else a type-exact stand-in."""
+    for _, value in entity.attrs:
+        kind = type(value)
+        if kind is not str and kind is not int:
+            return (
+                "typed-entity",
+                entity.type,
+                entity.id,
+                tuple((name, _freeze(v)) for name, v in entity.attrs),
+                entity.parents,
+            )
+    return entity
