@@ -43,7 +43,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Any
+from typing import Any, Final
 
 import cedarpy
 

@@ -45,6 +45,7 @@ that records only the first permitted message per pair can pass
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -70,7 +71,7 @@ from ._host_errors import (
     HostCallUnsupported,
 )
 from ._limits import CallLimits, DenialLimits, DenialStorms
-from ._policies import PolicyInput
+from ._policies import PolicyInput, PolicySource
 from ._schema import CedarSchema
 from ._witvalues import lift, snake, supported
 
@@ -116,8 +117,11 @@ class Gate:
         plugins: the pluggy plugin manager (project ``"hostkit"``) with the
             providers the host offers registered as ordinary plugins; the
             stock hookspecs are added if missing, an application adds its own.
-        policies: Cedar policies (text, ``.cedar`` files or directories,
-            shorthand grants). Empty means every gated call is denied.
+        policies: Cedar policies: text (a ``str`` is always policy text),
+            ``pathlib.Path`` to ``.cedar`` files or directories, shorthand
+            grants. Empty means every gated call is denied.
+        policy_files: more ``.cedar`` files or directories, as ``str`` or
+            ``Path`` (loaded after ``policies``).
         schema: the Cedar schema, with the application's fragments.
         authorizer: an `Authorizer` to use instead of ``policies``/``schema``.
         limits: rate limits and payload caps; defaults to `CallLimits()`.
@@ -149,6 +153,7 @@ class Gate:
         plugins: pluggy.PluginManager,
         *,
         policies: Iterable[PolicyInput] | PolicyInput = (),
+        policy_files: Iterable[str | os.PathLike[str]] = (),
         schema: CedarSchema | None = None,
         authorizer: Authorizer | None = None,
         limits: CallLimits | None = None,
@@ -168,6 +173,13 @@ class Gate:
         if files_read is None or not files_read.has_spec():
             plugins.add_hookspecs(_hookspecs)
         self.plugins = plugins
+        if isinstance(policy_files, str | os.PathLike):
+            policy_files = [policy_files]
+        files = [Path(f) for f in policy_files]
+        if files:
+            single = isinstance(policies, str | os.PathLike | PolicySource)
+            listed = [policies] if single else list(cast("Iterable[PolicyInput]", policies))
+            policies = [*cast("list[PolicyInput]", listed), *files]
         if authorizer is not None and (policies or schema is not None):
             raise ValueError("pass authorizer= or policies=/schema=, not both")
         stock = sorted(a for a in contexts or {} if a.startswith(f"{STOCK_PACKAGE}/"))

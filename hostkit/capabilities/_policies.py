@@ -65,7 +65,9 @@ class PolicyText:
 
 PolicyInput = str | os.PathLike[str] | PolicySource
 """What `Authorizer` loads: Cedar text (a ``str``), a ``.cedar`` file or a
-directory of them (a `pathlib.Path`), or a `PolicySource` such as a `Grant`."""
+directory of them (a `pathlib.Path`), or a `PolicySource` such as a `Grant`.
+A ``str`` is always text: one that looks like a file name (``"x.cedar"``,
+``"policies/"``) is refused with a `PolicyError` saying to pass a `Path`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,12 @@ def read_sources(policies: Iterable[PolicyInput] | PolicyInput) -> list[tuple[st
     texts = 0
     for item in policies:
         if isinstance(item, str):
+            if _looks_like_a_path(item):
+                raise PolicyError(
+                    f"{item!r} looks like a policy file name, not Cedar policy text: a str is "
+                    f"always policy text; pass pathlib.Path({item!r}) (or policy_files=) "
+                    "to load a file or directory"
+                )
             texts += 1
             sources.append(("<policies>" if texts == 1 else f"<policies {texts}>", item))
         elif isinstance(item, os.PathLike):
@@ -109,6 +117,15 @@ def read_sources(policies: Iterable[PolicyInput] | PolicyInput) -> list[tuple[st
         else:
             raise TypeError(f"not a policy input: {item!r} (pass str text, a Path or a Grant)")
     return sources
+
+
+def _looks_like_a_path(text: str) -> bool:
+    """A one-line str with no Cedar punctuation that names a ``.cedar`` file,
+    has a path separator, or exists on disk: almost surely a file name."""
+    stripped = text.strip()
+    if not stripped or "\n" in stripped or ";" in stripped or "(" in stripped:
+        return False
+    return stripped.endswith(".cedar") or "/" in stripped or os.path.exists(stripped)
 
 
 def _read_path(path: Path) -> list[tuple[str, str]]:
