@@ -51,7 +51,9 @@ class KvProvider:
         max_keys: Quota: most keys one plugin may hold.
         max_total_bytes: Quota: most bytes (keys plus values, UTF-8) one
             plugin may hold, 64 MiB by default. Usage is counted from the
-            database itself, so it holds across restarts.
+            database itself when a plugin is first seen (so it holds across
+            restarts), then kept in this object: give each database file
+            one provider at a time.
         page_size: Most keys one ``list_keys`` call returns.
 
     Call :meth:`close` when done (it is also a context manager).
