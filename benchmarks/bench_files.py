@@ -62,15 +62,14 @@ def main() -> None:
             if method and not OPENAT2:
                 continue
             files = FilesProvider({"/data": Root(tmp)}, use_openat2=method)
-            cases[f"new: {label} (provider.files_read)"] = (
-                lambda files=files: files.files_read(ctx, "/data/a/b/c/f.txt", "utf8")
+            cases[f"new: {label} (provider.files_read)"] = lambda files=files: files.files_read(
+                ctx, "/data/a/b/c/f.txt", "utf8"
             )
         print(f"load: {os.getloadavg()[0]:.2f}; {n} calls x {rounds} rounds; median [range]")
         for label, fn in cases.items():
             runs = [per_call_us(fn, n) for _ in range(rounds)]
             print(
-                f"{label:45s} {statistics.median(runs):7.2f} us "
-                f"[{min(runs):.2f}-{max(runs):.2f}]"
+                f"{label:45s} {statistics.median(runs):7.2f} us [{min(runs):.2f}-{max(runs):.2f}]"
             )
 
 
