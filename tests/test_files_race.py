@@ -221,18 +221,20 @@ def guest_plugins(
         yield pm
 
 
+@pytest.mark.parametrize("swapper", SWAPPERS)
 async def test_a_real_guest_racing_a_swap_never_escapes_and_never_dies(
     tree: Path,
     guest_plugins: pluggy.PluginManager,
     config: hostkit.HostConfig,
     wasm: dict[str, Path],
+    swapper: str,
 ) -> None:
     policies = [DEFAULT, *grant(FileRead("/data/**"), FileWrite("/data/**"), plugin="fs_race")]
     gate = Gate(guest_plugins, policies=policies)
     tally: dict[str, int] = {}
     async with hostkit.open_host(config, capabilities=gate) as host:
         pid = await host.spawn(host.load(wasm["fs_race"]))
-        with process_swapper(tree) as swaps:
+        with SWAPPERS[swapper](tree) as swaps:
             for i in range(ITERATIONS):
                 if i % 3 == 0:
                     request = "r/data/dir/f.txt"

@@ -39,15 +39,16 @@ def test_root_byte_quota_per_plugin(tmp_path: Path) -> None:
     with pytest.raises(HostCallQuotaExceeded, match="at most 10 bytes") as caught:
         files.files_write(A, "/w/two", "12345", "utf8", "truncate")
     assert isinstance(caught.value, HostCallTooLarge) and caught.value.wit_case == "too-large"
-    assert files.usage("a", "/w") == (6, 2)  # the second file was created, then left empty
+    assert files.usage("a", "/w") == (6, 1)
+    assert not (tmp_path / "two").exists()  # refused before it was created
     # appends count, overwrites count only their growth, shrinking gives bytes back
     with pytest.raises(HostCallQuotaExceeded):
         files.files_write(A, "/w/one", "12345", "utf8", "append")
     assert (tmp_path / "one").read_text() == "123456"  # nothing written
     files.files_write(A, "/w/one", "1", "utf8", "truncate")
-    assert files.usage("a", "/w") == (1, 2)
+    assert files.usage("a", "/w") == (1, 1)
     files.files_write(A, "/w/one", "123456789", "utf8", "append")
-    assert files.usage("a", "/w") == (10, 2)
+    assert files.usage("a", "/w") == (10, 1)
     # another plugin has its own quota
     assert files.files_write(B, "/w/b", "0123456789", "utf8", "truncate") == 10
 
@@ -116,4 +117,4 @@ async def test_a_guest_over_quota_gets_too_large_and_the_gate_audits_it(
     quota = records.where(event="quota")
     assert [r["action"] for r in quota] == ["hostkit:host/files#write", "hostkit:host/kv#set"]
     assert all(r["plugin"] == "fs_race" and r["actor"] == str(pid) for r in quota)
-    assert not (tmp_path / "c").read_text(), "nothing written over quota"
+    assert not (tmp_path / "c").exists(), "nothing created over quota"

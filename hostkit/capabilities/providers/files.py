@@ -165,7 +165,7 @@ class FilesProvider:
         flags = os.O_WRONLY | O_NONBLOCK
         if write_mode is WriteMode.APPEND:
             flags |= os.O_APPEND
-        with self._opened_for_write(ctx, target, flags) as (fd, created):
+        with self._opened_for_write(ctx, target, flags, len(data)) as (fd, created):
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise HostCallInvalid(f"{target.guest!r} is not a regular file")
@@ -176,7 +176,8 @@ class FilesProvider:
                 raise HostCallTooLarge(
                     f"file would exceed the write limit ({self.max_write_bytes} bytes)"
                 )
-            self._charge(ctx, target, new - old, 0)
+            if not created:  # a new file was charged before it was created
+                self._charge(ctx, target, new - old, 0)
             try:
                 with _errors_mapped(target.guest):
                     if write_mode is WriteMode.TRUNCATE:
@@ -251,9 +252,10 @@ class FilesProvider:
 
     @contextmanager
     def _opened_for_write(
-        self, ctx: CallContext, target: _Target, flags: int
+        self, ctx: CallContext, target: _Target, flags: int, size: int
     ) -> Iterator[tuple[int, bool]]:
-        """Open an existing file, or create one (charged to the file quota)."""
+        """Open an existing file, or create one: a new file and its ``size``
+        bytes are charged to the quota *before* it is created."""
         with self._root_fd(target) as root_fd:
             fd, created = -1, False
             for _ in range(8):  # created and removed by someone else meanwhile
@@ -264,7 +266,7 @@ class FilesProvider:
                     pass
                 except OSError as exc:
                     raise _translate(exc, target.guest) from None
-                self._charge(ctx, target, 0, 1)
+                self._charge(ctx, target, size, 1)
                 try:
                     fd = open_beneath(
                         root_fd,
@@ -276,9 +278,9 @@ class FilesProvider:
                     created = True
                     break
                 except FileExistsError:
-                    self._charge(ctx, target, 0, -1, force=True)
+                    self._charge(ctx, target, -size, -1, force=True)
                 except OSError as exc:
-                    self._charge(ctx, target, 0, -1, force=True)
+                    self._charge(ctx, target, -size, -1, force=True)
                     raise _translate(exc, target.guest) from None
             if fd < 0:
                 raise HostCallIOError(f"{target.guest!r} kept changing during the call")
