@@ -150,3 +150,16 @@ async def test_a_real_guest_flooding_stdout_is_bounded(
     shown = [m for m in lines if "] | " in m]
     assert len(shown) + dropped == 5_000 + 2  # every line the guest wrote is accounted for
     assert sum(int(m.split("cut ")[1].split()[0]) for m in summaries) == 1
+
+
+def test_the_log_provider_escapes_a_guest_chosen_actor_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from hostkit.capabilities._context import CallContext
+    from hostkit.capabilities.providers import LogProvider
+
+    ctx = CallContext(plugin="p", pid=3, actor="w\nCRITICAL forged \x1b[2J")
+    with caplog.at_level(logging.INFO, logger="hostkit.plugins"):
+        LogProvider().log_write(ctx, "info", "hello")
+    (record,) = caplog.records
+    assert record.getMessage() == "p[3] w\\nCRITICAL forged \\x1b[2J: hello"

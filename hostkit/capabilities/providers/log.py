@@ -51,7 +51,8 @@ class LogProvider:
         # One guest call is one log line: it cannot forge others (newlines,
         # carriage returns, ANSI escapes, bidi overrides).
         text = inert(message, self.max_chars)
-        tag = f"{ctx.plugin}[{ctx.pid}]" + (f" {ctx.actor}" if ctx.actor else "")
+        # The actor's registered name is guest-chosen too.
+        tag = f"{ctx.plugin}[{ctx.pid}]" + (f" {inert(ctx.actor, 256)}" if ctx.actor else "")
         logging.getLogger(f"{self.logger}.{ctx.plugin}").log(
             py_level,
             "%s: %s",
