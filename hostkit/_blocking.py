@@ -183,6 +183,7 @@ class BlockingMonitor:
         self._watch: Job | None = None
         self._done = threading.Event()
         self._result: Result[ExitReason] | None = None
+        self._cancelled = False
 
     def _fire(self, result: Result[ExitReason]) -> None:  # on the Trio thread
         self._result = result
@@ -202,11 +203,16 @@ class BlockingMonitor:
 
         Raises:
             TimeoutError: No DOWN within ``timeout``; the monitor stays active.
-            HostClosedError: The host closed first (or the monitor was cancelled).
+            HostClosedError: The host closed first.
+            RuntimeError: The monitor was cancelled before a DOWN came.
         """
+        if self._cancelled:
+            raise RuntimeError(f"the monitor of {self.pid} was cancelled: no DOWN will come")
         if not self._done.wait(timeout):
             raise TimeoutError(f"no DOWN from {self.pid} within {timeout} s")
         assert self._result is not None
+        if self._cancelled and self._result.value is None:
+            raise RuntimeError(f"the monitor of {self.pid} was cancelled: no DOWN will come")
         if self._result.error is not None:
             raise self._result.error
         assert self._result.value is not None
@@ -218,6 +224,7 @@ class BlockingMonitor:
         assert self._monitor is not None and self._watch is not None
         active: bool = self._bridge.sync(self._monitor.cancel, what="monitor.cancel()")
         if active:
+            self._cancelled = True
             portal = self._bridge.portal
             if portal is not None:
                 portal.cancel(self._watch)
