@@ -15,7 +15,17 @@ from typing import Any, Literal
 import trio
 
 from ._errors import HostClosedError
-from ._portal import Job, Portal, Result, call, hold, start_guest, start_thread, watch_monitor
+from ._portal import (
+    Job,
+    Portal,
+    Result,
+    call,
+    hold,
+    note_failure,
+    start_guest,
+    start_thread,
+    watch_monitor,
+)
 from .runtime import HOST_PID, Component, ExitReason, Host, HostConfig, Monitor, Pid
 from .supervision import (
     ChildNode,
@@ -186,6 +196,7 @@ class AsyncioMonitor:
         self._monitor: Monitor | None = None
         self._watch: Job | None = None
         self._down: asyncio.Future[Result[Any]] = bridge.loop.create_future()
+        self._cancelled = False
 
     @property
     def down(self) -> ExitReason | None:
@@ -193,18 +204,23 @@ class AsyncioMonitor:
         if not self._down.done():
             return None
         result = self._down.result()
-        return result.value if result.error is None else None  # type: ignore[no-any-return]
+        reason: ExitReason | None = result.value if result.error is None else None
+        return reason
 
     async def wait(self) -> ExitReason:
         """Wait for the DOWN and return the monitored actor's exit reason.
 
         Raises:
-            HostClosedError: The host closed first (or the monitor was cancelled).
+            HostClosedError: The host closed first.
+            RuntimeError: The monitor was cancelled before a DOWN came.
         """
+        if self._cancelled:
+            raise RuntimeError(f"the monitor of {self.pid} was cancelled: no DOWN will come")
         result = await asyncio.shield(self._down)
-        if result.error is not None:
-            raise result.error
-        return result.value  # type: ignore[no-any-return]
+        if self._cancelled and result.value is None:
+            raise RuntimeError(f"the monitor of {self.pid} was cancelled: no DOWN will come")
+        reason: ExitReason = result.unwrap()
+        return reason
 
     async def cancel(self) -> bool:
         """Demonitor, as :meth:`hostkit.Monitor.cancel`. Returns whether the
@@ -212,6 +228,7 @@ class AsyncioMonitor:
         assert self._monitor is not None and self._watch is not None
         active: bool = await self._bridge.sync(self._monitor.cancel, what="monitor.cancel()")
         if active and self._bridge.portal is not None:
+            self._cancelled = True
             self._bridge.portal.cancel(self._watch)
         return active
 
@@ -307,11 +324,16 @@ async def _held_supervisor(
     if not entered.done():
         done.result().unwrap()  # the start failed: this raises
     try:
-        yield AsyncioSupervisor(bridge, entered.result().value)
-    except asyncio.CancelledError:
-        # Cancelled from outside, as under Trio: the children are killed at once.
-        portal.cancel(job)
+        sup: Supervisor = entered.result().unwrap()
+        yield AsyncioSupervisor(bridge, sup)
+    except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError):
+            # Cancelled from outside, as under Trio: the children are killed at once.
+            portal.cancel(job)
+        else:
+            portal.run_soon(leave.set)  # an orderly stop
         await _until_done(done)
+        note_failure(exc, done.result())
         raise
     portal.run_soon(leave.set)
     await _until_done(done)
@@ -433,9 +455,10 @@ class AsyncioHost:
 
     async def set_trap_exit(self, pid: Pid | int, on: bool) -> bool:
         """As :meth:`Host.set_trap_exit`."""
-        return await self._bridge.sync(
+        old: bool = await self._bridge.sync(
             self._host.set_trap_exit, pid, on, what="host.set_trap_exit()"
-        )  # type: ignore[no-any-return]
+        )
+        return old
 
     async def monitor(self, pid: Pid | int) -> AsyncioMonitor:
         """As :meth:`Host.monitor`: returns once the monitor is in place."""

@@ -14,7 +14,16 @@ from typing import Any
 import trio
 
 from ._errors import HostClosedError
-from ._portal import Job, Portal, Result, call, hold, start_thread, watch_monitor
+from ._portal import (
+    Job,
+    Portal,
+    Result,
+    call,
+    hold,
+    note_failure,
+    start_thread,
+    watch_monitor,
+)
 from .runtime import HOST_PID, Component, ExitReason, Host, HostConfig, Monitor, Pid
 from .supervision import (
     ChildNode,
@@ -359,9 +368,15 @@ def _held_supervisor(
         value.unwrap()  # the start failed: this raises
     try:
         yield BlockingSupervisor(bridge, value)
-    finally:
-        portal.run_soon(leave.set)
-        _next_done(events).unwrap()
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            portal.cancel(job)  # Ctrl-C: kill the children at once
+        else:
+            portal.run_soon(leave.set)  # an orderly stop
+        note_failure(exc, _next_done(events))
+        raise
+    portal.run_soon(leave.set)
+    _next_done(events).unwrap()
 
 
 class BlockingHost:

@@ -70,6 +70,14 @@ class Result(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
+def note_failure(exc: BaseException, result: Result[Any]) -> None:
+    """A block raised ``exc`` and the thing it held (a supervisor) ended with
+    ``result``: keep ``exc``, and note a failure of the held thing on it."""
+    error = result.error
+    if error is not None and not isinstance(error, HostClosedError):
+        exc.add_note(f"meanwhile: {type(error).__name__}: {error}")
+
+
 def closed_error(what: str) -> HostClosedError:
     return HostClosedError(f"the host closed while {what} was pending; open a new one")
 

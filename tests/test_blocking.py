@@ -310,7 +310,7 @@ def test_a_supervisor_that_gives_up_raises_on_leaving_the_block(
             pid = host.whereis("c")
             assert pid is not None
             host.kill(pid)
-            assert sup.wait(timeout=30).kind == "shutdown"
+            assert sup.wait(timeout=30).kind == "error"
             with pytest.raises(hostkit.NoProc):
                 sup.start_child(ChildSpec("d", ActorStart(echo)))
         host.load(wasm["trap"])
@@ -380,3 +380,18 @@ def test_ctrl_c_cancels_the_pending_call_and_closes_the_host(wasm: dict[str, Pat
         "closed; hostkit threads: []",
     ]
     assert signal.SIGINT  # the real signal, delivered to the real main thread
+
+
+def test_an_error_in_a_supervisor_block_stops_it_and_propagates(
+    wasm: dict[str, Path], config: hostkit.HostConfig
+) -> None:
+    class AppBug(Exception):
+        pass
+
+    with hostkit.blocking.open_host(config) as host:
+        echo = host.load(wasm["echo"])
+        children = [ChildSpec("c", ActorStart(echo, name="c"))]
+        with pytest.raises(AppBug), host.open_supervisor(SupervisorFlags(), children) as sup:
+            raise AppBug
+        assert host.whereis("c") is None
+        assert sup.exit_reason is not None and sup.exit_reason.kind == "shutdown"
