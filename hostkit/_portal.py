@@ -19,8 +19,10 @@ threads.
 A :class:`Job` is one operation: an async (or plain) function of the host, a
 ``deliver`` callback that receives its :class:`Result` exactly once, and an
 optional relative deadline. :meth:`Portal.submit` is thread-safe: it posts the
-job with ``TrioToken.run_sync_soon``, and the Trio side starts one task per
-job in the jobs nursery, inside the job's own cancel scope. So a job can be
+job with ``TrioToken.run_sync_soon``. On the Trio side a plain function
+(``send``, ``whereis``, ...) runs right in that callback, which Trio runs in
+a system task on its own thread; an async one gets a task of its own in the
+jobs nursery, inside the job's own cancel scope. So a job can be
 cancelled from outside (:meth:`Portal.cancel`: the caller gave up, e.g. Ctrl-C
 or an asyncio cancellation) and the Trio side lets go of it as a Trio
 cancellation would: ``Host.call`` frees its reply slot, ``Host.spawn`` kills
@@ -176,6 +178,16 @@ class Portal:
     def _start(self, job: Job) -> None:
         if not self._accepting:
             job.deliver(Result(error=closed_error(job.what)))
+            return
+        if not job.is_async:
+            # Trio runs run_sync_soon callbacks in a system task on its own
+            # thread, so a plain Host method can run right here: no task to
+            # spawn, nothing to cancel.
+            try:
+                result: Result[Any] = Result(job.fn(*job.args))
+            except Exception as exc:
+                result = Result(error=exc)
+            job.deliver(result)
             return
         self.running += 1
         self._nursery.start_soon(self._run, job)
