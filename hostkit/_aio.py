@@ -4,7 +4,6 @@ the public module, for the why and the how)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import threading
@@ -19,6 +18,7 @@ from ._portal import (
     Job,
     Portal,
     Result,
+    WakeOnce,
     call,
     hold,
     note_failure,
@@ -72,17 +72,20 @@ class _Bridge:
         self._thread: threading.Thread | None = None
         self._done: asyncio.Future[Result[Any]] = loop.create_future()
         self._closing: asyncio.Future[Result[Any]] | None = None
+        # Results from the Trio thread, one loop wake-up per batch.
+        self._outbox: WakeOnce[tuple[asyncio.Future[Result[Any]], Result[Any]]] = WakeOnce(
+            loop.call_soon_threadsafe, lambda item: _settle(*item)
+        )
 
     def settler(self, fut: asyncio.Future[Result[Any]]) -> Callable[[Result[Any]], None]:
         """A ``deliver`` for jobs: settles ``fut`` on the loop's thread."""
         if self.mode == "guest":  # the Trio side already runs on the loop's thread
             return lambda result: _settle(fut, result)
-        loop = self.loop
+        outbox = self._outbox
 
         def post(result: Result[Any]) -> None:
-            # A closed loop raises RuntimeError: nobody waits any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, fut, result)
+            # False when the loop is closed: then nobody waits any more.
+            outbox.put((fut, result))
 
         return post
 

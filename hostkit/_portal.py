@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -92,7 +93,7 @@ class Job:
         fn: ``fn(*args)``, awaited when ``is_async``; run on the Trio side.
         args: its arguments.
         deliver: gets the :class:`Result` exactly once, on the Trio run's
-            thread (or, if the run is gone, from :meth:`Portal.submit`'s caller).
+            thread (or, if the run is gone, on :meth:`Portal.submit`'s thread).
         what: names the operation in errors, e.g. ``"host.wait(<3>)"``.
         timeout: seconds from when the Trio side starts it; then the job is
             cancelled and ``deliver`` gets a :class:`TimeoutError`.
@@ -135,6 +136,52 @@ class Job:
         )
 
 
+class WakeOnce(Generic[T]):
+    """Items handed to another thread (or loop) with one wake-up per batch.
+
+    ``put`` appends and, unless a drain is already scheduled, schedules one
+    with ``schedule`` (``TrioToken.run_sync_soon``,
+    ``loop.call_soon_threadsafe``). The drain clears the flag *before*
+    taking items, so an item put while it runs is either taken by it or
+    schedules the next drain: nothing is stranded. Under load many items
+    share one wake-up, the same trick the host uses for scheduler threads.
+    """
+
+    def __init__(
+        self, schedule: Callable[[Callable[[], None]], object], handle: Callable[[T], None]
+    ) -> None:
+        self._schedule = schedule
+        self._handle = handle
+        self._items: deque[T] = deque()
+        self._pending = False
+
+    def put(self, item: T) -> bool:
+        """Hand over ``item``. Thread-safe. False if the other side is gone
+        (then take back what is left with :meth:`take_all`)."""
+        self._items.append(item)
+        if not self._pending:
+            self._pending = True
+            try:
+                self._schedule(self._drain)
+            except (trio.RunFinishedError, RuntimeError):
+                self._pending = False
+                return False
+        return True
+
+    def take_all(self) -> list[T]:
+        taken = []
+        with contextlib.suppress(IndexError):
+            while True:
+                taken.append(self._items.popleft())
+        return taken
+
+    def _drain(self) -> None:
+        self._pending = False
+        items, handle = self._items, self._handle
+        while items:
+            handle(items.popleft())
+
+
 class Portal:
     """The Trio side of one embedded host. Made by :func:`serve`."""
 
@@ -146,18 +193,16 @@ class Portal:
         self._stop = stop
         self._accepting = True  # read and written on the Trio side only
         self.running = 0  # jobs started and not yet delivered (Trio side)
+        self._inbox: WakeOnce[Job] = WakeOnce(self.token.run_sync_soon, self._start)
 
     # -- from any thread ---------------------------------------------------------------
     def submit(self, job: Job) -> None:
-        """Start ``job`` on the Trio side. Thread-safe, never blocks.
-
-        Raises:
-            HostClosedError: the host's Trio run has ended.
-        """
-        try:
-            self.token.run_sync_soon(self._start, job)
-        except trio.RunFinishedError:
-            raise closed_error(job.what) from None
+        """Start ``job`` on the Trio side. Thread-safe, never blocks. If the
+        host's Trio run has ended, ``job`` is delivered ``HostClosedError``
+        at once, from this thread."""
+        if not self._inbox.put(job):
+            for stranded in self._inbox.take_all():
+                stranded.deliver(Result(error=closed_error(stranded.what)))
 
     def cancel(self, job: Job) -> None:
         """Ask the Trio side to cancel ``job`` (its ``deliver`` still runs).
