@@ -46,6 +46,26 @@ def _settle(fut: asyncio.Future[Result[Any]], result: Result[Any]) -> None:
         fut.set_result(result)
 
 
+class _Pending:
+    """One awaited job. Not shielded (one loop turn less per call): if the
+    awaiting task is cancelled, ``fut`` is cancelled with it, and ``released``
+    then tells when the Trio side has let go."""
+
+    __slots__ = ("delivered", "fut", "released")
+
+    def __init__(self, fut: asyncio.Future[Result[Any]]) -> None:
+        self.fut = fut
+        self.released: asyncio.Future[None] | None = None
+        self.delivered = False
+
+    def settle(self, result: Result[Any]) -> None:  # on the loop's thread
+        self.delivered = True
+        if not self.fut.done():
+            self.fut.set_result(result)
+        if self.released is not None and not self.released.done():
+            self.released.set_result(None)
+
+
 async def _until_done(fut: asyncio.Future[Any]) -> None:
     """Wait for ``fut``, holding back cancellations until it is done; then
     raise the first one held back."""
@@ -73,19 +93,23 @@ class _Bridge:
         self._done: asyncio.Future[Result[Any]] = loop.create_future()
         self._closing: asyncio.Future[Result[Any]] | None = None
         # Results from the Trio thread, one loop wake-up per batch.
-        self._outbox: WakeOnce[tuple[asyncio.Future[Result[Any]], Result[Any]]] = WakeOnce(
-            loop.call_soon_threadsafe, lambda item: _settle(*item)
+        self._outbox: WakeOnce[tuple[Callable[[Result[Any]], None], Result[Any]]] = WakeOnce(
+            loop.call_soon_threadsafe, lambda item: item[0](item[1])
         )
 
     def settler(self, fut: asyncio.Future[Result[Any]]) -> Callable[[Result[Any]], None]:
         """A ``deliver`` for jobs: settles ``fut`` on the loop's thread."""
+        return self.on_loop(lambda result: _settle(fut, result))
+
+    def on_loop(self, fn: Callable[[Result[Any]], None]) -> Callable[[Result[Any]], None]:
+        """A ``deliver`` for jobs: calls ``fn(result)`` on the loop's thread."""
         if self.mode == "guest":  # the Trio side already runs on the loop's thread
-            return lambda result: _settle(fut, result)
+            return fn
         outbox = self._outbox
 
         def post(result: Result[Any]) -> None:
             # False when the loop is closed: then nobody waits any more.
-            outbox.put((fut, result))
+            outbox.put((fn, result))
 
         return post
 
@@ -150,16 +174,18 @@ class _Bridge:
         is_async: bool = True,
     ) -> Any:
         portal = self.check(what)
-        fut: asyncio.Future[Result[Any]] = self.loop.create_future()
-        job = Job(fn, args, self.settler(fut), what=what, is_async=is_async)
+        pending = _Pending(self.loop.create_future())
+        job = Job(fn, args, self.on_loop(pending.settle), what=what, is_async=is_async)
         portal.submit(job)
         try:
-            result = await asyncio.shield(fut)
+            result = await pending.fut
         except asyncio.CancelledError:
             # task.cancel() or asyncio.timeout(): cancel the Trio side too and
             # wait until it let go, so nothing is left pending there.
             portal.cancel(job)
-            await _until_done(fut)
+            if not pending.delivered:
+                pending.released = self.loop.create_future()
+                await _until_done(pending.released)
             raise
         return result.unwrap()
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -19,6 +23,8 @@ import trio
 import hostkit
 import hostkit.aio
 from hostkit.supervision import ActorStart, ChildSpec, SupervisorFlags
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(params=["thread", "guest"])
@@ -450,3 +456,52 @@ def test_an_error_in_a_supervisor_block_stops_it_and_propagates(
             assert reason is not None and reason.kind == "shutdown"
 
     run(main)
+
+
+_CTRL_C_APP = """
+import asyncio, os, signal, sys, threading
+import hostkit, hostkit.aio
+
+async def main(path, mode):
+    config = hostkit.HostConfig(scheduler_threads=1, cache_dir=None)
+    async with hostkit.aio.open_host(config, mode=mode) as host:
+        silent = await host.spawn(await host.load(path))
+        portal = host._bridge.portal
+
+        async def press_ctrl_c():
+            while portal.running == 0:  # until the call is pending on the Trio side
+                await asyncio.sleep(0.005)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        presser = asyncio.create_task(press_ctrl_c())
+        try:
+            await host.call(silent, "hang", timeout=3600)
+        except asyncio.CancelledError:  # asyncio.run turns Ctrl-C into this
+            print("cancelled; pending jobs:", portal.running, flush=True)
+            raise
+
+try:
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+except KeyboardInterrupt:
+    threads = sorted(t.name for t in threading.enumerate() if t.name.startswith("hostkit"))
+    print("closed; hostkit threads:", threads, flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_under_asyncio_run_cancels_the_call_and_closes_the_host(
+    wasm: dict[str, Path], mode: str
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CTRL_C_APP), str(wasm["embed_silent"]), mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "cancelled; pending jobs: 0",
+        "closed; hostkit threads: []",
+    ]
