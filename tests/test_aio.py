@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -505,3 +506,31 @@ def test_ctrl_c_under_asyncio_run_cancels_the_call_and_closes_the_host(
         "cancelled; pending jobs: 0",
         "closed; hostkit threads: []",
     ]
+
+
+def _guide_examples() -> list[tuple[str, str]]:
+    """Each ```python block of docs/embedding.md followed by a ```text block
+    (its output); FastAPI's is left out (FastAPI is not a dependency)."""
+    blocks = re.findall(r"```(\w+)\n(.*?)```", (ROOT / "docs" / "embedding.md").read_text(), re.S)
+    return [
+        (code, blocks[i + 1][1])
+        for i, (lang, code) in enumerate(blocks[:-1])
+        if lang == "python" and blocks[i + 1][0] == "text" and "fastapi" not in code
+    ]
+
+
+def test_the_embedding_guide_examples_run_as_shown(wasm: dict[str, Path], tmp_path: Path) -> None:
+    examples = _guide_examples()
+    assert len(examples) == 3  # Trio, asyncio, blocking
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path)}
+    for code, output in examples:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == output, code
