@@ -168,7 +168,8 @@ class _Bridge:
             # the Trio side and wait until it let go, so nothing is left
             # pending. A second Ctrl-C stops this wait.
             portal.cancel(job)
-            waiter.wait()
+            if waiter.result is None:  # not delivered yet (else the lock is ours)
+                waiter.wait()
             raise
         return result.unwrap()
 
