@@ -169,6 +169,35 @@ DESIGNS: dict[str, Callable[[Path, Path, int, int, int], Figures]] = {
 UNITS = {"call": "us/call", "hop": "us/call", "throughput": "calls/s"}
 
 
+def measure(rounds: int, n: int, callers: int, calls: int) -> dict[str, Any]:
+    """Run every design ``rounds`` times, interleaved; medians and ranges.
+
+    For ``benchmarks/run.py`` too: ``measure(5, 2000, 16, 100)["figures"]``.
+    """
+    echo = plugin_build.build_wat("echo")
+    samples: dict[str, dict[str, list[float]]] = {d: {m: [] for m in UNITS} for d in DESIGNS}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp)
+        for _ in range(rounds):
+            for design, run in DESIGNS.items():
+                for metric, value in run(echo, cache, n, callers, calls).items():
+                    samples[design][metric].append(value)
+    return {
+        "rounds": rounds,
+        "sequential_calls": n,
+        "callers": callers,
+        "calls_per_caller": calls,
+        "loadavg": os.getloadavg(),
+        "figures": {
+            d: {
+                m: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+                for m, v in per.items()
+            }
+            for d, per in samples.items()
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 short rounds")
@@ -178,29 +207,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rounds, n, calls = (3, 300, 30) if args.quick else (args.rounds, 2000, args.calls)
-    echo = plugin_build.build_wat("echo")
-    samples: dict[str, dict[str, list[float]]] = {d: {m: [] for m in UNITS} for d in DESIGNS}
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp)
-        for _ in range(rounds):
-            for design, run in DESIGNS.items():
-                for metric, value in run(echo, cache, n, args.callers, calls).items():
-                    samples[design][metric].append(value)
-    load = os.getloadavg()
-    result: dict[str, Any] = {
-        "rounds": rounds,
-        "sequential_calls": n,
-        "callers": args.callers,
-        "calls_per_caller": calls,
-        "loadavg": load,
-        "figures": {
-            d: {
-                m: {"median": statistics.median(v), "min": min(v), "max": max(v)}
-                for m, v in per.items()
-            }
-            for d, per in samples.items()
-        },
-    }
+    result = measure(rounds, n, args.callers, calls)
+    load = result["loadavg"]
     if args.json:
         print(json.dumps(result, indent=2))
         return

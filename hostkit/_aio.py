@@ -600,10 +600,17 @@ async def open_host(
 
     Raises:
         ValueError: ``mode`` is neither ``"thread"`` nor ``"guest"``.
+        RuntimeError: ``mode="guest"`` while a Trio run (say, another guest-mode
+            host) is active on this thread.
         Whatever :func:`hostkit.open_host` raises.
     """
     if mode not in ("thread", "guest"):
         raise ValueError(f"mode must be 'thread' or 'guest', got {mode!r}")
+    if mode == "guest" and trio.lowlevel.in_trio_run():
+        raise RuntimeError(
+            "a Trio run is already active on this thread (another hostkit.aio host in "
+            "guest mode?); Trio allows one per thread: use mode='thread' for this host"
+        )
     bridge = _Bridge(asyncio.get_running_loop(), mode)
     await bridge.open(
         {

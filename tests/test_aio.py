@@ -534,3 +534,18 @@ def test_the_embedding_guide_examples_run_as_shown(wasm: dict[str, Path], tmp_pa
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == output, code
+
+
+def test_one_guest_mode_host_per_thread_the_next_is_told_to_use_a_thread(
+    wasm: dict[str, Path], config: hostkit.HostConfig
+) -> None:
+    async def main() -> None:
+        async with hostkit.aio.open_host(config, mode="guest") as first:
+            with pytest.raises(RuntimeError, match="use mode='thread'"):
+                await _enter(hostkit.aio.open_host(config, mode="guest"))
+            async with hostkit.aio.open_host(config, mode="thread") as second:
+                a = await first.spawn(await first.load(wasm["echo"]))
+                b = await second.spawn(await second.load(wasm["echo"]))
+                assert await asyncio.gather(first.call(a, "a"), second.call(b, "b")) == ["a", "b"]
+
+    run(main)

@@ -92,6 +92,8 @@ def test_hostkit_errors_surface_unchanged(
             host.register(host.spawn(echo), "taken")
         with pytest.raises(hostkit.MessageTooLarge):
             host.send(pid, "x" * (config.max_message_size + 1))
+        with pytest.raises(ValueError, match="timeout must be a non-negative number"):
+            host.wait(pid, timeout=-1)
         trap = host.spawn(host.load(wasm["trap"]))
         with pytest.raises(hostkit.SpawnError, match="failed"):
             host.spawn("trap", "trap")
