@@ -398,3 +398,17 @@ def test_an_error_in_a_supervisor_block_stops_it_and_propagates(
             raise AppBug
         assert host.whereis("c") is None
         assert sup.exit_reason is not None and sup.exit_reason.kind == "shutdown"
+
+
+def test_ctrl_c_in_a_supervisor_block_kills_its_children_at_once(
+    wasm: dict[str, Path], config: hostkit.HostConfig
+) -> None:
+    with hostkit.blocking.open_host(config) as host:
+        echo = host.load(wasm["echo"])
+        children = [ChildSpec("c", ActorStart(echo, name="c"), shutdown=3600)]
+        with pytest.raises(KeyboardInterrupt), host.open_supervisor(SupervisorFlags(), children):
+            pid = host.whereis("c")
+            assert pid is not None
+            mon = host.monitor(pid)
+            raise KeyboardInterrupt  # as the signal handler would, here
+        assert mon.wait(timeout=30).kind == "killed"  # not the orderly "shutdown"
