@@ -399,18 +399,18 @@ class BlockingHost:
         self.pid: Pid = HOST_PID
 
     # -- components and actors --------------------------------------------------------
-    def load(
-        self, source: _Source, *, name: str | None = None, timeout: float | None = None
-    ) -> Component:
+    def load(self, source: _Source, *, name: str | None = None) -> Component:
         """As :meth:`Host.load`; the compile runs in a worker thread, so the
         host keeps serving other callers meanwhile.
 
+        There is no ``timeout=``: a compile cannot be interrupted, so it
+        could not be kept. Bound it with ``HostConfig.max_component_bytes``.
+
         Raises:
             ComponentLoadError: naming the component and the problem.
-            TimeoutError: Not loaded within ``timeout`` s.
         """
         return self._bridge.run(  # type: ignore[no-any-return]
-            lambda: self._host.load_async(source, name=name), what="host.load()", timeout=timeout
+            lambda: self._host.load_async(source, name=name), what="host.load()"
         )
 
     def spawn(

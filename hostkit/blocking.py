@@ -22,7 +22,7 @@ it there in a Trio task and blocks the calling thread until it is done. So:
   error tree (``NoProc``, ``CallTimeout``, ``SpawnError``, ...) come back
   unchanged.
 * **Timeouts.** ``call`` keeps its ``timeout=`` (a
-  :class:`~hostkit.CallTimeout`); ``load``, ``spawn``, ``wait`` and the
+  :class:`~hostkit.CallTimeout`); ``spawn``, ``wait`` and the
   supervisor's methods take ``timeout=`` (seconds, default None: no limit)
   and raise :class:`TimeoutError` after cancelling the operation on the
   Trio side (a spawn that times out leaves no actor behind).
