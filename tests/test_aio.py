@@ -425,17 +425,21 @@ def test_cancelling_a_supervisor_block_kills_its_children(
             silent = await host.load(wasm["embed_silent"])
             children = [ChildSpec("s", ActorStart(silent, name="s"), shutdown=3600)]
             pids: list[hostkit.Pid] = []
+            inside = asyncio.Event()
 
             async def body() -> None:
                 async with host.open_supervisor(SupervisorFlags(), children):
                     pid = await host.whereis("s")
                     assert pid is not None
                     pids.append(pid)
+                    inside.set()
                     await asyncio.Event().wait()
 
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.05):
-                    await body()
+            task = asyncio.create_task(body())
+            await inside.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
             assert (await host.wait(pids[0])).kind == "killed"
 
     run(main)
