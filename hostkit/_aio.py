@@ -137,7 +137,10 @@ class _Bridge:
             await _until_done(first)
             if ready.done():
                 self.portal = ready.result().value
-            await self.close()
+                await self.close()
+            else:  # it failed to open: nothing to close
+                self.closed = True
+                self._join()
             raise
         if ready.done():
             self.portal = ready.result().value

@@ -94,7 +94,10 @@ class _Bridge:
             kind, value = _next_event(self._events)
             if kind == "ready":
                 self.portal = value
-            self.close()
+                self.close()
+            else:
+                self.closed = self._ended = True
+                self._join()
             raise
         if kind == "done":
             self.closed = self._ended = True
@@ -367,6 +370,7 @@ def _held_supervisor(
         raise
     if kind == "done":
         value.unwrap()  # the start failed: this raises
+        raise AssertionError("a supervisor job ended without starting or failing")
     try:
         yield BlockingSupervisor(bridge, value)
     except BaseException as exc:
