@@ -19,7 +19,10 @@ Per design and round:
   facade's own crossing costs, us per call;
 - ``throughput``: ``--callers`` concurrent callers (Trio/asyncio tasks;
   threads for ``blocking``), each making ``--calls`` calls, on two echo
-  actors: calls per second.
+  actors: calls per second;
+- ``cpu``: during ``throughput``, CPU time of the whole process (all
+  threads) per call: the work a call costs, less at the mercy of a busy
+  machine's scheduling than the wall-clock figures.
 
 Each figure is the median over rounds, with the range (min-max).
 """
@@ -61,6 +64,13 @@ def _per_call_us(start: float, calls: int) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
+def _throughput(out: Figures, start: float, cpu_start: float, calls: int) -> None:
+    out["throughput"] = calls / (time.perf_counter() - start)
+    # CPU time of the whole process (every thread) per call: less at the
+    # mercy of a busy machine's scheduling than wall-clock figures.
+    out["cpu"] = (time.process_time() - cpu_start) / calls * 1e6
+
+
 # -- the four designs, one round each -----------------------------------------------------
 
 
@@ -87,11 +97,11 @@ def round_trio(echo: Path, cache: Path, n: int, callers: int, calls: int) -> Fig
                 for _ in range(calls):
                     await host.call(pids[i % 2], "x")
 
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             async with trio.open_nursery() as nursery:
                 for i in range(callers):
                     nursery.start_soon(caller, i)
-            out["throughput"] = callers * calls / (time.perf_counter() - t)
+            _throughput(out, t, cpu, callers * calls)
 
     trio.run(main)
     return out
@@ -118,12 +128,12 @@ def round_blocking(echo: Path, cache: Path, n: int, callers: int, calls: int) ->
                 host.call(pids[i % 2], "x")
 
         threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
-        out["throughput"] = callers * calls / (time.perf_counter() - t)
+        _throughput(out, t, cpu, callers * calls)
     return out
 
 
@@ -150,9 +160,9 @@ def _round_aio(mode: str) -> Callable[[Path, Path, int, int, int], Figures]:
                     for _ in range(calls):
                         await host.call(pids[i % 2], "x")
 
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.process_time()
                 await asyncio.gather(*(caller(i) for i in range(callers)))
-                out["throughput"] = callers * calls / (time.perf_counter() - t)
+                _throughput(out, t, cpu, callers * calls)
 
         asyncio.run(main())
         return out
@@ -166,7 +176,7 @@ DESIGNS: dict[str, Callable[[Path, Path, int, int, int], Figures]] = {
     "aio-thread": _round_aio("thread"),
     "aio-guest": _round_aio("guest"),
 }
-UNITS = {"call": "us/call", "hop": "us/call", "throughput": "calls/s"}
+UNITS = {"call": "us/call", "hop": "us/call", "throughput": "calls/s", "cpu": "us/call"}
 
 
 def measure(rounds: int, n: int, callers: int, calls: int) -> dict[str, Any]:
