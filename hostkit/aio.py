@@ -41,11 +41,12 @@ Where the Trio run lives (``open_host(mode=...)``), measured with
 
 * ``"thread"`` (the default): Trio runs in a thread of its own. Jobs into
   Trio and results back into the loop cross with one wake-up per batch.
-  Chosen because it was as fast or faster in every run (call round trip
-  ~1.5-2.3x the Trio API's, against ~3-5.6x in guest mode, on a loaded
-  2-core machine) and because it isolates the host from the loop: a loop
-  busy with, or blocked by, the application's own code does not stall the
-  host's supervisors, timers and replies.
+  Chosen because its call round trip was faster in every run (0.9-2.6x
+  the Trio API's, against 1.5-7.4x in guest mode, on a loaded 2-core
+  machine; throughput and CPU per call alike) and because it isolates the
+  host from the loop: a loop busy with, or blocked by, the application's
+  own code does not stall the host's supervisors, timers and replies.
+  Trio also allows only one guest run per thread.
 * ``"guest"``: Trio runs as a guest on the asyncio loop
   (``trio.lowlevel.start_guest_run``), no thread for Trio. Each wake-up of
   the host goes through Trio's I/O thread and ``call_soon_threadsafe``
