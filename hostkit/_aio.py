@@ -284,7 +284,8 @@ class AsyncioSupervisor:
         return f"<AsyncioSupervisor {self.name!r}>"
 
     async def exit_reason(self) -> ExitReason | None:
-        """Why the supervisor exited, or None while it runs."""
+        """Why the supervisor exited, or None while it runs (a property of
+        the Trio ``Supervisor``; a coroutine here, as it crosses to Trio)."""
         return await self._bridge.sync(lambda: self._sup.exit_reason, what="supervisor.exit_reason")  # type: ignore[no-any-return]
 
     async def which_children(self) -> tuple[ChildNode, ...]:
