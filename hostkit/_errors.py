@@ -17,6 +17,7 @@
      +-- AuditError               the audit log could not be written or verified
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
+     +-- WrongThreadError         the Trio host was used from another thread or asyncio
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .runtime._pid import Pid
+    from ._pid import Pid
 
 
 class HostkitError(Exception):
@@ -115,3 +116,9 @@ class FederationError(HostkitError):
 class HostClosedError(HostkitError):
     """The host is closed or closing: you used it after (or while) leaving
     ``open_host``."""
+
+
+class WrongThreadError(HostkitError, RuntimeError):
+    """You called the Trio ``Host`` from a thread other than the one that
+    opened it, or from asyncio. The message names the API to use instead:
+    ``hostkit.blocking`` from plain threads, ``hostkit.aio`` from asyncio."""
