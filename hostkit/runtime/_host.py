@@ -23,12 +23,19 @@ from .._errors import (
     SpawnError,
     WrongThreadError,
 )
-from .._events import ActorKilled, ActorRestarted, ActorSpawned, AuditSubscriber, EventBus
+from .._events import (
+    ActorKilled,
+    ActorRestarted,
+    ActorSpawned,
+    AuditSubscriber,
+    EventBus,
+    SpawnRefused,
+)
 from .._pid import KILLED, SHUTDOWN, ExitReason, Pid
 from ._actors import EXITED, SPAWNING, Actor, Waiter, describe
 from ._config import HostConfig
 from ._process import ProcessImports
-from ._registry import SpawnRefused
+from ._registry import SpawnRefused as _Refused
 from ._router import FULL, refusal
 from ._scheduler import Scheduler
 from ._wasm import CompiledComponent, HostFunction, ImportResolver, WasmEngine
@@ -345,7 +352,8 @@ class Host:
             sched = self._sched
             try:
                 actor = sched.new_actor(comp, init.encode())
-            except SpawnRefused as exc:
+            except _Refused as exc:
+                sched.publish(SpawnRefused(comp.name, str(exc)))
                 raise SpawnError(f"cannot spawn {comp.name!r}: {exc}") from None
             if name is not None:
                 error = sched.registry.register(actor, name)
@@ -370,6 +378,7 @@ class Host:
             sched.kill(actor)
             raise
         if result[0] is not None:
+            self._sched.publish(SpawnRefused(comp.name, result[0]))
             raise SpawnError(f"spawn of {comp.name!r} failed: {result[0]}")
         self.actor_spawned(actor)
         return actor.pid

@@ -242,6 +242,7 @@ class Scheduler:
         error = self.instantiate(child, parent.instance)
         self.finish_spawn(child, error, parent)
         if error is not None:
+            self.publish(SpawnRefused(comp.name, error, parent.pid))
             return False, error
         return True, child.id
 
