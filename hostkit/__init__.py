@@ -14,6 +14,7 @@ from typing import Any as _Any
 
 from ._errors import ActorExited as ActorExited
 from ._errors import AuditError as AuditError
+from ._errors import CallDeadlock as CallDeadlock
 from ._errors import CallTimeout as CallTimeout
 from ._errors import CapabilityDenied as CapabilityDenied
 from ._errors import ComponentLoadError as ComponentLoadError
@@ -63,6 +64,7 @@ __all__ = [
     "HOST_PID",
     "ActorExited",
     "AuditError",
+    "CallDeadlock",
     "CallTimeout",
     "CapabilityDenied",
     "Component",

@@ -10,6 +10,7 @@
      +-- NoProc                   the pid or name does not name a live actor
      +-- ActorExited              the actor you were calling exited before replying
      +-- CallTimeout              no reply within the timeout (also a TimeoutError)
+     +-- CallDeadlock             the call would wait for itself (re-entry into a running actor)
      +-- CapabilityDenied         a policy denied the operation (also a PermissionError)
      +-- PolicyError              a policy or schema failed to parse or validate
      +-- SupervisorSpecError      a child spec or supervisor flag is invalid (names the field)
@@ -84,6 +85,12 @@ class ActorExited(HostkitError):
 class CallTimeout(HostkitError, TimeoutError):
     """No reply arrived within the call's timeout. The request may still be
     processed later; its reply is then discarded."""
+
+
+class CallDeadlock(HostkitError, RuntimeError):
+    """The call would wait for itself: its target is the actor executing the
+    host function that made it (re-entry). Your host function is at fault:
+    reply through the function's result instead, or cast (``send``)."""
 
 
 class CapabilityDenied(HostkitError, PermissionError):

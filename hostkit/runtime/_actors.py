@@ -82,6 +82,7 @@ class Actor:
         "spawn_waiter",
         "state",
         "stop_reason",
+        "thread",
         "trap_exit",
     )
 
@@ -109,6 +110,7 @@ class Actor:
         self.monitored_by: dict[int, Any] = {}
         self.monitoring: dict[int, int] = {}  # monitor ref -> target id
         self.trap_exit = False
+        self.thread = 0  # ident of the thread running its activation, 0 when none
 
     @property
     def state_name(self) -> str:

@@ -16,6 +16,7 @@ import trio
 
 from .._errors import (
     ActorExited,
+    CallDeadlock,
     CallTimeout,
     ComponentLoadError,
     HostClosedError,
@@ -450,6 +451,8 @@ class Host:
 
         Raises:
             CallTimeout: no reply within ``timeout`` seconds.
+            CallDeadlock: ``pid`` is executing the host function that makes
+                this call (re-entry); raised at once.
             ActorExited: the actor exited before replying.
             MailboxFull, MessageTooLarge, NoProc: as for :meth:`send`.
         """
@@ -459,6 +462,12 @@ class Host:
             self._check_open()
             callee = self._router.local_id(pid) or 0
             waiter = Waiter(callee, on_done=lambda _w: self._post(done.set))
+            target = self._sched.actors.get(callee)
+            if target is not None and self._sched.waits_on_trio(target):
+                raise CallDeadlock(
+                    f"{target.pid} is executing the host function that made this call "
+                    "and waits for it: the call would wait for itself"
+                )
             code, ref = self._router.start_call(None, pid, msg.encode(), waiter)
             if code is not None:
                 raise refusal(code, pid, self._router)

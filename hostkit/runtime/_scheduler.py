@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from ._host import Host
 
 log = logging.getLogger("hostkit.runtime")
+_TRIO_THREADS = (os.path.join("trio", "_threads.py"),)
 
 
 class Scheduler:
@@ -132,6 +135,20 @@ class Scheduler:
         this thread's stack): a call to it from here would wait for itself."""
         running: list[Actor] | None = getattr(self._tls, "running", None)
         return bool(running) and any(a.id == aid for a in running)  # type: ignore[union-attr]
+
+    def waits_on_trio(self, actor: Actor) -> bool:
+        """Whether ``actor``'s activation is parked in a host function that
+        waits for the Trio thread (``trio.from_thread``): anything Trio then
+        asks of that actor would wait for itself."""
+        tid = actor.thread
+        if not tid or actor.state != RUNNING:
+            return False
+        frame = sys._current_frames().get(tid)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith(_TRIO_THREADS):
+                return True
+            frame = frame.f_back
+        return False
 
     # -- spawning --------------------------------------------------------------
     def new_actor(self, component: CompiledComponent, init_args: bytes, depth: int = 0) -> Actor:
@@ -276,6 +293,7 @@ class Scheduler:
         assert inst is not None
         running = self._tls.running
         running.append(actor)
+        actor.thread = threading.get_ident()
         try:
             out = inst.deliver(batch, cfg.fuel, time.monotonic() + cfg.activation_timeout)
         except GuestFault as fault:
@@ -284,6 +302,7 @@ class Scheduler:
             return
         finally:
             running.pop()
+            actor.thread = 0
         if out:
             self.router.route_outbox(actor, out)
         with actor.lock:
