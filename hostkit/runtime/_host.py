@@ -6,11 +6,10 @@ import logging
 import os
 import secrets
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
@@ -22,7 +21,6 @@ from .._errors import (
     HostClosedError,
     NoProc,
     SpawnError,
-    WrongThreadError,
 )
 from .._events import (
     ActorKilled,
@@ -35,6 +33,7 @@ from .._events import (
 from .._pid import KILLED, SHUTDOWN, ExitReason, Pid
 from ._actors import EXITED, SPAWNING, Actor, Waiter, describe
 from ._config import HostConfig
+from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
 from ._process import ProcessImports
 from ._registry import SpawnRefused as _Refused
 from ._router import FULL, refusal
@@ -47,88 +46,6 @@ log = logging.getLogger("hostkit.host")
 guest_log = logging.getLogger("hostkit.guest")
 
 Component = CompiledComponent
-
-
-class CapabilityLayer(Protocol):
-    """What :func:`open_host` needs from ``capabilities=`` (the capability
-    gate, :class:`hostkit.capabilities.Gate`): an import resolver, and a way
-    to hook itself into the host it serves (scheduler checks, audit of
-    lifecycle events)."""
-
-    def resolve(self, interface: str, function: str, func_type: Any) -> Callable[..., Any] | None:
-        """An :data:`ImportResolver`."""
-        ...
-
-    def attach(self, host: Host) -> None:
-        """Called once the host is built, before any component loads."""
-        ...
-
-    def record(self, event: str, /, **fields: Any) -> Any:
-        """Write one audit record (raises ``AuditError`` if it cannot)."""
-        ...
-
-
-class _Recorder(Protocol):
-    def record(self, event: str, /, **fields: Any) -> Any: ...
-
-
-class Monitor:
-    """A host-side monitor of one actor: exactly one DOWN, with the reason.
-
-    Get one from :meth:`Host.monitor`. Monitoring a dead or unknown pid
-    yields DOWN ``noproc`` at once (``noconnection`` for a pid of a node
-    this host cannot reach).
-    """
-
-    __slots__ = ("_done", "_host", "_reason", "pid", "ref")
-
-    def __init__(self, host: Host, pid: Pid) -> None:
-        self._host = host
-        self.pid = pid
-        self._done = trio.Event()
-        self._reason: ExitReason | None = None
-        self.ref = 0
-
-    def _fire(self, reason: ExitReason) -> None:
-        if self._reason is None:
-            self._reason = reason
-            self._done.set()
-
-    @property
-    def down(self) -> ExitReason | None:
-        """The DOWN reason once it arrived, else None."""
-        return self._reason
-
-    async def wait(self) -> ExitReason:
-        """Wait for the DOWN and return the monitored actor's exit reason."""
-        await self._done.wait()
-        assert self._reason is not None
-        return self._reason
-
-    def cancel(self) -> bool:
-        """Demonitor. Returns whether the monitor was still active; a DOWN
-        that already arrived stays readable (``flush`` is implied for the host:
-        nothing is queued anywhere)."""
-        return self._host._sched.links.host_demonitor(self.pid, self.ref)
-
-
-def _thread_error(api: str) -> WrongThreadError:
-    try:
-        import sniffio
-
-        library = sniffio.current_async_library()
-    except Exception:
-        library = None
-    if library == "asyncio":
-        return WrongThreadError(
-            f"Host.{api} was called from asyncio; this Host belongs to a Trio run. "
-            "From asyncio use hostkit.aio.open_host(...)"
-        )
-    return WrongThreadError(
-        f"Host.{api} was called from a thread that is not the host's Trio thread. "
-        "From other threads use hostkit.blocking.open_host(...), or "
-        "trio.from_thread.run(...) with this host's Trio token"
-    )
 
 
 class Host:
@@ -144,7 +61,7 @@ class Host:
         host_functions: Sequence[HostFunction],
         resolver: ImportResolver | None = None,
         capabilities: CapabilityLayer | None = None,
-        audit: _Recorder | None = None,
+        audit: Recorder | None = None,
     ) -> None:
         if capabilities is not None:
             if resolver is not None:
@@ -155,9 +72,12 @@ class Host:
         self._closed = False
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.get_ident()
-        self._inbox: deque[Callable[[], None]] = deque()
-        self._wake_pending = False
-        self._post_tls = threading.local()
+        # results from scheduler threads reach Trio through one inbox
+        inbox = TrioInbox(self._token)
+        self._post = inbox.post
+        self._post_tls = inbox.tls
+        self._flush_deferred = inbox.flush
+        self._drain = inbox.drain
         #: The stream of typed host events (see ``hostkit._events``).
         self.events = EventBus()
         recorder = audit if audit is not None else capabilities
@@ -180,44 +100,9 @@ class Host:
             resolver=resolver,
         )
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
-        self._lifecycle_hooks: list[Callable[[str, Actor, str], None]] = []
         self._capabilities = capabilities
         if capabilities is not None:
             capabilities.attach(self)
-
-    # -- plumbing from scheduler threads into Trio -------------------------------
-    def _post(self, fn: Callable[[], None]) -> None:
-        deferred: list[Callable[[], None]] | None = getattr(self._post_tls, "deferred", None)
-        if deferred is not None:
-            # On a scheduler thread: wake Trio once, after the activation is
-            # done, rather than mid-activation (which makes the two threads
-            # ping-pong the GIL for the rest of it).
-            deferred.append(fn)
-            return
-        self._wake(fn)
-
-    def _flush_deferred(self, deferred: list[Callable[[], None]]) -> None:
-        """Called by a scheduler thread after each activation."""
-        if deferred:
-            self._inbox.extend(deferred[:-1])
-            last = deferred[-1]
-            deferred.clear()
-            self._wake(last)
-
-    def _wake(self, fn: Callable[[], None]) -> None:
-        self._inbox.append(fn)
-        if not self._wake_pending:
-            self._wake_pending = True
-            try:
-                self._token.run_sync_soon(self._drain)
-            except trio.RunFinishedError:
-                self._wake_pending = False
-
-    def _drain(self) -> None:
-        self._wake_pending = False
-        inbox = self._inbox
-        while inbox:
-            inbox.popleft()()
 
     def stdio_for(self, actor: Actor) -> Callable[[bytes], None] | None:
         if not actor.component.needs_wasi:
@@ -241,20 +126,6 @@ class Host:
         """
         self._sched.publish(ActorRestarted(event, dict(fields)))
 
-    def add_lifecycle_hook(self, hook: Callable[[str, Actor, str], None]) -> None:
-        """Call ``hook(event, actor, detail)`` when an actor is spawned
-        (``"spawn"``, after its init succeeded), exits (``"exit"``, detail the
-        reason) or is killed by the host (``"kill"``). From any thread; an
-        exception is logged, never propagated."""
-        self._lifecycle_hooks.append(hook)
-
-    def _lifecycle(self, event: str, actor: Actor, detail: str) -> None:
-        for hook in self._lifecycle_hooks:
-            try:
-                hook(event, actor, detail)
-            except Exception:
-                log.exception("lifecycle hook %r failed on %s of %s", hook, event, actor.pid)
-
     def actor_exited(self, actor: Actor, reason: ExitReason) -> None:
         """Called once per actor, from whichever thread ended it."""
         with actor.lock:
@@ -264,8 +135,6 @@ class Host:
         pid = actor.pid
         for hook in self._exit_hooks:
             hook(pid, reason)
-        if self._lifecycle_hooks:
-            self._lifecycle("exit", actor, str(reason))
         for w in waiters:
             self._post(lambda w=w: w(reason))  # type: ignore[misc]
 
@@ -276,7 +145,7 @@ class Host:
 
     def _check_thread(self, api: str) -> None:
         if threading.get_ident() != self._thread:
-            raise _thread_error(api)
+            raise thread_error(api)
 
     def load(self, source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Component:
         """Validate and compile a component (cached on disk by digest).
@@ -386,8 +255,6 @@ class Host:
 
     def actor_spawned(self, actor: Actor) -> None:
         log.debug("spawned %s from %s", actor.pid, actor.component.name)
-        if self._lifecycle_hooks:
-            self._lifecycle("spawn", actor, "")
         self._sched.publish(ActorSpawned(actor.pid, actor.plugin))
 
     def _actor(self, pid: Pid | int) -> Actor:
@@ -411,7 +278,7 @@ class Host:
             NoProc: ``pid`` is not alive, or is on a node this host cannot reach.
         """
         if threading.get_ident() != self._thread:
-            raise _thread_error("send")
+            raise thread_error("send")
         if self._closed:
             self._check_open()
         code = self._router.send(None, pid, msg.encode())
@@ -501,8 +368,6 @@ class Host:
             self._sched.kill(actor, cause=self.pid)
 
     def _killed(self, actor: Actor, detail: str) -> None:
-        if self._lifecycle_hooks:
-            self._lifecycle("kill", actor, detail)
         self._sched.publish(ActorKilled(actor.pid, actor.plugin, detail))
 
     def stop(self, pid: Pid | int, reason: str = "shutdown") -> None:
@@ -688,7 +553,7 @@ async def open_host(
     host_functions: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
     resolver: ImportResolver | None = None,
     capabilities: CapabilityLayer | None = None,
-    audit: _Recorder | None = None,
+    audit: Recorder | None = None,
 ) -> AsyncIterator[Host]:
     """Open a host for the duration of an ``async with`` block.
 
@@ -719,7 +584,7 @@ async def open_host(
     try:
         trio.lowlevel.current_trio_token()
     except RuntimeError:
-        raise _thread_error("open_host") from None
+        raise thread_error("open_host") from None
     host = Host(
         config or HostConfig(),
         host_function_table(host_functions or {}),
