@@ -141,14 +141,22 @@ async def test_exit_amplification_ends_the_amplifier_not_the_host(
     assert _names(records, "limit", attacker)
 
 
+@pytest.fixture
+async def patient(config: hostkit.HostConfig, records: AuditCapture) -> AsyncIterator[hostkit.Host]:
+    """Audited, and time for a guest to write a million frames on a busy machine."""
+    cfg = dataclasses.replace(config, activation_timeout=30.0)
+    async with hostkit.open_host(cfg, audit=AuditLog()) as h:
+        yield h
+
+
 async def test_million_frame_outbox_routes_nothing(
-    audited: hostkit.Host, wasm: dict[str, Path], records: AuditCapture
+    patient: hostkit.Host, wasm: dict[str, Path], records: AuditCapture
 ) -> None:
-    host = audited
+    host = patient
     victim = await host.spawn(host.load(wasm["echo"]))
     attacker = await host.spawn(host.load(wasm["sig_hostile"]))
     host.send(attacker, f"flood:{victim.id:016x}{1_000_000:016x}")
-    with trio.fail_after(30):
+    with trio.fail_after(60):
         reason = await host.wait(attacker)
     assert reason.kind == "limit" and "outbox_max_bytes" in reason.detail
     assert await host.call(victim, "count") == "0"
@@ -157,9 +165,9 @@ async def test_million_frame_outbox_routes_nothing(
 
 
 async def test_outbox_past_its_frame_cap_is_cut_at_the_cap(
-    audited: hostkit.Host, wasm: dict[str, Path], records: AuditCapture
+    patient: hostkit.Host, wasm: dict[str, Path], records: AuditCapture
 ) -> None:
-    host = audited
+    host = patient
     victim = await host.spawn(host.load(wasm["echo"]))
     attacker = await host.spawn(host.load(wasm["sig_hostile"]))
     host.send(attacker, f"flood:{victim.id:016x}{100_000:016x}")
@@ -190,7 +198,9 @@ async def test_byte_flood_into_a_busy_actor_is_bounded_in_bytes(
     config: hostkit.HostConfig, wasm: dict[str, Path], records: AuditCapture
 ) -> None:
     # One scheduler thread: while the attacker runs, its victim cannot drain.
-    cfg = dataclasses.replace(config, scheduler_threads=1, mailbox_capacity=10_000)
+    cfg = dataclasses.replace(
+        config, scheduler_threads=1, mailbox_capacity=10_000, activation_timeout=30.0
+    )
     gate = _gate(*grant(Messaging("echo"), plugin="sig_hostile"))
     async with hostkit.open_host(cfg, capabilities=gate) as host:
         victim = await host.spawn(host.load(wasm["echo"]))
@@ -232,7 +242,9 @@ async def test_host_byte_budget_bounds_all_mailboxes_together(
 async def test_nested_spawn_bomb_is_bounded_by_caps_depth_and_the_parents_deadline(
     config: hostkit.HostConfig, wasm: dict[str, Path], records: AuditCapture
 ) -> None:
-    cfg = dataclasses.replace(config, max_actors_per_plugin=40, max_spawn_depth=6)
+    cfg = dataclasses.replace(
+        config, max_actors_per_plugin=40, max_spawn_depth=6, activation_timeout=30.0
+    )
     async with hostkit.open_host(cfg, audit=AuditLog()) as host:
         comp = host.load(wasm["sig_hostile"])
         bystander = await host.spawn(host.load(wasm["echo"]))
@@ -254,7 +266,7 @@ async def test_nested_spawn_bomb_is_bounded_by_caps_depth_and_the_parents_deadli
 async def test_spawn_depth_limit_names_the_depth(
     config: hostkit.HostConfig, wasm: dict[str, Path], records: AuditCapture
 ) -> None:
-    cfg = dataclasses.replace(config, max_spawn_depth=3)
+    cfg = dataclasses.replace(config, max_spawn_depth=3, activation_timeout=30.0)
     async with hostkit.open_host(cfg, audit=AuditLog()) as host:
         await host.spawn(host.load(wasm["sig_hostile"]), "bomb")
         live = [a for a in host.actors() if a["component"] == "sig_hostile"]
@@ -262,3 +274,16 @@ async def test_spawn_depth_limit_names_the_depth(
         refused = records.where(event="spawn-refused")
         assert len(refused) == 16
         assert all("max_spawn_depth is 3" in r["detail"] for r in refused)
+
+
+async def test_a_childs_init_gets_only_what_its_parent_has_left(
+    config: hostkit.HostConfig, wasm: dict[str, Path], records: AuditCapture
+) -> None:
+    # No actor caps in the way: only the inherited host-call budget stops it.
+    cfg = dataclasses.replace(config, host_call_budget=10, activation_timeout=30.0)
+    async with hostkit.open_host(cfg, audit=AuditLog()) as host:
+        with pytest.raises(hostkit.SpawnError, match="budget"):
+            await host.spawn(host.load(wasm["sig_hostile"]), "bomb")
+        # every spawn in the tree paid from the root's 10 host calls
+        assert len(host.actors()) <= cfg.host_call_budget
+        assert records.where(event="spawn-refused", plugin="sig_hostile")
