@@ -106,6 +106,29 @@ async def test_the_remote_seam_gets_every_signal_for_another_node(host: hostkit.
     ]
 
 
+async def test_remote_calls_and_monitors_go_through_the_seam(host: hostkit.Host) -> None:
+    routed: list[Signal] = []
+
+    class Federation:
+        def route(self, signal: Signal) -> str | None:
+            routed.append(signal)
+            if signal.kind == "call":  # answer at once, as a peer would later
+                host._router.remote_reply(signal.ref, b"pong")
+            return None
+
+    host._router.remote = Federation()
+    remote = hostkit.Pid(5, "other@elsewhere", 7)
+    assert await host.call(remote, "ping") == "pong"
+    mon = host.monitor(remote)
+    assert [s.kind for s in routed] == ["call", "monitor"]
+    assert routed[1].ref == mon.ref and routed[1].sender == host.pid
+    assert not host._router.remote_reply(routed[0].ref, b"again")  # answered once only
+    host._sched.links.remote_down(mon.ref, remote.id, hostkit.ExitReason("noconnection"))
+    with trio.fail_after(5):
+        assert (await mon.wait()).kind == "noconnection"
+    assert not mon.cancel()
+
+
 async def test_the_host_from_another_thread_names_the_blocking_api(
     host: hostkit.Host, wasm: dict[str, Path]
 ) -> None:

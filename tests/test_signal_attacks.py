@@ -15,7 +15,7 @@ import trio
 
 import hostkit
 from hostkit.audit import AuditLog
-from hostkit.capabilities import Gate, Messaging, grant
+from hostkit.capabilities import CallLimits, Gate, Messaging, RateLimit, grant
 from hostkit.testing import AuditCapture, capture_audit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,3 +287,31 @@ async def test_a_childs_init_gets_only_what_its_parent_has_left(
         # every spawn in the tree paid from the root's 10 host calls
         assert len(host.actors()) <= cfg.host_call_budget
         assert records.where(event="spawn-refused", plugin="sig_hostile")
+
+
+async def test_call_limits_count_outbox_sends_like_process_send(
+    config: hostkit.HostConfig, wasm: dict[str, Path], records: AuditCapture
+) -> None:
+    limits = CallLimits()
+    limits.set_rate(RateLimit(rate=0.001, burst=5), action="hostkit:plugin/process#send")
+    gate = Gate(
+        pluggy.PluginManager("hostkit"),
+        policies=[DEFAULT, *grant(Messaging("echo"), plugin="sig_hostile")],
+        limits=limits,
+    )
+    cfg = dataclasses.replace(config, activation_timeout=30.0)
+    async with hostkit.open_host(cfg, capabilities=gate) as host:
+        victim = await host.spawn(host.load(wasm["echo"]))
+        attacker = await host.spawn(host.load(wasm["sig_hostile"]))
+        # One batch: the 10 process.send calls run inside `deliver`, the 100
+        # outbox sends are routed after it returns; one bucket for both.
+        host.send(attacker, f"flood:{victim.id:016x}{100:016x}")
+        host.send(attacker, f"bytes:{victim.id:016x}{10:016x}")
+        assert await host.call(attacker, "stats") == "5 5"  # the burst of 5, then empty
+        assert await host.call(victim, "count") == "5"
+        over = [
+            d
+            for d in records.where(event="decision", actor=str(attacker), decision="deny")
+            if "rate limit" in (d.get("detail") or "")
+        ]
+        assert len(over) == 5 + 100  # every outbox send was counted too

@@ -484,20 +484,24 @@ class Gate:
 
     # -- ProcessGate: what guests do to other actors -----------------------------------
 
+    # Sends and calls, from `process` imports and outbox frames alike (the
+    # router asks the same check for both), count against `CallLimits` like
+    # any host call: a remembered decision skips Cedar, never the limits.
+
     def check_send(self, sender: Actor, target: Actor, size: int) -> str | None:
         """Whether ``sender`` may send ``size`` bytes to ``target``: None, or why not."""
         key = (SEND, sender.component, target.component)
         if key in self._process_ok:
-            return None
-        return self._check_target(SEND, sender, target.component, {"size": size}, key)
+            return self.limits.check(sender.component.name, SEND, size)
+        return self._check_target(SEND, sender, target.component, {"size": size}, key, size)
 
     def check_call(self, sender: Actor, target: Actor, size: int, timeout_ms: int) -> str | None:
         """Whether ``sender`` may call ``target``: None, or why not."""
         key = (CALL, sender.component, target.component)
         if key in self._process_ok:
-            return None
+            return self.limits.check(sender.component.name, CALL, size)
         context = {"size": size, "timeout_ms": timeout_ms}
-        return self._check_target(CALL, sender, target.component, context, key)
+        return self._check_target(CALL, sender, target.component, context, key, size)
 
     def check_spawn(self, parent: Actor, component: CompiledComponent, size: int) -> str | None:
         """Whether ``parent`` may spawn ``component``: None, or why not."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .._frames import frame
 from .._pid import KILLED, ExitReason, Pid
 from ._actors import EXITED, Actor
-from ._router import DENIED, MAX_REASON_BYTES, NOPROC
+from ._router import DENIED, MAX_REASON_BYTES, NOPROC, Signal
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -41,6 +41,7 @@ class Links:
         self.router = sched.router
         self.actors = sched.registry.actors
         self._refs = count(1)
+        self.remote_monitors: dict[int, Any] = {}  # ref -> watcher, for another node's actor
 
     def propagate(self, actor: Actor, reason: ExitReason) -> None:
         """Tell links and monitors that ``actor`` exited with ``reason``."""
@@ -124,7 +125,11 @@ class Links:
         ref = next(self._refs)
         aid = self.router.local_id(target)
         if aid is None:
-            self._down(watcher, ref, int(target), ExitReason("noconnection"), b"noconnection")
+            assert isinstance(target, Pid)
+            me = watcher.pid if isinstance(watcher, Actor) else self.router.registry.pid(0)
+            self.remote_monitors[ref] = watcher
+            if self.router.to_remote(Signal("monitor", me, target, ref)):
+                self.remote_down(ref, target.id, ExitReason("noconnection"))
             return ref
         actor = self.actors.get(aid)
         gate = self.router.gate
@@ -171,10 +176,19 @@ class Links:
                 target.monitored_by.pop(ref, None)
         return True
 
+    def remote_down(self, ref: int, pid: int, reason: ExitReason) -> None:
+        """Federation's half of a monitor on another node's actor: its DOWN
+        (or ``noconnection`` when the node is lost)."""
+        watcher = self.remote_monitors.pop(ref, None)
+        if watcher is not None:
+            self._down(watcher, ref, pid, reason, _reason_bytes(reason))
+
     def host_demonitor(self, target: Pid, ref: int) -> bool:
         """Host code's demonitor (the host's DOWN is a callback: nothing to flush)."""
         aid = self.router.local_id(target)
-        actor = self.actors.get(aid) if aid is not None else None
+        if aid is None:
+            return self.remote_monitors.pop(ref, None) is not None
+        actor = self.actors.get(aid)
         if actor is None:
             return False
         with actor.lock:

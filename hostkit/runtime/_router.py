@@ -69,6 +69,8 @@ NOPROC: Final = "noproc"
 FULL: Final = "mailbox-full"
 TOO_LARGE: Final = "too-large"
 DENIED: Final = "denied"
+# The callee id of a call that went to another node (no local actor has it).
+REMOTE: Final = 0
 # A reason or detail the host writes into a system frame is cut to this.
 MAX_REASON_BYTES: Final = 1024
 
@@ -114,7 +116,10 @@ class RemoteDelivery(Protocol):
     pid of another node. It returns None once the signal is handed to the
     link to that node, or a ``send-error`` name (``noproc`` when the node is
     unknown or unreachable, ``mailbox-full`` when its link pushes back,
-    ``denied``). It must not block.
+    ``denied``). It must not block. A ``call`` signal carries the ref the
+    router drew; the reply comes back through :meth:`Router.remote_reply`.
+    A ``monitor`` signal carries the monitor ref; its DOWN comes back
+    through ``Links.remote_down``.
     """
 
     def route(self, signal: Signal) -> str | None: ...
@@ -307,7 +312,8 @@ class Router:
             return TOO_LARGE, 0
         aid = self.local_id(to)
         if aid is None:
-            return NOPROC if self.remote is None else DENIED, 0  # remote calls: federation
+            assert isinstance(to, Pid)
+            return self._remote_call(sender, to, payload, waiter)
         target = self.actors.get(aid)
         if target is None:
             return NOPROC, 0
@@ -330,6 +336,33 @@ class Router:
         if target.state == EXITED and self.calls.pop(ref, None) is not None:
             waiter.resolve(None, ("exited", str(target.reason)))
         return None, ref
+
+    def _remote_call(
+        self, sender: Actor | None, to: Pid, payload: bytes, waiter: Waiter
+    ) -> tuple[str | None, int]:
+        if self.remote is None or to.node == self.node:
+            return NOPROC, 0
+        waiter.target = REMOTE
+        ref = self.new_ref(REMOTE)
+        self.calls[ref] = waiter
+        code = self.to_remote(Signal("call", self._pid_of(sender), to, ref, payload))
+        if code:
+            self.calls.pop(ref, None)
+            return code, 0
+        return None, ref
+
+    def remote_reply(
+        self, ref: int, payload: bytes | None, error: tuple[str, str | None] | None = None
+    ) -> bool:
+        """Federation's half of a remote call: resolve the call ``ref`` that
+        went to another node. False if no such call is pending (late, or a
+        ref that never went out through the seam)."""
+        waiter = self.calls.get(ref)
+        if waiter is None or waiter.target != REMOTE:
+            return False
+        self.calls.pop(ref, None)
+        waiter.resolve(payload, error)
+        return True
 
     def cancel_call(self, ref: int) -> None:
         waiter = self.calls.pop(ref, None)
