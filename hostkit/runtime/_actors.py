@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 SPAWNING, IDLE, QUEUED, RUNNING, EXITED = range(5)
 _STATE_NAMES: Final = ("spawning", "idle", "queued", "running", "exited")
 
-#: Who watches a monitor: an actor (gets a ``d`` frame) or host code (a
-#: callback run on the Trio thread).
-Watcher = "Actor | Callable[[ExitReason], None]"
-
-
 class Waiter:
     """A pending call's reply slot, resolved from any thread."""
 

@@ -279,7 +279,7 @@ class Host:
         """
         if threading.get_ident() != self._thread:
             raise thread_error("send")
-        if self._closed:
+        if self._closed or self._sched.closing:
             self._check_open()
         code = self._router.send(None, pid, msg.encode())
         if code is not None:

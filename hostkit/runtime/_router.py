@@ -229,6 +229,8 @@ class Router:
         return FULL
 
     def overflowed(self, target: Actor) -> None:
+        if target.reason is not None:
+            return  # already ending: one record, not one per refused frame
         detail = (
             f"mailbox cannot take a system frame: {len(target.mailbox)} frames, "
             f"{target.mailbox_bytes} bytes (mailbox_capacity {self.capacity} + "
