@@ -17,7 +17,7 @@ import pytest
 import trio
 
 import hostkit
-from hostkit import _events
+from hostkit import events as _events
 from hostkit.audit import AuditLog
 from hostkit.capabilities import CallLimits, Gate, RateLimit
 from hostkit.runtime._router import Signal
@@ -269,3 +269,28 @@ async def test_send_wait_waits_for_room(
         assert await host.call(echo, "count") == "3"
         with pytest.raises(hostkit.NoProc):
             await host.send_wait(spinner, "x")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "mailbox_max_bytes",
+        "host_mailbox_bytes",
+        "outbox_max_bytes",
+        "max_actors",
+        "max_actors_per_plugin",
+        "max_spawn_depth",
+    ],
+)
+def test_host_config_refuses_nonpositive_bounds(field: str) -> None:
+    with pytest.raises(ValueError, match=f"HostConfig.{field}"):
+        hostkit.HostConfig(**{field: 0})
+
+
+def test_host_config_resolves_the_outbox_frame_default() -> None:
+    assert hostkit.HostConfig(batch_size=10).outbox_frames == 80
+    assert hostkit.HostConfig(outbox_max_frames=3).outbox_frames == 3
+    with pytest.raises(ValueError, match="outbox_max_frames"):
+        hostkit.HostConfig(outbox_max_frames=0)
+    with pytest.raises(ValueError, match="node_name"):
+        hostkit.HostConfig(node_name="two\nlines")
