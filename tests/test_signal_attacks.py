@@ -254,6 +254,7 @@ async def test_nested_spawn_bomb_is_bounded_by_caps_depth_and_the_parents_deadli
         assert len(live) <= cfg.max_actors_per_plugin
         refused = records.where(event="spawn-refused", plugin="sig_hostile")
         assert refused, "the bomb never hit a limit"
+        assert all(r["actor"].startswith("<") for r in refused)  # the requesting actor
         cap = f"is at max_actors_per_plugin ({cfg.max_actors_per_plugin} live actors)"
         for r in refused:
             assert cap in r["detail"] or r["detail"].startswith("spawn depth limit")

@@ -116,10 +116,9 @@ class Host:
         return write
 
     def audit(self, event: str, /, **fields: Any) -> None:
-        """Write an audit record through the host's audit log (``audit=`` or
-        the capability gate's), when it has one; otherwise do nothing. Used
-        for events the host cannot see itself, e.g. a supervisor's
-        ``restart``; published on :attr:`events` as ``ActorRestarted``.
+        """Record an event the host cannot see itself (a supervisor's
+        ``restart``): published on :attr:`events` as ``ActorRestarted``, so
+        written to the host's audit log when it has one.
 
         Raises:
             AuditError: the log refused the record.
@@ -286,9 +285,8 @@ class Host:
             raise refusal(code, pid, self._router)
 
     async def send_wait(self, pid: Pid | int, msg: str, *, poll: float = 0.001) -> None:
-        """Like :meth:`send`, but waits (checking every ``poll`` seconds, up
-        to 50 ms apart) while the mailbox is full instead of raising
-        :class:`MailboxFull`. Bound the wait with a cancel scope.
+        """:meth:`send`, but waits while the mailbox is full (polling from
+        ``poll`` seconds up to 50 ms apart) instead of raising ``MailboxFull``.
 
         Raises:
             MessageTooLarge, NoProc: as for :meth:`send`.
