@@ -1,4 +1,4 @@
-"""The Trio-facing host: ``open_host``, ``Host`` and ``HostConfig``."""
+"""The Trio-facing host: ``open_host`` and ``Host`` (``HostConfig`` is in ``_config``)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from ._config import HostConfig
 from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
 from ._process import ProcessImports
 from ._registry import SpawnRefused as _Refused
-from ._router import FULL, refusal
+from ._router import FULL, Signal, refusal
 from ._scheduler import Scheduler
 from ._wasm import CompiledComponent, HostFunction, ImportResolver, WasmEngine
 
@@ -257,15 +257,13 @@ class Host:
         self._sched.publish(ActorSpawned(actor.pid, actor.plugin))
 
     def _actor(self, pid: Pid | int) -> Actor:
-        aid = self._router.local_id(pid)
-        actor = None if aid is None else self._sched.actors.get(aid)
+        actor = self._lookup(pid)
         if actor is None:
             raise refusal("noproc", pid, self._router)
         return actor
 
     def _lookup(self, pid: Pid | int) -> Actor | None:
-        aid = self._router.local_id(pid)
-        return None if aid is None else self._sched.actors.get(aid)
+        return self._sched.actors.get(self._router.local_id(pid) or -1)  # None: another node
 
     def send(self, pid: Pid | int, msg: str) -> None:
         """Cast ``msg`` to ``pid`` (no reply). Returns once it is enqueued.
@@ -473,6 +471,9 @@ class Host:
         self._check_thread("exit")
         actor = self._lookup(pid)
         if actor is None:
+            if isinstance(pid, Pid) and self._router.local_id(pid) is None:
+                text = str(reason).encode()
+                self._router.to_remote(Signal("exit", self.pid, pid, 0, text))
             return
         links = self._sched.links
         if reason == "kill":
@@ -493,6 +494,7 @@ class Host:
         return previous
 
     def is_alive(self, pid: Pid | int) -> bool:
+        """Whether ``pid`` names a live actor of this host."""
         return self._lookup(pid) is not None
 
     def add_exit_hook(self, hook: Callable[[Pid, ExitReason], None]) -> None:
@@ -572,8 +574,7 @@ async def open_host(
             the gate's log when there is a gate, else none.
 
     Raises:
-        WrongThreadError: called outside Trio (e.g. from asyncio: use
-            ``hostkit.aio.open_host``).
+        WrongThreadError: outside Trio (from asyncio: ``hostkit.aio.open_host``).
 
     On exit every actor is stopped and every thread joined.
     """
