@@ -136,7 +136,7 @@ async def test_exit_amplification_ends_the_amplifier_not_the_host(
     with trio.fail_after(30):
         reason = await host.wait(attacker)
     assert reason.kind == "limit" and "system frame" in reason.detail
-    assert host._router.host_bytes == sum(a["mailbox_bytes"] for a in host.actors())
+    assert host._router.queued_bytes() == sum(a["mailbox_bytes"] for a in host.actors())
     assert await host.call(bystander, "ok") == "ok"
     assert len(_names(records, "limit", attacker)) == 1  # one record, not one per frame
 
@@ -232,11 +232,11 @@ async def test_host_byte_budget_bounds_all_mailboxes_together(
         host.send(c, big)  # each mailbox is far below its own byte bound...
         with pytest.raises(hostkit.MailboxFull):
             host.send(c, big)  # ...but the host's budget is spent
-        assert host._router.host_bytes <= cfg.host_mailbox_bytes
+        assert host._router.queued_bytes() <= cfg.host_mailbox_bytes
         assert (await host.wait(spinner)).kind == "deadline"
         for pid in (a, b, c):
             assert await host.call(pid, "count") == "1"
-        assert host._router.host_bytes == 0
+        assert host._router.queued_bytes() == 0
 
 
 async def test_nested_spawn_bomb_is_bounded_by_caps_depth_and_the_parents_deadline(

@@ -43,6 +43,7 @@ from ._wasm import CompiledComponent, HostFunction, ImportResolver, WasmEngine
 __all__ = ["CapabilityLayer", "Component", "Host", "HostConfig", "Monitor", "open_host"]
 
 log = logging.getLogger("hostkit.host")
+_get_ident = threading.get_ident
 guest_log = logging.getLogger("hostkit.guest")
 
 Component = CompiledComponent
@@ -274,7 +275,7 @@ class Host:
             MessageTooLarge: ``msg`` exceeds ``max_message_size``.
             NoProc: ``pid`` is not alive, or is on a node this host cannot reach.
         """
-        if threading.get_ident() != self._thread:
+        if _get_ident() != self._thread:
             raise thread_error("send")
         if self._closed or self._sched.closing:
             self._check_open()
@@ -494,7 +495,6 @@ class Host:
         return previous
 
     def is_alive(self, pid: Pid | int) -> bool:
-        """Whether ``pid`` names a live actor of this host."""
         return self._lookup(pid) is not None
 
     def add_exit_hook(self, hook: Callable[[Pid, ExitReason], None]) -> None:

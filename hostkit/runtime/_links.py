@@ -166,8 +166,7 @@ class Links:
                     for f in kept:
                         watcher.mailbox.append(f)
                         watcher.mailbox_bytes += len(f)
-                    with self.router._budget_lock:
-                        self.router.host_bytes += watcher.mailbox_bytes
+                    self.router.host_bytes += watcher.mailbox_bytes
         if target_id is None:
             return False
         target = self.actors.get(target_id)
