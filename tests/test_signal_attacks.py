@@ -316,3 +316,15 @@ async def test_call_limits_count_outbox_sends_like_process_send(
             if "rate limit" in (d.get("detail") or "")
         ]
         assert len(over) == 5 + 100  # every outbox send was counted too
+
+
+async def test_a_late_reply_to_its_own_call_is_not_a_violation(
+    audited: hostkit.Host, wasm: dict[str, Path], records: AuditCapture
+) -> None:
+    host = audited
+    slow = await host.spawn(host.load(wasm["sig_hostile"]))
+    with pytest.raises(hostkit.CallTimeout):
+        await host.call(slow, "hold", timeout=0.05)
+    host.send(slow, "release")  # answers the call that timed out
+    assert await host.call(slow, "stats") == "0 0"  # still alive and serving
+    assert not records.where(event="protocol-violation")

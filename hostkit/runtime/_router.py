@@ -31,14 +31,14 @@ Every failure maps onto one vocabulary, the WIT ``send-error`` names:
 matching exception (:func:`refusal`), a guest's import gets the WIT value,
 an outbox frame gets a ``u`` frame back.
 
-Replies. A call's ref is drawn here and is *bound to its callee*: the upper
-32 bits count, the lower 32 are a keyed hash (BLAKE2b, a key drawn per host
-boot) of the count and the callee's id. An ``r`` frame is accepted only from
-the callee of a call still pending; a reply to a call that was cancelled or
-timed out verifies against the callee and is dropped quietly; any other ref
-is a forged or guessed reply, a protocol violation that ends the sender
-(audited with its pid). Another actor cannot produce a ref that verifies for
-itself without having been called.
+Replies. A call's ref is drawn here: 32 bits from the OS's CSPRNG over the
+low 32 bits of the callee's id. The waiter remembers its callee, and an
+``r`` frame is accepted only from the callee of a call still pending (so a
+ref that leaked or was guessed is useless to anyone else). A reply whose ref
+carries the sender's own id but matches no pending call is late (the call
+timed out or was cancelled) and is dropped quietly; any other ref is a
+forged or guessed reply to someone else's call, a protocol violation that
+ends the sender (audited with its pid).
 
 Outboxes. One activation's outbox is capped in bytes (checked before
 anything in it is routed) and in frames (counted while routing: the frames
@@ -48,10 +48,8 @@ the cap). Malformed frames end the actor with reason ``protocol``.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+import os
 from dataclasses import dataclass
-from itertools import count
 from typing import TYPE_CHECKING, Final, Protocol
 
 from .._errors import MailboxFull, MessageTooLarge, NoProc
@@ -68,8 +66,7 @@ NOPROC: Final = "noproc"
 FULL: Final = "mailbox-full"
 TOO_LARGE: Final = "too-large"
 DENIED: Final = "denied"
-# Pushes between two exact re-syncs of the host's byte count.
-_RESYNC: Final = 65536
+# Budget refusals between two exact re-counts of the host's queued bytes.
 _RESYNC_GAP: Final = 1024
 # The callee id of a call that went to another node (no local actor has it).
 REMOTE: Final = 0
@@ -166,15 +163,11 @@ class Router:
         self.host_budget = cfg.host_mailbox_bytes
         self.outbox_frames = cfg.outbox_frames
         self.outbox_bytes = cfg.outbox_max_bytes
-        # Bytes queued in all mailboxes, kept without a lock (a lock here
-        # costs a fifth of a send): a lost update under a thread switch
-        # makes it drift, so it is re-synced from the exact per-actor
-        # counts before any refusal and every _RESYNC pushes.
-        self.host_bytes = 0
-        self._pushes = 0
+        self.host_bytes = 0  # bytes queued in all mailboxes (see _over_budget)
+        self._refusals = _RESYNC_GAP  # the first refusal confirms with the exact sum
         self.calls: dict[int, Waiter] = {}
-        self._call_counter = count(1)
-        self._ref_key = secrets.token_bytes(16)
+        self._rand = b""  # CSPRNG bytes for call refs, drawn 8 KiB at a time
+        self._rand_at = 0
         self.gate: ProcessGate | None = None
         self.remote: RemoteDelivery | None = None
 
@@ -209,31 +202,25 @@ class Router:
     def push(self, target: Actor, data: bytes, *, system: bool = False) -> str | None:
         """Append a frame within the bounds; None, or the send-error name."""
         size = len(data)
-        overflow = False
         with target.lock:
             state = target.state
             if state == EXITED:
                 return NOPROC
             mb = target.mailbox
+            nbytes = target.mailbox_bytes + size
             if system:
-                if len(mb) >= self.sys_capacity or target.mailbox_bytes + size > self.sys_bytes:
-                    overflow = True
-            elif len(mb) >= self.capacity or target.mailbox_bytes + size > self.max_bytes:
+                if len(mb) >= self.sys_capacity or nbytes > self.sys_bytes:
+                    state = EXITED  # overflow: handled below, outside the lock
+            elif (
+                len(mb) >= self.capacity
+                or nbytes > self.max_bytes
+                or (self.host_bytes + size > self.host_budget and self._over_budget(size))
+            ):
                 return FULL
-            if not overflow:
-                self._pushes += 1
-                if self._pushes >= _RESYNC or (
-                    not system and self.host_bytes + size > self.host_budget
-                ):
-                    # at most one O(actors) sum per _RESYNC_GAP attempts, so a
-                    # flood against a full host cannot make each refusal costly
-                    if self._pushes >= _RESYNC_GAP:
-                        self.resync()
-                    if not system and self.host_bytes + size > self.host_budget:
-                        return FULL
+            if state != EXITED:
                 self.host_bytes += size
                 mb.append(data)
-                target.mailbox_bytes += size
+                target.mailbox_bytes = nbytes
                 if state == IDLE:
                     target.state = QUEUED
                     self.sched.schedule(target)
@@ -241,13 +228,21 @@ class Router:
         self.overflowed(target)
         return FULL
 
+    def _over_budget(self, size: int) -> bool:
+        # The running count says the host budget is spent. It is kept without
+        # a lock (a lock costs a fifth of a send); in CPython an int `+=` on
+        # an attribute is not interrupted by a thread switch, but confirm
+        # with the exact sum before refusing -- at most once per
+        # _RESYNC_GAP refusals, so a flood against a full host stays cheap.
+        self._refusals += 1
+        if self._refusals >= _RESYNC_GAP:
+            self._refusals = 0
+            self.host_bytes = self.queued_bytes()
+        return self.host_bytes + size > self.host_budget
+
     def queued_bytes(self) -> int:
         """The exact bytes in all mailboxes (a sum over live actors)."""
         return sum([a.mailbox_bytes for a in list(self.actors.values())])
-
-    def resync(self) -> None:
-        self._pushes = 0
-        self.host_bytes = self.queued_bytes()
 
     def overflowed(self, target: Actor) -> None:
         if target.reason is not None:
@@ -311,15 +306,22 @@ class Router:
         return actor.pid if actor is not None else self.registry.pid(0)
 
     def new_ref(self, callee: int) -> int:
-        n = next(self._call_counter) & 0xFFFFFFFF
-        return (n << 32) | self._mac(n, callee)
+        """A fresh call ref: 32 bits from the OS's CSPRNG over the low 32
+        bits of the callee's id. Unguessable, unique among pending calls."""
+        while True:
+            i = self._rand_at
+            if i >= len(self._rand):
+                self._rand, i = os.urandom(8192), 0
+            self._rand_at = i + 4
+            high = int.from_bytes(self._rand[i : i + 4], "big")
+            ref = (high << 32) | (callee & 0xFFFFFFFF)
+            if high and ref not in self.calls:
+                return ref
 
-    def _mac(self, n: int, callee: int) -> int:
-        digest = hashlib.blake2b(b"%x:%x" % (n, callee), key=self._ref_key, digest_size=4).digest()
-        return int.from_bytes(digest, "big")
-
-    def ref_issued_to(self, ref: int, callee: int) -> bool:
-        return ref >> 32 != 0 and self._mac(ref >> 32, callee) == ref & 0xFFFFFFFF
+    @staticmethod
+    def ref_issued_to(ref: int, callee: int) -> bool:
+        """Whether ``ref`` has the shape of a ref drawn for ``callee``."""
+        return ref >> 32 != 0 and ref & 0xFFFFFFFF == callee & 0xFFFFFFFF
 
     def start_call(
         self,
@@ -427,7 +429,8 @@ class Router:
             return
         cap = self.outbox_frames
         n = 0
-        me = actor.id
+        actors, gate, push, max_size = self.actors, self.gate, self.push, self.max_size
+        prefix = b"c%016x0000000000000000" % actor.id
         try:
             for kind, pid, ref, start, end in iter_frames(out):
                 n += 1
@@ -439,10 +442,19 @@ class Router:
                         kind="limit",
                     )
                     return
-                if kind == 115:  # 's' send
-                    code = self.send(actor, pid, out[start:end])
+                if kind == 115:  # 's' send: the cast path, inlined (hottest loop)
+                    size = end - start
+                    target = actors.get(pid)
+                    if size > max_size:
+                        code: str | None = TOO_LARGE
+                    elif target is None:
+                        code = NOPROC
+                    elif gate is not None and gate.check_send(actor, target, size) is not None:
+                        code = DENIED
+                    else:  # reuse the header's length field
+                        code = push(target, prefix + out[start - 8 : end])
                     if code is not None:
-                        self.push(actor, frame(b"u", pid, ref, code.encode()), system=True)
+                        push(actor, frame(b"u", pid, ref, code.encode()), system=True)
                 elif kind == 114:  # 'r' reply
                     if not self.reply(actor, ref, out[start:end]):
                         self.violation(
@@ -465,7 +477,6 @@ class Router:
                     return
         except FrameError as exc:
             self.violation(actor, str(exc))
-        del me
 
     def violation(self, actor: Actor, what: str, *, kind: str = "protocol") -> None:
         """End ``actor`` after this activation for breaking the protocol or a cap."""
