@@ -307,3 +307,20 @@ async def test_a_call_cycle_on_one_thread_is_a_deadlock_not_a_timeout(
         with trio.fail_after(20):  # the inner call's own timeout is 1 s
             reply = await host.call(a, f"relay:{b.id:016x}relay:{a.id:016x}hi", timeout=25)
         assert reply == "error:3"  # call-error case 3: deadlock
+
+
+async def test_a_broken_audit_log_never_unwinds_an_exit(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    class Broken:
+        def record(self, event: str, /, **fields: Any) -> None:
+            raise hostkit.AuditError("disk full")
+
+    async with hostkit.open_host(config, audit=Broken()) as host:
+        linker = host.load(wasm["linker"])
+        a, b = await host.spawn(linker), await host.spawn(linker)
+        host.link(a, b)
+        host.send(b, "crash")
+        assert (await host.wait(a)).kind == "trap"  # the link still fired
+        with pytest.raises(hostkit.AuditError):
+            host.audit("restart", actor=str(a))  # host code hears about it
