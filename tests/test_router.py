@@ -17,6 +17,7 @@ import pytest
 import trio
 
 import hostkit
+import hostkit.events
 from hostkit import events as _events
 from hostkit.audit import AuditLog
 from hostkit.capabilities import CallLimits, Gate, RateLimit
@@ -324,3 +325,9 @@ async def test_a_broken_audit_log_never_unwinds_an_exit(
         assert (await host.wait(a)).kind == "trap"  # the link still fired
         with pytest.raises(hostkit.AuditError):
             host.audit("restart", actor=str(a))  # host code hears about it
+
+
+def test_hostkit_events_lists_each_public_name_once() -> None:
+    exported = hostkit.events.__all__
+    assert len(exported) == len(set(exported))
+    assert all(hasattr(hostkit.events, name) for name in exported)
