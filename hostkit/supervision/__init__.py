@@ -2,7 +2,7 @@
 
 Two layers live here:
 
-* the **decision core** (``_spec``, ``_core``): pure, synchronous, no trio. It
+* the **decision core** (``_spec``, ``_events``, ``_core``): pure, synchronous, no trio. It
   validates specs and decides, from events and the time, which children to
   start, stop or restart and when the supervisor itself must exit;
 * the **driver** (``_driver``, ``_entry``, ``_starts``, ``_tree``): the Trio side that
@@ -13,27 +13,34 @@ Two layers live here:
 See ``docs/supervision.md``.
 """
 
-from ._core import Action as Action
-from ._core import AddChild as AddChild
-from ._core import ChildExited as ChildExited
-from ._core import ChildInfo as ChildInfo
-from ._core import ChildStarted as ChildStarted
-from ._core import ChildStartFailed as ChildStartFailed
-from ._core import ChildStatus as ChildStatus
-from ._core import ChildStopped as ChildStopped
 from ._core import DynamicSupervisorCore as DynamicSupervisorCore
-from ._core import Event as Event
-from ._core import Exit as Exit
-from ._core import ExitCause as ExitCause
-from ._core import Ready as Ready
-from ._core import RemoveChild as RemoveChild
-from ._core import StartAfter as StartAfter
-from ._core import StartChild as StartChild
-from ._core import StopChild as StopChild
-from ._core import StopRequested as StopRequested
 from ._core import SupervisorCore as SupervisorCore
-from ._core import SupervisorSnapshot as SupervisorSnapshot
-from ._core import TimerFired as TimerFired
+from ._events import Action as Action
+from ._events import AddChild as AddChild
+from ._events import CancelStart as CancelStart
+from ._events import ChildCounts as ChildCounts
+from ._events import ChildExited as ChildExited
+from ._events import ChildInfo as ChildInfo
+from ._events import ChildStarted as ChildStarted
+from ._events import ChildStartFailed as ChildStartFailed
+from ._events import ChildStatus as ChildStatus
+from ._events import ChildStopped as ChildStopped
+from ._events import DeleteChild as DeleteChild
+from ._events import Event as Event
+from ._events import Exit as Exit
+from ._events import ExitCause as ExitCause
+from ._events import Outcome as Outcome
+from ._events import Ready as Ready
+from ._events import RemoveChild as RemoveChild
+from ._events import Reply as Reply
+from ._events import RestartChild as RestartChild
+from ._events import StartAfter as StartAfter
+from ._events import StartChild as StartChild
+from ._events import StopChild as StopChild
+from ._events import StopRequested as StopRequested
+from ._events import SupervisorSnapshot as SupervisorSnapshot
+from ._events import TerminateChild as TerminateChild
+from ._events import TimerFired as TimerFired
 from ._driver import Supervisor as Supervisor
 from ._entry import open_dynamic_supervisor as open_dynamic_supervisor
 from ._entry import open_supervisor as open_supervisor
@@ -48,6 +55,7 @@ from ._spec import Shutdown as Shutdown
 from ._spec import Strategy as Strategy
 from ._spec import SupervisorFlags as SupervisorFlags
 from ._spec import check_child_specs as check_child_specs
+from ._spec import check_dynamic_flags as check_dynamic_flags
 from ._starts import ActorStart as ActorStart
 from ._starts import SupervisorStart as SupervisorStart
 from ._starts import TaskStart as TaskStart
@@ -66,27 +74,35 @@ __all__ = [
     "Strategy",
     "SupervisorFlags",
     "check_child_specs",
-    # _core: the pure decision core, its events, actions and snapshots
+    "check_dynamic_flags",
+    # _core, _events: the pure decision core, its events, actions and snapshots
     "Action",
     "AddChild",
+    "CancelStart",
+    "ChildCounts",
     "ChildExited",
     "ChildInfo",
     "ChildStartFailed",
     "ChildStarted",
     "ChildStatus",
     "ChildStopped",
+    "DeleteChild",
     "DynamicSupervisorCore",
     "Event",
     "Exit",
     "ExitCause",
+    "Outcome",
     "Ready",
     "RemoveChild",
+    "Reply",
+    "RestartChild",
     "StartAfter",
     "StartChild",
     "StopChild",
     "StopRequested",
     "SupervisorCore",
     "SupervisorSnapshot",
+    "TerminateChild",
     "TimerFired",
     # _starts, _driver, _entry, _tree: the Trio driver, what it starts, the tree as data
     "ActorStart",
