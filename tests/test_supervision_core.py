@@ -880,7 +880,11 @@ PERIODS = st.sampled_from([0.5, 1.0, 2.0, 5.0, 10.0])
 def supervisor_setups(draw: st.DrawFn) -> tuple[dict[str, Any], list[ChildSpec], bool]:
     dynamic = draw(st.booleans())
     # A dynamic supervisor cannot auto_shutdown (OTP's bad_combination).
-    auto = "never" if dynamic else draw(st.sampled_from(["never", "any_significant", "all_significant"]))
+    auto = (
+        "never"
+        if dynamic
+        else draw(st.sampled_from(["never", "any_significant", "all_significant"]))
+    )
     flags = {
         "strategy": "one_for_one"
         if dynamic

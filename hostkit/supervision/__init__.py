@@ -13,8 +13,13 @@ Two layers live here:
 See ``docs/supervision.md``.
 """
 
+from .._errors import ChildError as ChildError
 from ._core import DynamicSupervisorCore as DynamicSupervisorCore
 from ._core import SupervisorCore as SupervisorCore
+from ._driver import Supervisor as Supervisor
+from ._entry import open_dynamic_supervisor as open_dynamic_supervisor
+from ._entry import open_supervisor as open_supervisor
+from ._entry import run_supervisor as run_supervisor
 from ._events import Action as Action
 from ._events import AddChild as AddChild
 from ._events import CancelStart as CancelStart
@@ -41,10 +46,6 @@ from ._events import StopRequested as StopRequested
 from ._events import SupervisorSnapshot as SupervisorSnapshot
 from ._events import TerminateChild as TerminateChild
 from ._events import TimerFired as TimerFired
-from ._driver import Supervisor as Supervisor
-from ._entry import open_dynamic_supervisor as open_dynamic_supervisor
-from ._entry import open_supervisor as open_supervisor
-from ._entry import run_supervisor as run_supervisor
 from ._spec import BRUTAL_KILL as BRUTAL_KILL
 from ._spec import INFINITY as INFINITY
 from ._spec import AutoShutdown as AutoShutdown
@@ -63,6 +64,8 @@ from ._tree import ChildNode as ChildNode
 from ._tree import SupervisorTree as SupervisorTree
 
 __all__ = [
+    # the admin API's error (defined in hostkit._errors)
+    "ChildError",
     # _spec: configuration
     "BRUTAL_KILL",
     "INFINITY",

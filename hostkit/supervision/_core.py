@@ -85,9 +85,8 @@ from ._events import (
     TerminateChild,
     TimerFired,
 )
-from ._spec import AutoShutdown, ChildSpec, Restart, Strategy, SupervisorFlags
+from ._spec import AutoShutdown, ChildSpec, Restart, Strategy, SupervisorFlags, check_dynamic_flags
 from ._spec import check_child_specs as _check_child_specs
-from ._spec import check_dynamic_flags
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ import trio
 
 from .._errors import (
     AuditError,
+    ChildError,
     HostkitError,
     NoProc,
     RestartIntensityExceeded,
@@ -51,24 +52,29 @@ from .._errors import (
 )
 from ..runtime._host import Host
 from ..runtime._pid import KILLED, NORMAL, SHUTDOWN, ExitReason, Pid
-from ._core import (
+from ._core import DynamicSupervisorCore, SupervisorCore
+from ._events import (
     Action,
     AddChild,
+    CancelStart,
+    ChildCounts,
     ChildExited,
     ChildStarted,
     ChildStartFailed,
+    ChildStatus,
     ChildStopped,
-    DynamicSupervisorCore,
+    DeleteChild,
     Event,
     Exit,
     Ready,
-    RemoveChild,
+    Reply,
+    RestartChild,
     StartAfter,
     StartChild,
     StopChild,
     StopRequested,
-    SupervisorCore,
     SupervisorSnapshot,
+    TerminateChild,
     TimerFired,
 )
 from ._spec import ChildSpec, Shutdown
@@ -76,6 +82,7 @@ from ._starts import ActorStart, SupervisorStart, TaskStart, check_start, kind_o
 from ._tree import ChildNode, SupervisorState, SupervisorTree
 
 log = logging.getLogger("hostkit.supervision")
+_START_CANCELLED = ExitReason("killed", "start abandoned: the supervisor was stopping it")
 _numbers = itertools.count(1)
 
 
@@ -91,8 +98,10 @@ class _Incarnation:
     spec: ChildSpec
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ended: trio.Event = field(default_factory=trio.Event)
+    settled: trio.Event = field(default_factory=trio.Event)  # started, or ended
     started: bool = False
     stopping: bool = False
+    cancelled: bool = False  # its start was abandoned (CancelStart)
     pid: Pid | None = None
     sub: Supervisor | None = None
 
@@ -112,6 +121,19 @@ class _PendingStart:
     def resolve(self, value: Pid | Supervisor | None, failure: str | None = None) -> None:
         if not self.done.is_set():
             self.value, self.failure = value, failure
+            self.done.set()
+
+
+@dataclass(eq=False)
+class _PendingReply:
+    """A caller of an admin request waiting for the core's Reply (None: exited)."""
+
+    done: trio.Event = field(default_factory=trio.Event)
+    reply: Reply | None = None
+
+    def resolve(self, reply: Reply | None) -> None:
+        if not self.done.is_set():
+            self.reply = reply
             self.done.set()
 
 
@@ -154,6 +176,9 @@ class Supervisor:
         self._last_exit: dict[str, ExitReason] = {}
         self._last_failure: str | None = None  # for the give-up message
         self._pending: dict[str, _PendingStart] = {}
+        self._replies: dict[int, _PendingReply] = {}
+        self._refs = itertools.count(1)
+        self._prune_at = 64  # _last_exit size that triggers forgetting forgotten children
         self._exit: Exit | None = None
         self._killed = False
         self._ready = False
@@ -235,12 +260,27 @@ class Supervisor:
             None for a task.
 
         Raises:
-            SupervisorSpecError: The spec is invalid or its id is taken; nothing changed.
+            SupervisorSpecError: The spec is invalid; nothing changed.
+            ChildError: Its id is taken: ``reason`` ``"already_started"`` (that
+                child runs) or ``"already_present"`` (its spec is kept; use
+                :meth:`restart_child`, or :meth:`delete_child` first).
             SpawnError: The child failed to start; it is not kept.
             NoProc: The supervisor is not running.
         """
         self._check_running("start a child")
         check_start(spec, self._host, deep=True)
+        status = self._core.status_of(spec.id)
+        if status is not None:
+            reason = (
+                "already_started"
+                if status in (ChildStatus.RUNNING, ChildStatus.STOPPING)
+                else "already_present"
+            )
+            raise ChildError(
+                f"supervisor {self.name!r}: cannot start child {spec.id!r}: {reason}",
+                reason=reason,
+                child=spec.id,
+            )
         self._feed(AddChild(spec))  # raises SupervisorSpecError, changing nothing
         self._last_exit.pop(spec.id, None)
         pending = self._pending[spec.id] = _PendingStart()
@@ -255,19 +295,89 @@ class Supervisor:
             )
         return pending.value
 
-    async def terminate_child(self, id: str) -> None:
-        """Stop child ``id`` (within its ``shutdown``) and forget it.
+    async def terminate_child(self, child: str | Pid | Supervisor) -> None:
+        """Stop a child within its ``shutdown`` and keep its spec (OTP's ``terminate_child``).
 
-        This is OTP's ``terminate_child`` followed by ``delete_child``.
+        The child stays in :meth:`which_children` as terminated until
+        :meth:`restart_child` or :meth:`delete_child`; a temporary child, and
+        any child of a dynamic supervisor, is forgotten instead. A child that
+        has already ended, or that the supervisor is restarting (the restart
+        is dropped), is fine: this returns at once. A start in progress for
+        it is abandoned after its ``shutdown``.
+
+        Args:
+            child: The child's id. On a dynamic supervisor also its pid (or
+                nested supervisor handle); a pid that is no longer alive counts
+                as already terminated, as in OTP.
 
         Raises:
-            SupervisorSpecError: There is no child ``id``.
+            ChildError: ``reason="not_found"``: no such child (on a static
+                supervisor a pid is never a child's name, as in OTP).
             NoProc: The supervisor is not running.
         """
-        self._check_running("terminate a child")
-        self._feed(RemoveChild(id))
-        while not self._done.is_set() and any(c.id == id for c in self._core.snapshot().children):
-            await self._changed.wait()
+        id = self._child_id(child, "terminate a child")
+        if id is None:
+            if self._dynamic and not isinstance(child, str) and not self._is_alive(child):
+                return  # OTP: a dead pid is a child that already ended
+            raise self._not_found(child, "terminate")
+        reply = await self._request(TerminateChild(id, next(self._refs)))
+        if reply.outcome != "ok":
+            raise self._refused(reply, child, "terminate")
+
+    async def restart_child(self, id: str) -> Pid | Supervisor | None:
+        """Start a terminated child again from its kept spec (OTP's ``restart_child``).
+
+        Not counted as a restart. Returns what :meth:`start_child` returns.
+
+        Raises:
+            ChildError: ``reason`` ``"running"``, ``"restarting"`` (the
+                supervisor is restarting it: wait, or terminate it first),
+                ``"not_found"``, or ``"dynamic"`` (a dynamic supervisor keeps
+                no specs).
+            SpawnError: The start failed; the child stays terminated.
+            NoProc: The supervisor is not running.
+        """
+        self._child_id(id, "restart a child")
+        reply = await self._request(RestartChild(id, next(self._refs)))
+        if reply.outcome == "ok":
+            assert reply.pid is None or isinstance(reply.pid, Pid | Supervisor)
+            return reply.pid
+        if reply.outcome == "failed":
+            raise SpawnError(
+                f"supervisor {self.name!r}: child {id!r} failed to start: {reply.reason}"
+            )
+        raise self._refused(reply, id, "restart")
+
+    async def delete_child(self, id: str) -> None:
+        """Forget a terminated child's spec (OTP's ``delete_child``).
+
+        Raises:
+            ChildError: ``reason`` ``"running"``, ``"restarting"``,
+                ``"not_found"`` or ``"dynamic"``.
+            NoProc: The supervisor is not running.
+        """
+        self._child_id(id, "delete a child")
+        reply = await self._request(DeleteChild(id, next(self._refs)))
+        if reply.outcome != "ok":
+            raise self._refused(reply, id, "delete")
+        self._last_exit.pop(id, None)
+
+    def count_children(self) -> ChildCounts:
+        """OTP's ``count_children``: ``specs`` (children known, running or
+        not), ``active`` (with a live process), ``supervisors``, ``workers``."""
+        return self._core.count_children()
+
+    def get_childspec(self, child: str | Pid | Supervisor) -> ChildSpec:
+        """The spec of a child, by id (or, on a dynamic supervisor, by pid).
+
+        Raises:
+            ChildError: ``reason="not_found"``.
+        """
+        id = child if isinstance(child, str) else self._by_pid(child)
+        spec = self._core.get_childspec(id) if id is not None else None
+        if spec is None:
+            raise self._not_found(child, "get the spec of")
+        return spec
 
     async def stop(self) -> None:
         """Stop the children in reverse start order, each within its
@@ -346,6 +456,55 @@ class Supervisor:
         if self._nursery is not None:
             self._feed(StopRequested())
 
+    def _by_pid(self, pid: object) -> str | None:
+        return self._core.id_of(pid) if self._dynamic else None
+
+    def _child_id(self, child: object, what: str) -> str | None:
+        self._check_running(what)
+        if isinstance(child, str):
+            return child if self._core.status_of(child) is not None else None
+        if not isinstance(child, Pid | Supervisor):
+            raise TypeError(f"child: expected an id (str), a Pid or a Supervisor, got {child!r}")
+        return self._by_pid(child)
+
+    def _is_alive(self, child: Pid | Supervisor) -> bool:
+        if isinstance(child, Supervisor):
+            return not child._done.is_set()
+        return self._host is not None and self._host.is_alive(child)
+
+    def _not_found(self, child: object, what: str) -> ChildError:
+        return ChildError(
+            f"supervisor {self.name!r}: cannot {what} child {child!r}: not_found",
+            reason="not_found",
+            child=child,
+        )
+
+    def _refused(self, reply: Reply, child: object, what: str) -> ChildError:
+        hints = {
+            "running": "; terminate it first",
+            "restarting": "; the supervisor is restarting it (terminate it to stop that)",
+            "dynamic": "; a dynamic supervisor keeps no specs to restart or delete",
+        }
+        return ChildError(
+            f"supervisor {self.name!r}: cannot {what} child {child!r}: "
+            f"{reply.outcome}{hints.get(reply.outcome, '')}",
+            reason=reply.outcome,
+            child=child,
+        )
+
+    async def _request(self, event: TerminateChild | RestartChild | DeleteChild) -> Reply:
+        ref = event.ref
+        assert isinstance(ref, int)
+        waiter = self._replies[ref] = _PendingReply()
+        try:
+            self._feed(event)
+            await waiter.done.wait()
+        finally:
+            del self._replies[ref]
+        if waiter.reply is None:
+            raise NoProc(f"supervisor {self.name!r} exited before it answered {event!r}")
+        return waiter.reply
+
     # ------------------------------------------------- the core and actions
 
     def _feed(self, event: Event) -> None:
@@ -361,9 +520,8 @@ class Supervisor:
                 pending.resolve(None, str(event.reason))
         self._perform(actions)
         if self._pending and not self._done.is_set():
-            ids = {c.id for c in self._core.snapshot().children}
             for id, pending in self._pending.items():
-                if id not in ids:
+                if self._core.status_of(id) is None:
                     pending.resolve(None, "it was removed before it started")
         self._changed.set()
         self._changed = trio.Event()
@@ -414,6 +572,15 @@ class Supervisor:
                     action.delay,
                 )
                 nursery.start_soon(self._timer, action)
+            elif isinstance(action, Reply):
+                assert isinstance(action.ref, int)
+                waiter = self._replies.get(action.ref)
+                if waiter is not None:
+                    waiter.resolve(action)
+            elif isinstance(action, CancelStart):
+                starting = self._incs.get(action.id)
+                if starting is not None and not starting.settled.is_set():
+                    nursery.start_soon(self._cancel_start, starting, action.shutdown)
             elif isinstance(action, Ready):
                 self._ready = True
                 if self._state == "starting":
@@ -435,6 +602,8 @@ class Supervisor:
     def _resolve_pending(self, why: str) -> None:
         for pending in self._pending.values():
             pending.resolve(None, why)
+        for waiter in self._replies.values():
+            waiter.resolve(None)
 
     async def _timer(self, action: StartAfter) -> None:
         await trio.sleep(action.delay)
@@ -455,10 +624,12 @@ class Supervisor:
 
     def _started(self, inc: _Incarnation, value: Pid | Supervisor | None) -> None:
         inc.started = True
+        inc.settled.set()
         self._feed(ChildStarted(inc.id, value))
 
     def _end(self, inc: _Incarnation, reason: ExitReason) -> None:
         inc.ended.set()
+        inc.settled.set()
         if self._incs.get(inc.id) is inc:
             del self._incs[inc.id]
         if trio.current_effective_deadline() == -math.inf:
@@ -474,24 +645,32 @@ class Supervisor:
             log.debug("%s stopped: %s", where, reason)
             event = ChildStopped(inc.id)
         else:
-            if reason.is_normal:
+            sub = inc.sub
+            if sub is not None and sub._exit is not None and sub._exit.cause == "intensity":
+                log.warning("%s gave up: %s", where, reason)  # shutdown, as in OTP
+                self._last_failure = f"child {inc.id!r} exited with {reason}"
+            elif reason.is_normal:
                 log.info("%s exited: %s", where, reason)
             else:
                 log.warning("%s exited: %s", where, reason)
                 self._last_failure = f"child {inc.id!r} exited with {reason}"
             event = ChildExited(inc.id, reason)
         self._feed(event)
-        if len(self._last_exit) > 2 * len(self._incs) + 64:  # forget forgotten children
-            ids = {c.id for c in self._core.snapshot().children}
-            self._last_exit = {k: v for k, v in self._last_exit.items() if k in ids}
+        if len(self._last_exit) > self._prune_at:  # forget forgotten children, amortized O(1)
+            status_of = self._core.status_of
+            self._last_exit = {k: v for k, v in self._last_exit.items() if status_of(k)}
+            self._prune_at = 2 * len(self._last_exit) + 64
 
     async def _run_actor(self, inc: _Incarnation, start: ActorStart) -> ExitReason:
         host = self._host
         assert host is not None
         try:
-            pid = await host.spawn(start.component, start.init, name=start.name)
+            with inc.scope:  # cancelled only by CancelStart; spawn kills what it began
+                pid = await host.spawn(start.component, start.init, name=start.name)
         except HostkitError as exc:
             return ExitReason("error", str(exc))
+        if inc.cancelled:
+            return _START_CANCELLED
         inc.pid = pid
         monitor = host.monitor(pid)
         try:
@@ -532,7 +711,7 @@ class Supervisor:
             )
         if inc.stopping and reason is NORMAL:
             reason = SHUTDOWN
-        return reason
+        return _START_CANCELLED if inc.cancelled and not inc.started else reason
 
     async def _run_nested(self, inc: _Incarnation, start: SupervisorStart) -> ExitReason:
         rng = random.Random(self._rng.getrandbits(64))
@@ -545,7 +724,26 @@ class Supervisor:
         reason = KILLED
         with inc.scope:
             reason = (await sub._run(lambda: self._started(inc, sub))).reason
-        return reason
+        return _START_CANCELLED if inc.cancelled and not inc.started else reason
+
+    async def _cancel_start(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
+        """CancelStart: give the start ``shutdown`` seconds, then abandon it."""
+        if isinstance(inc.spec.start, SupervisorStart) and inc.sub is not None:
+            inc.sub._request_stop()  # it abandons its own starts and starts no more
+        if shutdown is Shutdown.INFINITY:
+            return
+        if shutdown is not Shutdown.BRUTAL_KILL:
+            with trio.move_on_after(shutdown):
+                await inc.settled.wait()
+        if not inc.settled.is_set():
+            log.warning(
+                "supervisor %s: abandoning the start of child %r (%s)",
+                self.name,
+                inc.id,
+                "brutal_kill" if shutdown is Shutdown.BRUTAL_KILL else f"after {shutdown:g} s",
+            )
+            inc.cancelled = True
+            inc.scope.cancel()
 
     async def _stop_child(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
         start = inc.spec.start
