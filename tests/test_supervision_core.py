@@ -50,11 +50,14 @@ from hostkit.supervision import (
     ChildStartFailed,
     ChildStatus,
     ChildStopped,
+    DeleteChild,
     DynamicSupervisorCore,
     Exit,
     Ready,
     RemoveChild,
+    Reply,
     Restart,
+    RestartChild,
     StartAfter,
     StartChild,
     StopChild,
@@ -62,6 +65,7 @@ from hostkit.supervision import (
     Strategy,
     SupervisorCore,
     SupervisorFlags,
+    TerminateChild,
     TimerFired,
     check_child_specs,
 )
@@ -77,8 +81,9 @@ def spec(id: str, restart: str = "permanent", **kw: Any) -> ChildSpec:
 class Harness:
     """A synchronous fake driver: every start and stop completes at once.
 
-    ``log`` records ("start", id), ("stop", id), ("after", id, delay) and
-    ("exit", cause) in the order the core asked for them.
+    ``log`` records ("start", id), ("stop", id), ("after", id, delay),
+    ("reply", ref, outcome) and ("exit", cause) in the order the core asked
+    for them.
     """
 
     def __init__(
@@ -120,8 +125,10 @@ class Harness:
                 assert not self.alive
                 self.log.append(("exit", action.cause))
                 self.exit = action
-            else:
-                assert isinstance(action, Ready)
+            elif isinstance(action, Reply):
+                self.log.append(("reply", action.ref, action.outcome))
+            else:  # every start completes at once here: nothing to cancel
+                assert isinstance(action, Ready), action
                 self.ready = True
 
     def send(self, event: sup.Event, at: float | None = None) -> None:
@@ -869,8 +876,49 @@ class RefSupervisor:
         self.stop(kid)
         self.kids.remove(kid)
 
+    # OTP's child-admin calls; each returns what supervisor.erl answers.
+
+    def lookup(self, id: str) -> dict[str, Any] | None:
+        return next((k for k in self.kids if k["id"] == id), None)
+
+    def terminate_child(self, id: str) -> str:
+        kid = self.lookup(id)
+        if kid is None:
+            return "not_found"
+        self.stop(kid)
+        if kid["restart"] == "temporary" or self.dynamic:
+            self.kids.remove(kid)
+        return "ok"
+
+    def restart_child(self, id: str) -> str:
+        kid = self.lookup(id)
+        if self.dynamic:
+            return "dynamic"
+        if kid is None:
+            return "not_found"
+        if kid.get("up"):
+            return "running"
+        return "ok" if self.start(kid) else "failed"
+
+    def delete_child(self, id: str) -> str:
+        kid = self.lookup(id)
+        if self.dynamic:
+            return "dynamic"
+        if kid is None:
+            return "not_found"
+        if kid.get("up"):
+            return "running"
+        self.kids.remove(kid)
+        return "ok"
+
 
 KINDS = st.sampled_from([*NORMAL, *ABNORMAL])
+ADMIN_EVENTS: dict[str, Any] = {
+    "terminate_child": TerminateChild,
+    "restart_child": RestartChild,
+    "delete_child": DeleteChild,
+}
+ADMIN = st.sampled_from(sorted(ADMIN_EVENTS))
 STEPS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 6.0, 10.0])  # hits period edges
 RARELY = st.integers(0, 4).map(lambda n: n == 0)
 PERIODS = st.sampled_from([0.5, 1.0, 2.0, 5.0, 10.0])
@@ -910,6 +958,7 @@ class AgainstReference(RuleBasedStateMachine):
         flags, specs, dynamic = setup
         sflags = SupervisorFlags(**flags)
         self.added = 0
+        self.refs = 0
         if dynamic:  # the same children, added one by one after the start
             self.h = Harness(DynamicSupervisorCore(sflags), fail=fail)
             self.ref = RefSupervisor(flags, [], dynamic=True, fail=fail)
@@ -957,6 +1006,16 @@ class AgainstReference(RuleBasedStateMachine):
             id = data.draw(st.sampled_from(self.h.ids()))
             self.h.send(RemoveChild(id))
             self.ref.remove(id)
+
+    @precondition(lambda self: self.h.exit is None)
+    @rule(data=st.data(), request=ADMIN, known=st.booleans())
+    def admin_request(self, data: st.DataObject, request: str, known: bool) -> None:
+        ids = self.h.ids()
+        id = data.draw(st.sampled_from(ids)) if known and ids else "nobody"
+        self.refs += 1
+        self.h.send(ADMIN_EVENTS[request](id, self.refs))
+        outcome = getattr(self.ref, request)(id)
+        self.ref.log.append(("reply", self.refs, outcome))
 
     @precondition(lambda self: self.h.exit is None)
     @rule(rare=RARELY)
@@ -1021,6 +1080,8 @@ class AsyncDriver(RuleBasedStateMachine):
         self.exit: Exit | None = None
         self.temporary_started: set[str] = set()
         self.added = 0
+        self.requests: set[int] = set()  # admin refs not answered yet
+        self.refs = 0
         self.apply(self.core.start())
         if dynamic:
             for s in specs:
@@ -1044,6 +1105,14 @@ class AsyncDriver(RuleBasedStateMachine):
             elif isinstance(action, Exit):
                 assert not self.alive and not self.ops
                 self.exit = action
+                self.requests.clear()  # the driver tells those callers it exited
+            elif isinstance(action, Reply):
+                assert action.ref in self.requests, "a reply to nothing, or a second one"
+                self.requests.remove(action.ref)
+                if action.outcome == "ok" and action.pid is not None:
+                    assert action.pid in self.alive
+            elif isinstance(action, CancelStart):
+                assert self.ops.get(action.id) == "start", "cancelling a start not under way"
         if not self.dynamic or self.exit is None:
             starts = [k for k in self.ops.values() if k == "start"]
             assert len(starts) <= 1
@@ -1102,6 +1171,15 @@ class AsyncDriver(RuleBasedStateMachine):
             self.send(RemoveChild(data.draw(st.sampled_from(ids))))
 
     @precondition(lambda self: self.exit is None)
+    @rule(data=st.data(), request=ADMIN, known=st.booleans())
+    def admin_request(self, data: st.DataObject, request: str, known: bool) -> None:
+        ids = [c.id for c in self.core.snapshot().children]
+        id = data.draw(st.sampled_from(ids)) if known and ids else "nobody"
+        self.refs += 1
+        self.requests.add(self.refs)
+        self.send(ADMIN_EVENTS[request](id, self.refs))
+
+    @precondition(lambda self: self.exit is None)
     @rule(rare=RARELY)
     def stop_requested(self, rare: bool) -> None:
         if rare:
@@ -1127,6 +1205,7 @@ class AsyncDriver(RuleBasedStateMachine):
             assert set(statuses.values()) <= {ChildStatus.RUNNING, ChildStatus.TERMINATED}
             assert {i for i, s in statuses.items() if s is ChildStatus.RUNNING} == self.alive
             assert len(snap.restart_times) <= self.core.flags.intensity
+            assert not self.requests, "an admin request was never answered"
         else:
             assert not self.alive
 
