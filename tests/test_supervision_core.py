@@ -620,6 +620,76 @@ def test_dynamic_supervisor_is_one_for_one_only() -> None:
         DynamicSupervisorCore(SupervisorFlags("one_for_all"))
 
 
+# ------------------------------------------------------------ child admin
+
+
+def test_a_failed_restart_is_retried_after_what_arrived_meanwhile() -> None:
+    """OTP-9549: the retry of a failed restart queues behind requests that
+    arrived during the attempt, so a terminate ends the loop."""
+    core = SupervisorCore(SupervisorFlags(intensity=10, period=10), [spec("a"), spec("b")])
+    core.start()
+    core.handle(ChildStarted("a", "<a1>"), 0)
+    core.handle(ChildStarted("b", "<b1>"), 0)
+    assert core.handle(ChildExited("a", ExitReason("trap")), 1) == [StartChild("a", spec("a"))]
+    assert core.handle(TerminateChild("a", 7), 2) == [CancelStart("a", 5.0)]
+    assert core.handle(RestartChild("b", 8), 2) == []  # busy: queued, answered in order
+    failed = ChildStartFailed("a", ExitReason("killed", "start cancelled"))
+    assert core.handle(failed, 3) == [Reply(7, "ok"), Reply(8, "running")]
+    assert core.status_of("a") is ChildStatus.TERMINATED  # spec kept, retry dropped
+    assert core.snapshot().restart_times == (1,)
+
+
+def test_terminate_child_drops_a_restart_waiting_out_its_backoff() -> None:
+    h = backoff_harness(children="ab")
+    h.take()
+    h.crash("a", at=1)
+    assert h.take() == [("after", "a", 1.0)] and h.status("a") is ChildStatus.RESTARTING
+    h.send(TerminateChild("a", 1))
+    assert h.take() == [("reply", 1, "ok")] and h.status("a") is ChildStatus.TERMINATED
+    h.fire()  # the stale timer starts nothing
+    assert h.take() == []
+    h.send(RestartChild("a", 2))
+    assert h.take() == [("start", "a"), ("reply", 2, "ok")]
+
+
+def test_admin_requests_on_a_dynamic_supervisor() -> None:
+    h = Harness(DynamicSupervisorCore(SupervisorFlags()))
+    h.send(AddChild(spec("x", kind="supervisor")))
+    h.take()
+    assert h.core.id_of("<x>") == "x"
+    h.send(RestartChild("x", 1))
+    h.send(DeleteChild("x", 2))
+    h.send(TerminateChild("x", 3))
+    h.send(TerminateChild("x", 4))
+    assert h.take() == [
+        ("reply", 1, "dynamic"),
+        ("reply", 2, "dynamic"),
+        ("stop", "x"),
+        ("reply", 3, "ok"),
+        ("reply", 4, "not_found"),  # forgotten: the driver answers by pid
+    ]
+    assert h.core.id_of("<x>") is None and h.ids() == []
+
+
+def test_count_children_and_get_childspec() -> None:
+    core = SupervisorCore(
+        SupervisorFlags(), [spec("a"), spec("s", kind="supervisor"), spec("t", "transient")]
+    )
+    core.start()
+    core.handle(ChildStarted("a"), 0)
+    assert core.count_children() == sup.ChildCounts(specs=3, active=1, supervisors=1, workers=2)
+    assert core.get_childspec("s") == spec("s", kind="supervisor")
+    assert core.get_childspec("nope") is None
+
+
+def test_stop_cancels_only_starts_under_way_and_terminate_only_a_restart() -> None:
+    core = SupervisorCore(SupervisorFlags(), [spec("a", shutdown=BRUTAL_KILL)])
+    core.start()
+    assert core.handle(TerminateChild("a", 1), 0) == []  # the initial start is not cancelled
+    assert core.handle(StopRequested(), 0) == [CancelStart("a", BRUTAL_KILL)]
+    assert core.handle(StopRequested(), 0) == []  # asked once
+
+
 # ------------------------------------------------- introspection and contract
 
 
