@@ -170,7 +170,6 @@ class Supervisor(ChildAdmin):
         self._closing = False  # the nursery takes no new tasks
         self._settled = trio.Event()  # Ready, or exited without it
         self._done = trio.Event()
-        self._changed = trio.Event()
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.name!r} {self._state}>"
@@ -318,7 +317,6 @@ class Supervisor(ChildAdmin):
                 self._resolve_pending("the supervisor was cancelled")
                 self._settled.set()
                 self._done.set()
-                self._changed.set()
         assert self._exit is not None
         return self._exit
 
@@ -374,8 +372,6 @@ class Supervisor(ChildAdmin):
             for id, pending in self._pending.items():
                 if self._core.status_of(id) is None:
                     pending.resolve(None, "it was removed before it started")
-        self._changed.set()
-        self._changed = trio.Event()
 
     def _audit_restart(self, child_id: str, spec: ChildSpec) -> None:
         """One ``restart`` audit record per restart (the gate's log, if any)."""
