@@ -804,3 +804,23 @@ async def test_restarts_are_audited_through_the_gate(
     # start, crash, restart, the new incarnation, its exit at shutdown
     events = [r["event"] for r in records if r["event"] in ("exit", "restart", "spawn")]
     assert events == ["spawn", "exit", "restart", "spawn", "exit"]
+
+
+async def test_stopping_a_flat_supervisor_takes_no_snapshot_per_child(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stop is linear in the children: no O(n) snapshot per child that ends
+    (benchmarks/bench_supervision.py has the figures)."""
+    calls = []
+    real = sup.SupervisorCore.snapshot
+
+    def counting(self: sup.SupervisorCore) -> sup.SupervisorSnapshot:
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(sup.SupervisorCore, "snapshot", counting)
+    children = [Script().spec(f"c{i}") for i in range(300)]
+    async with open_supervisor(None, SupervisorFlags(), children) as s:
+        await s.start_child(Script().spec("late"))
+    assert s.exit_reason == ExitReason("shutdown")
+    assert calls == []
