@@ -824,3 +824,48 @@ async def test_stopping_a_flat_supervisor_takes_no_snapshot_per_child(
         await s.start_child(Script().spec("late"))
     assert s.exit_reason == ExitReason("shutdown")
     assert calls == []
+
+
+async def test_dynamic_children_by_pid_follow_otp(
+    host: hostkit.Host, wasm: dict[str, Path]
+) -> None:
+    """child_adm_simple with real actors: a child's pid terminates it; the
+    same pid again (it ended) is fine; a live actor that is not a child is
+    not_found and left alone."""
+    echo = host.load(wasm["echo"])
+    stranger = await host.spawn(echo)
+    async with open_dynamic_supervisor(host, SupervisorFlags()) as s:
+        pid = await s.start_child(ChildSpec("e1", ActorStart(echo)))
+        assert isinstance(pid, hostkit.Pid)
+        assert s.get_childspec(pid).id == "e1"
+        await s.terminate_child(pid)
+        assert await host.wait(pid) == ExitReason("shutdown")
+        await s.terminate_child(pid)
+        with pytest.raises(ChildError, match="not_found"):
+            await s.terminate_child(stranger)
+        assert host.is_alive(stranger)
+    host.kill(stranger)
+
+
+async def test_stopping_during_a_hanging_actor_start_abandons_it(
+    cache_dir: Path, wasm: dict[str, Path]
+) -> None:
+    """A guest whose start function spins (bounded only by a 3 s deadline):
+    a stop abandons the start at once for a BRUTAL_KILL child, by cancelling
+    the spawn, instead of waiting for the deadline."""
+    config = hostkit.HostConfig(scheduler_threads=2, activation_timeout=3, cache_dir=cache_dir)
+    async with hostkit.open_host(config) as host:
+        spin = host.load(wasm["loopstart"])
+        async with open_supervisor(host, SupervisorFlags()) as s, trio.open_nursery() as nursery:
+
+            async def start() -> None:
+                with pytest.raises(SpawnError, match="start abandoned"):
+                    await s.start_child(ChildSpec("spin", ActorStart(spin), shutdown=BRUTAL_KILL))
+
+            nursery.start_soon(start)
+            await trio.sleep(0.1)
+            t0 = trio.current_time()
+            await s.stop()
+            elapsed = trio.current_time() - t0
+        assert elapsed < 1.0  # not the 3 s deadline
+        assert s.exit_reason == ExitReason("shutdown") and s.which_children() == ()
