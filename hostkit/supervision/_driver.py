@@ -22,8 +22,13 @@ tree. See ``docs/supervision.md`` ("Running supervisors").
 # ChildStopped if a stop was asked for by then (the contract in the docs).
 # For an actor it waits for a host monitor's DOWN; a task child runs inside
 # its watcher, in its own cancel scope; so does a nested supervisor. A
-# StopChild gets a stop task that only signals and kills (host.exit shutdown,
-# wait `shutdown` s, host.kill; or cancel the scope); it never reports.
+# StopChild signals at once (host.exit shutdown, or cancel the scope, or ask
+# the nested supervisor to stop) and arms a deadline; one watchdog task per
+# supervisor kills whatever overran its `shutdown`. Neither reports anything:
+# the watcher does. (One timer task per stop made a stop of thousands of
+# children pay a task spawn each; see benchmarks/bench_supervision.py.)
+# A CancelStart gets a task that waits `shutdown` s for the start, then
+# cancels it.
 #
 # Cancellation from outside (a scope around the supervisor) is a brutal stop:
 # each watcher kills its actor in a `finally`, tasks are cancelled, nested
@@ -32,6 +37,7 @@ tree. See ``docs/supervision.md`` ("Running supervisors").
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import logging
 import math
@@ -163,6 +169,10 @@ class Supervisor(ChildAdmin):
         self._replies: dict[int, PendingReply] = {}
         self._refs = itertools.count(1)
         self._prune_at = 64  # _last_exit size that triggers forgetting forgotten children
+        # Stops in progress by deadline, and the watchdog's scope (see _arm).
+        self._deadlines: list[tuple[float, int, _Incarnation, float]] = []
+        self._seq = itertools.count()
+        self._watchdog: trio.CancelScope | None = None
         self._exit: Exit | None = None
         self._killed = False
         self._ready = False
@@ -410,7 +420,7 @@ class Supervisor(ChildAdmin):
                 if stopping is None:  # its watcher is being cancelled from outside
                     continue
                 stopping.stopping = True
-                nursery.start_soon(self._stop_child, stopping, action.shutdown)
+                self._stop_child(stopping, action.shutdown)
             elif isinstance(action, StartAfter):
                 log.info(
                     "supervisor %s: restarting child %r in %.3g s",
@@ -592,7 +602,8 @@ class Supervisor(ChildAdmin):
             inc.cancelled = True
             inc.scope.cancel()
 
-    async def _stop_child(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
+    def _stop_child(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
+        """StopChild: signal now; the watchdog escalates after ``shutdown`` s."""
         start = inc.spec.start
         brutal = shutdown is Shutdown.BRUTAL_KILL
         if isinstance(start, ActorStart):
@@ -608,12 +619,39 @@ class Supervisor(ChildAdmin):
             inc.scope.cancel()
             if brutal:
                 return
-        if isinstance(shutdown, Shutdown):  # INFINITY
-            return
-        with trio.move_on_after(shutdown):
-            await inc.ended.wait()
-        if inc.ended.is_set():
-            return
+        if not isinstance(shutdown, Shutdown):  # INFINITY waits as long as it takes
+            self._arm(inc, shutdown)
+
+    def _arm(self, inc: _Incarnation, shutdown: float) -> None:
+        deadline = trio.current_time() + shutdown
+        heapq.heappush(self._deadlines, (deadline, next(self._seq), inc, shutdown))
+        if self._watchdog is None:
+            self._watchdog = trio.CancelScope(deadline=deadline)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._watch_deadlines, self._watchdog)
+        elif deadline < self._watchdog.deadline:
+            self._watchdog.deadline = deadline
+
+    async def _watch_deadlines(self, scope: trio.CancelScope) -> None:
+        """One task per supervisor escalates every stop that overran its
+        ``shutdown``, instead of one timer task per stop."""
+        while True:
+            with scope:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            while self._deadlines and (
+                self._deadlines[0][2].ended.is_set() or self._deadlines[0][0] <= now
+            ):
+                _, _, inc, shutdown = heapq.heappop(self._deadlines)
+                if not inc.ended.is_set():
+                    self._overran(inc, shutdown)
+            scope = trio.CancelScope(
+                deadline=self._deadlines[0][0] if self._deadlines else math.inf
+            )
+            self._watchdog = scope
+
+    def _overran(self, inc: _Incarnation, shutdown: float) -> None:
+        start = inc.spec.start
         where = f"supervisor {self.name}: child {inc.id!r}"
         if isinstance(start, ActorStart):
             assert self._host is not None and inc.pid is not None
