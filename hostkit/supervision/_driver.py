@@ -12,9 +12,10 @@ tree. See ``docs/supervision.md`` ("Running supervisors").
 # event queue: whoever learns of an event (a child's watcher, a backoff timer,
 # a caller of stop() or start_child()) feeds it to the core at once (`_feed`),
 # with trio.current_time() as `now`, and performs the returned actions before
-# returning. Performing an action never blocks and never feeds an event back:
-# it starts a task in the supervisor's nursery or flips a flag. So the core is
-# never re-entered and the actions are carried out in order.
+# returning. Performing an action never blocks and never feeds an event back
+# to this core: it starts a task in the supervisor's nursery, flips a flag or
+# signals a child (which may feed a nested supervisor's own core). So the core
+# is never re-entered and the actions are carried out in order.
 #
 # Each StartChild gets one task, the incarnation's *watcher*. It starts the
 # child, reports ChildStarted, waits for the child's end and then reports
