@@ -397,6 +397,31 @@ async def test_stop_during_a_hanging_start_waits_its_shutdown_then_abandons_it(
     assert sup.exit_reason == SHUTDOWN
 
 
+async def test_stop_while_a_nested_supervisor_starts_stops_it_within_its_childs_shutdown(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Beyond OTP: a nested supervisor whose own start hangs is asked to stop
+    (its shutdown is INFINITY); it abandons its hanging child's start after
+    that child's shutdown and starts no more children."""
+    kids = Kids(hang=1000.0)
+    kids.fail.add("leaf")
+    nested = SupervisorStart(
+        SupervisorFlags(), [kids.spec("leaf", shutdown=2.0), kids.spec("never")]
+    )
+    async with open_supervisor(None, SupervisorFlags()) as sup, trio.open_nursery() as nursery:
+
+        async def start() -> None:
+            with pytest.raises(SpawnError, match="failed to start"):
+                await sup.start_child(ChildSpec("inner", nested, kind="supervisor"))
+
+        nursery.start_soon(start)
+        await trio.sleep(1)
+        await sup.stop()
+    assert trio.current_time() == 3.0
+    assert [id for _, id in kids.starts] == ["leaf"]
+    assert sup.exit_reason == SHUTDOWN
+
+
 # ========================================================= count_children
 
 
