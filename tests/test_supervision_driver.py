@@ -561,10 +561,18 @@ async def test_an_unloaded_component_name_is_rejected(host: hostkit.Host) -> Non
 
 
 def test_every_public_driver_name_is_exported_once() -> None:
-    from hostkit.supervision import _driver, _entry, _starts, _tree
+    from hostkit.supervision import _admin, _driver, _entry, _starts, _tree
 
     assert len(sup.__all__) == len(set(sup.__all__))
-    for module in (_driver, _entry, _starts, _tree):
+    internal = (
+        "check_children",
+        "check_start",
+        "kind_of",
+        "next_name",
+        "ChildAdmin",
+        "PendingReply",
+    )
+    for module in (_admin, _driver, _entry, _starts, _tree):
         public = {
             n
             for n, v in vars(module).items()
@@ -572,7 +580,7 @@ def test_every_public_driver_name_is_exported_once() -> None:
             and not isinstance(v, types.ModuleType)
             and getattr(v, "__module__", None) == module.__name__
             and (isinstance(v, type) or callable(v))
-            and n not in ("check_children", "check_start", "kind_of", "next_name")  # internal
+            and n not in internal
         }
         assert public <= set(sup.__all__), public - set(sup.__all__)
 
