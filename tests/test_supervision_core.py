@@ -1305,3 +1305,15 @@ TestAsyncDriver = AsyncDriver.TestCase
 TestAsyncDriver.settings = settings(
     max_examples=400, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
 )
+
+
+def test_any_object_can_be_a_pid_but_only_hashable_ones_are_found_by_pid() -> None:
+    core = DynamicSupervisorCore(SupervisorFlags())
+    core.start()
+    core.handle(AddChild(spec("a")), 0)
+    core.handle(ChildStarted("a", pid=["not", "hashable"]), 0)
+    assert core.id_of(("not", "hashable")) is None
+    core.handle(AddChild(spec("b")), 0)
+    core.handle(ChildStarted("b", pid=("b", 1)), 0)
+    assert core.id_of(("b", 1)) == "b"
+    assert core.handle(ChildExited("a", ExitReason("trap")), 1) == [StartChild("a", spec("a"))]

@@ -52,7 +52,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -530,10 +530,10 @@ class _CoreBase:
     # -------------------------------------------------------------- helpers
 
     def _set_pid(self, child: _Child, pid: object | None) -> None:
-        if child.pid is not None:
+        if isinstance(child.pid, Hashable):  # a driver may use any object as a pid
             self._by_pid.pop(child.pid, None)
         child.pid = pid
-        if pid is not None:
+        if pid is not None and isinstance(pid, Hashable):
             self._by_pid[pid] = child.spec.id
 
     def _drop(self, child: _Child) -> None:
