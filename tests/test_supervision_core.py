@@ -1317,3 +1317,24 @@ def test_any_object_can_be_a_pid_but_only_hashable_ones_are_found_by_pid() -> No
     core.handle(ChildStarted("b", pid=("b", 1)), 0)
     assert core.id_of(("b", 1)) == "b"
     assert core.handle(ChildExited("a", ExitReason("trap")), 1) == [StartChild("a", spec("a"))]
+
+
+def test_an_exit_queued_after_an_admin_request_comes_after_it() -> None:
+    """Mailbox order: a child that dies after restart_child/terminate_child
+    was asked (while the core was busy) is still running for those requests."""
+    core = SupervisorCore(SupervisorFlags(intensity=5), [spec("a"), spec("b")])
+    core.start()
+    core.handle(ChildStarted("a", "<a1>"), 0)
+    core.handle(ChildStarted("b", "<b1>"), 0)
+    assert core.handle(TerminateChild("a", 1), 1) == [StopChild("a", 5.0)]
+    assert core.handle(RestartChild("b", 2), 1) == []
+    assert core.handle(TerminateChild("b", 3), 1) == []
+    assert core.handle(ChildExited("b", ExitReason("normal")), 2) == []
+    assert core.handle(ChildStopped("a"), 3) == [
+        Reply(1, "ok"),
+        Reply(2, "running"),
+        Reply(3, "ok"),
+    ]
+    # b's exit counted as the stop asked for: no restart, spec kept.
+    assert core.status_of("b") is ChildStatus.TERMINATED
+    assert core.snapshot().restart_times == ()

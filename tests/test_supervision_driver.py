@@ -561,7 +561,7 @@ async def test_an_unloaded_component_name_is_rejected(host: hostkit.Host) -> Non
 
 
 def test_every_public_driver_name_is_exported_once() -> None:
-    from hostkit.supervision import _admin, _driver, _entry, _starts, _tree
+    from hostkit.supervision import _admin, _driver, _entry, _starts, _stopping, _tree
 
     assert len(sup.__all__) == len(set(sup.__all__))
     internal = (
@@ -571,8 +571,10 @@ def test_every_public_driver_name_is_exported_once() -> None:
         "next_name",
         "ChildAdmin",
         "PendingReply",
+        "ChildStopper",
+        "Incarnation",
     )
-    for module in (_admin, _driver, _entry, _starts, _tree):
+    for module in (_admin, _driver, _entry, _starts, _stopping, _tree):
         public = {
             n
             for n, v in vars(module).items()

@@ -6,7 +6,8 @@ Two layers live here:
   synchronous, no trio. It validates specs and decides, from events and the
   time, which children to start, stop or restart, how to answer admin
   requests and when the supervisor itself must exit;
-* the **driver** (``_driver``, ``_admin``, ``_entry``, ``_starts``, ``_tree``):
+* the **driver** (``_driver``, ``_admin``, ``_stopping``, ``_entry``, ``_starts``,
+  ``_tree``):
   the Trio side that performs those actions on wasm actors, Trio tasks and
   nested supervisors, feeds their outcome back, serves OTP's child-admin
   calls and shows the running tree as data (``open_supervisor``,

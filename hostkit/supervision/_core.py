@@ -412,19 +412,24 @@ class _CoreBase:
         self, event: TerminateChild | RestartChild | DeleteChild, actions: list[Action]
     ) -> None:
         child = self._children.get(event.id)
+        # An exit still in the inbox came after this request: in mailbox order
+        # the child is still running (a stop then consumes that exit).
+        running = child is not None and (
+            child.status is ChildStatus.RUNNING or child.pending_exit is not None
+        )
         outcome: Outcome = "ok"
         if isinstance(event, RestartChild | DeleteChild) and self._dynamic:
             outcome = "dynamic"
         elif child is None:
             outcome = "not_found"
         elif isinstance(event, TerminateChild):
-            if child.status is ChildStatus.RUNNING:
+            if running:
                 self._job = _Job("terminate", stops=[event.id], reply=Reply(event.ref, "ok"))
                 return
             if child.status is ChildStatus.RESTARTING:  # drop the restart
                 self._unpark(event.id)
                 self._ended(child)
-        elif child.status is ChildStatus.RUNNING:
+        elif running:
             outcome = "running"
         elif child.status is not ChildStatus.TERMINATED:
             outcome = "restarting"

@@ -38,7 +38,6 @@ tree. See ``docs/supervision.md`` ("Running supervisors").
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import logging
 import math
@@ -81,8 +80,9 @@ from ._events import (
     SupervisorSnapshot,
     TimerFired,
 )
-from ._spec import ChildSpec, Shutdown
+from ._spec import ChildSpec
 from ._starts import ActorStart, SupervisorStart, TaskStart, check_start, kind_of
+from ._stopping import ChildStopper, Incarnation
 from ._tree import ChildNode, SupervisorState, SupervisorTree
 
 log = logging.getLogger("hostkit.supervision")
@@ -93,25 +93,6 @@ _numbers = itertools.count(1)
 def next_name() -> str:
     """A name for a supervisor that was not given one."""
     return f"supervisor-{next(_numbers)}"
-
-
-@dataclass(eq=False)
-class _Incarnation:
-    """One start of one child, from its StartChild to its one reported end."""
-
-    spec: ChildSpec
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    ended: trio.Event = field(default_factory=trio.Event)
-    settled: trio.Event = field(default_factory=trio.Event)  # started, or ended
-    started: bool = False
-    stopping: bool = False
-    cancelled: bool = False  # its start was abandoned (CancelStart)
-    pid: Pid | None = None
-    sub: Supervisor | None = None
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
 
 
 @dataclass(eq=False)
@@ -131,7 +112,7 @@ class _PendingStart:
 class _TaskStatus:
     """The ``task_status`` given to a ``TaskStart(..., wait_started=True)`` child."""
 
-    def __init__(self, sup: Supervisor, inc: _Incarnation) -> None:
+    def __init__(self, sup: Supervisor, inc: Incarnation) -> None:
         self._sup, self._inc = sup, inc
 
     def started(self, value: object = None) -> None:
@@ -141,7 +122,7 @@ class _TaskStatus:
 
 
 @final
-class Supervisor(ChildAdmin):
+class Supervisor(ChildAdmin, ChildStopper):
     """A running supervisor.
 
     Get one from :func:`open_supervisor`, :func:`open_dynamic_supervisor`,
@@ -163,7 +144,7 @@ class Supervisor(ChildAdmin):
         self._dynamic = isinstance(core, DynamicSupervisorCore)
         self._state: SupervisorState = "starting"
         self._nursery: trio.Nursery | None = None
-        self._incs: dict[str, _Incarnation] = {}
+        self._incs: dict[str, Incarnation] = {}
         self._last_exit: dict[str, ExitReason] = {}
         self._last_failure: str | None = None  # for the give-up message
         self._pending: dict[str, _PendingStart] = {}
@@ -171,7 +152,7 @@ class Supervisor(ChildAdmin):
         self._refs = itertools.count(1)
         self._prune_at = 64  # _last_exit size that triggers forgetting forgotten children
         # Stops in progress by deadline, and the watchdog's scope (see _arm).
-        self._deadlines: list[tuple[float, int, _Incarnation, float]] = []
+        self._deadlines: list[tuple[float, int, Incarnation, float]] = []
         self._seq = itertools.count()
         self._watchdog: trio.CancelScope | None = None
         self._exit: Exit | None = None
@@ -411,7 +392,7 @@ class Supervisor(ChildAdmin):
         assert nursery is not None
         for action in actions:
             if isinstance(action, StartChild):
-                inc = self._incs[action.id] = _Incarnation(action.spec)
+                inc = self._incs[action.id] = Incarnation(action.spec)
                 if action.id in self._last_exit:
                     log.info("supervisor %s: restarting child %r", self.name, action.id)
                     self._audit_restart(action.id, action.spec)
@@ -469,7 +450,7 @@ class Supervisor(ChildAdmin):
 
     # ---------------------------------------------------- one incarnation
 
-    async def _watch(self, inc: _Incarnation) -> None:
+    async def _watch(self, inc: Incarnation) -> None:
         start = inc.spec.start
         if isinstance(start, ActorStart):
             reason = await self._run_actor(inc, start)
@@ -480,12 +461,12 @@ class Supervisor(ChildAdmin):
             reason = await self._run_task(inc, start)
         self._end(inc, reason)
 
-    def _started(self, inc: _Incarnation, value: Pid | Supervisor | None) -> None:
+    def _started(self, inc: Incarnation, value: Pid | Supervisor | None) -> None:
         inc.started = True
         inc.settled.set()
         self._feed(ChildStarted(inc.id, value))
 
-    def _end(self, inc: _Incarnation, reason: ExitReason) -> None:
+    def _end(self, inc: Incarnation, reason: ExitReason) -> None:
         inc.ended.set()
         inc.settled.set()
         if self._incs.get(inc.id) is inc:
@@ -519,7 +500,7 @@ class Supervisor(ChildAdmin):
             self._last_exit = {k: v for k, v in self._last_exit.items() if status_of(k)}
             self._prune_at = 2 * len(self._last_exit) + 64
 
-    async def _run_actor(self, inc: _Incarnation, start: ActorStart) -> ExitReason:
+    async def _run_actor(self, inc: Incarnation, start: ActorStart) -> ExitReason:
         host = self._host
         assert host is not None
         try:
@@ -546,7 +527,7 @@ class Supervisor(ChildAdmin):
                 reason = await host.wait(pid)
         return reason
 
-    async def _run_task(self, inc: _Incarnation, start: TaskStart) -> ExitReason:
+    async def _run_task(self, inc: Incarnation, start: TaskStart) -> ExitReason:
         reason = NORMAL
         try:
             with inc.scope:
@@ -571,7 +552,7 @@ class Supervisor(ChildAdmin):
             reason = SHUTDOWN
         return _START_CANCELLED if inc.cancelled and not inc.started else reason
 
-    async def _run_nested(self, inc: _Incarnation, start: SupervisorStart) -> ExitReason:
+    async def _run_nested(self, inc: Incarnation, start: SupervisorStart) -> ExitReason:
         rng = random.Random(self._rng.getrandbits(64))
         core: SupervisorCore | DynamicSupervisorCore
         if start.dynamic:
@@ -583,88 +564,3 @@ class Supervisor(ChildAdmin):
         with inc.scope:
             reason = (await sub._run(lambda: self._started(inc, sub))).reason
         return _START_CANCELLED if inc.cancelled and not inc.started else reason
-
-    async def _cancel_start(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
-        """CancelStart: give the start ``shutdown`` seconds, then abandon it."""
-        if isinstance(inc.spec.start, SupervisorStart) and inc.sub is not None:
-            inc.sub._request_stop()  # it abandons its own starts and starts no more
-        if shutdown is Shutdown.INFINITY:
-            return
-        if shutdown is not Shutdown.BRUTAL_KILL:
-            with trio.move_on_after(shutdown):
-                await inc.settled.wait()
-        if not inc.settled.is_set():
-            log.warning(
-                "supervisor %s: abandoning the start of child %r (%s)",
-                self.name,
-                inc.id,
-                "brutal_kill" if shutdown is Shutdown.BRUTAL_KILL else f"after {shutdown:g} s",
-            )
-            inc.cancelled = True
-            inc.scope.cancel()
-
-    def _stop_child(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
-        """StopChild: signal now; the watchdog escalates after ``shutdown`` s."""
-        start = inc.spec.start
-        brutal = shutdown is Shutdown.BRUTAL_KILL
-        if isinstance(start, ActorStart):
-            assert self._host is not None and inc.pid is not None
-            if brutal:
-                self._host.kill(inc.pid)
-                return
-            self._host.exit(inc.pid, "shutdown")
-        elif isinstance(start, SupervisorStart) and not brutal:
-            assert inc.sub is not None
-            inc.sub._request_stop()
-        else:
-            inc.scope.cancel()
-            if brutal:
-                return
-        if not isinstance(shutdown, Shutdown):  # INFINITY waits as long as it takes
-            self._arm(inc, shutdown)
-
-    def _arm(self, inc: _Incarnation, shutdown: float) -> None:
-        deadline = trio.current_time() + shutdown
-        heapq.heappush(self._deadlines, (deadline, next(self._seq), inc, shutdown))
-        if self._watchdog is None:
-            self._watchdog = trio.CancelScope(deadline=deadline)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._watch_deadlines, self._watchdog)
-        elif deadline < self._watchdog.deadline:
-            self._watchdog.deadline = deadline
-
-    async def _watch_deadlines(self, scope: trio.CancelScope) -> None:
-        """One task per supervisor escalates every stop that overran its
-        ``shutdown``, instead of one timer task per stop."""
-        while True:
-            with scope:
-                await trio.sleep_forever()
-            now = trio.current_time()
-            while self._deadlines and (
-                self._deadlines[0][2].ended.is_set() or self._deadlines[0][0] <= now
-            ):
-                _, _, inc, shutdown = heapq.heappop(self._deadlines)
-                if not inc.ended.is_set():
-                    self._overran(inc, shutdown)
-            scope = trio.CancelScope(
-                deadline=self._deadlines[0][0] if self._deadlines else math.inf
-            )
-            self._watchdog = scope
-
-    def _overran(self, inc: _Incarnation, shutdown: float) -> None:
-        start = inc.spec.start
-        where = f"supervisor {self.name}: child {inc.id!r}"
-        if isinstance(start, ActorStart):
-            assert self._host is not None and inc.pid is not None
-            log.warning("%s did not stop within %g s; killing it", where, shutdown)
-            self._host.kill(inc.pid)
-        elif isinstance(start, SupervisorStart):
-            log.warning("%s did not stop within %g s; cancelling it", where, shutdown)
-            inc.scope.cancel()
-        else:
-            log.warning(
-                "%s is still running %g s after it was cancelled; a Trio task cannot be "
-                "killed, so the supervisor waits for it (shield only bounded cleanup)",
-                where,
-                shutdown,
-            )
