@@ -19,7 +19,7 @@ from wasmtime import component as wc
 import hostkit
 from hostkit.runtime import _wasm
 from hostkit.runtime._wasm import describe_func
-from hostkit.runtime._wasm_values import _plan, _Val
+from hostkit.runtime._wasm._values import _plan, _Val
 
 SHAPES_WIT = """
 package t:shapes;

@@ -1,18 +1,19 @@
 """Conversion plans between wasmtime's C values and wasmtime-py's Python
-values for generic host functions (see :mod:`._wasm`, the engine that uses
-them). Part of the wasmtime-facing layer: only ``_wasm*`` modules import
-wasmtime.
+values for generic host functions, and the raw callback that runs them.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 from collections.abc import Callable
 from ctypes import byref
 from typing import Any
 
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
+
+from ._guard import firewall
 
 _Val = ffi.wasmtime_component_val_t
 
@@ -252,3 +253,29 @@ def _variant_plan(ty: Any) -> tuple[_Lift, _Lower]:
             ptr.contents.of.variant.val = raw
 
     return lift, lower
+
+
+# -- the generic host function callback ----------------------------------------
+
+#: data pointer -> (impl, the import's "interface#function" name)
+HOST_FUNCS: dict[int, tuple[Callable[..., Any], str]] = {}
+host_func_ids = itertools.count(1)
+
+
+def _generic_body(inst: Any, fid: int, ty_raw: Any, args: Any, nargs: int, results: Any) -> None:
+    impl, _name = HOST_FUNCS[fid]
+    plan = _PLANS.get(fid)
+    if plan is None:  # first call: one function, one type, for the engine's life
+        plan = _PLANS[fid] = _func_plan(wc.FuncType._from_ptr(ty_raw, owner=inst))
+    lifts, lower = plan
+    result = impl(inst, *[lift(args[i]) for i, lift in enumerate(lifts[:nargs])])
+    if lower is not None:
+        lower(inst.store, result, results)
+
+
+def _name_of(fid: int) -> str:
+    found = HOST_FUNCS.get(fid)
+    return found[1] if found is not None else "?"
+
+
+generic_host_call = firewall(_generic_body, _name_of)
