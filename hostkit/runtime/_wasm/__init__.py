@@ -22,6 +22,7 @@ from __future__ import annotations
 from ._cache import WASMTIME_VERSION as WASMTIME_VERSION
 from ._engine import CompiledComponent as CompiledComponent
 from ._engine import HostFunction as HostFunction
+from ._engine import ImportMistyped as ImportMistyped
 from ._engine import ImportRefused as ImportRefused
 from ._engine import ImportResolver as ImportResolver
 from ._engine import Limits as Limits
@@ -45,6 +46,7 @@ __all__ = [
     "GuestFault",
     "Guard",
     "HostFunction",
+    "ImportMistyped",
     "ImportRefused",
     "ImportResolver",
     "Instance",

@@ -16,22 +16,27 @@ from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
 from ..._errors import ComponentLoadError
+from .._wittypes import WitFunc
 from ._cache import ComponentCache, fingerprint
 from ._capi import first_lines, noop_finalizer
 from ._process import (
     ACTOR_IFACE,
+    ACTOR_SIGNATURES,
     PROCESS_FUNCTIONS,
     PROCESS_IFACE,
+    PROCESS_SIGNATURES,
     TYPES_IFACE,
     ProcessApi,
     process_callbacks,
 )
+from ._types import describe_func
 from ._values import _PLANS as PLANS
-from ._values import HOST_FUNCS, generic_host_call, host_func_ids
+from ._values import HOST_FUNCS, func_plan, generic_host_call, host_func_ids
 
 __all__ = [
     "CompiledComponent",
     "HostFunction",
+    "ImportMistyped",
     "ImportRefused",
     "ImportResolver",
     "Limits",
@@ -69,6 +74,16 @@ class ImportRefused(Exception):
     """Raised by an :data:`ImportResolver`: the host knows the import but
     cannot bind it (no provider, mismatched types). The message says why and
     becomes part of the load error naming the import."""
+
+
+class ImportMistyped(ImportRefused):
+    """Raised by an :data:`ImportResolver`: the host implements the import
+    with another type. The load error names both."""
+
+    def __init__(self, expected: str, found: str) -> None:
+        super().__init__(f"expected {expected}, found {found}")
+        self.expected = expected
+        self.found = found
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,11 @@ class WasmEngine:
         for hf in host_functions:
             self._host_funcs.setdefault(hf.interface, {})[hf.name] = hf
         self._host_func_ids: list[int] = []
+        self._fids: dict[tuple[str, str], int] = {}
+        self._link_lock = threading.Lock()
+        # the type each host function was first imported with; later
+        # components must import it with the same type
+        self._types: dict[tuple[str, str], WitFunc] = {}
         self.linker = self._build_linker()
 
     # -- lifecycle -------------------------------------------------------
@@ -188,11 +208,18 @@ class WasmEngine:
             for iface, funcs in self._host_funcs.items():
                 with root.add_instance(iface) as inst:
                     for name, hf in funcs.items():
-                        fid = next(host_func_ids)
-                        HOST_FUNCS[fid] = (hf.impl, f"{iface}#{name}")
-                        self._host_func_ids.append(fid)
-                        self._add_raw(inst, name, generic_host_call, fid)
+                        self._add_raw(inst, name, generic_host_call, self._fid(hf))
         return linker
+
+    def _fid(self, hf: HostFunction) -> int:
+        """The callback data of a host function: one per function per engine."""
+        key = (hf.interface, hf.name)
+        fid = self._fids.get(key)
+        if fid is None:
+            fid = self._fids[key] = next(host_func_ids)
+            self._host_func_ids.append(fid)
+        HOST_FUNCS[fid] = (hf.impl, f"{hf.interface}#{hf.name}")
+        return fid
 
     @staticmethod
     def _add_raw(inst: Any, name: str, cb: Any, data: int) -> None:
@@ -202,18 +229,6 @@ class WasmEngine:
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)
-
-    def _resolve(self, interface: str, function: str, func_type: Any) -> bool:
-        """Ask the resolver for an import; remember and link what it gives."""
-        if self._resolver is None:
-            return False
-        impl = self._resolver(interface, function, func_type)
-        if impl is None:
-            return False
-        self._host_funcs.setdefault(interface, {})[function] = HostFunction(
-            interface, function, impl
-        )
-        return True
 
     def provides(self, interface: str, function: str) -> bool:
         if interface == PROCESS_IFACE:
@@ -234,7 +249,8 @@ class WasmEngine:
                     name, f"malformed or invalid component: {first_lines(str(exc))}"
                 ) from None
             self._cache.store(digest, raw)
-        imports, needs_wasi = self._check_types(name, raw)
+        with self._link_lock:  # loads run in worker threads too
+            imports, needs_wasi = self._check_types(name, raw)
         return CompiledComponent(name, digest, raw, len(data), imports, needs_wasi)
 
     def _check_header(self, name: str, data: bytes) -> None:
@@ -258,8 +274,74 @@ class WasmEngine:
             raise ComponentLoadError(name, f"unsupported binary layer/version {data[4:8].hex()}")
 
     def _check_types(self, name: str, raw: Any) -> tuple[tuple[str, ...], bool]:
+        """Check the actor exports and every import against the exact types
+        the host implements; bind what a resolver provides. Nothing is kept
+        unless the whole component passes."""
         ctype = raw.type
-        exports = ctype.exports(self.engine)
+        self._check_exports(name, ctype.exports(self.engine))
+        imports = ctype.imports(self.engine)
+        unresolved: list[str] = []
+        mistyped: list[str] = []
+        # (interface, function) -> (its type, wasmtime's type, impl if newly bound)
+        fresh: dict[tuple[str, str], tuple[WitFunc, Any, Callable[..., Any] | None]] = {}
+        needs_wasi = False
+        for iname, item in imports.items():
+            if iname.startswith("wasi:"):
+                needs_wasi = True
+                if not self.wasi:
+                    unresolved.append(iname)
+                continue
+            ity = item.ty
+            if not isinstance(ity, wc.ComponentInstanceType):
+                unresolved.append(iname)
+                continue
+            for fname, fitem in ity.exports(self.engine).items():
+                fty = fitem.ty
+                if not isinstance(fty, wc.FuncType):
+                    continue  # a type the instance exports; wasmtime checks those
+                found = describe_func(fty)
+                label = f"{iname}#{fname}"
+                expected = self._expected_type(iname, fname)
+                if expected is None and iname != TYPES_IFACE and iname != PROCESS_IFACE:
+                    if not self.provides(iname, fname):
+                        try:
+                            impl = self._resolve(iname, fname, fty)
+                        except ImportMistyped as exc:
+                            mistyped.append(f"{label}: {exc}")
+                            continue
+                        except ImportRefused as exc:
+                            unresolved.append(f"{label} ({exc})")
+                            continue
+                        if impl is None:
+                            unresolved.append(label)
+                            continue
+                        fresh[(iname, fname)] = (found, fty, impl)
+                    else:
+                        fresh[(iname, fname)] = (found, fty, None)
+                    continue
+                if expected is None:
+                    unresolved.append(label)
+                elif str(found) != expected:
+                    mistyped.append(f"{label}: expected {expected}, found {found}")
+        if mistyped:
+            raise ComponentLoadError(
+                name,
+                "imports whose types differ from what the host implements: "
+                + "; ".join(sorted(mistyped))
+                + " (rebuild the component against the host's WIT)",
+            )
+        if unresolved:
+            raise ComponentLoadError(
+                name,
+                "imports that nothing implements: "
+                + ", ".join(sorted(unresolved))
+                + " (register host functions or a provider plugin for them)",
+            )
+        if fresh:
+            self._commit(fresh)
+        return tuple(sorted(imports)), needs_wasi
+
+    def _check_exports(self, name: str, exports: Mapping[str, Any]) -> None:
         actor = exports.get(ACTOR_IFACE)
         if actor is None:
             found = ", ".join(sorted(exports)) or "nothing"
@@ -274,49 +356,52 @@ class WasmEngine:
             if isinstance(actor_ty, wc.ComponentInstanceType)
             else {}
         )
-        missing = [f for f in ("init", "deliver", "terminate") if f not in funcs]
+        missing = [f for f in ACTOR_SIGNATURES if f not in funcs]
         if missing:
             raise ComponentLoadError(name, f"export {ACTOR_IFACE} lacks {', '.join(missing)}")
-        imports = ctype.imports(self.engine)
-        unresolved: list[str] = []
-        needs_wasi = False
-        relink = False
-        for iname, item in imports.items():
-            if iname == TYPES_IFACE:
-                continue
-            if iname.startswith("wasi:"):
-                needs_wasi = True
-                if not self.wasi:
-                    unresolved.append(iname)
-                continue
-            ity = item.ty
-            if not isinstance(ity, wc.ComponentInstanceType):
-                unresolved.append(iname)
-                continue
-            for fname, fitem in ity.exports(self.engine).items():
-                fty = fitem.ty
-                if not isinstance(fty, wc.FuncType) or self.provides(iname, fname):
-                    continue
-                try:
-                    bound = self._resolve(iname, fname, fty)
-                except ImportRefused as exc:
-                    unresolved.append(f"{iname}#{fname} ({exc})")
-                    continue
-                if bound:
-                    relink = True
-                else:
-                    unresolved.append(f"{iname}#{fname}")
-        if unresolved:
+        wrong = [
+            f"{ACTOR_IFACE}#{fname}: expected {expected}, found {found}"
+            for fname, expected in ACTOR_SIGNATURES.items()
+            if not isinstance(funcs[fname], wc.FuncType)
+            or (found := str(describe_func(funcs[fname]))) != expected
+        ]
+        if wrong:
             raise ComponentLoadError(
                 name,
-                "imports that nothing implements: "
-                + ", ".join(sorted(unresolved))
-                + " (register host functions or a provider plugin for them)",
+                "exports whose types differ from the hostkit:plugin contract: " + "; ".join(wrong),
             )
+
+    def _expected_type(self, interface: str, function: str) -> str | None:
+        """The type the host implements for an import, if it has fixed one:
+        ``process`` by its WIT, any other function by the first component
+        that bound it (its value plan is built from that type)."""
+        if interface == PROCESS_IFACE:
+            return PROCESS_SIGNATURES.get(function)
+        if interface == TYPES_IFACE:
+            return None
+        known = self._types.get((interface, function))
+        return None if known is None else str(known)
+
+    def _resolve(self, interface: str, function: str, func_type: Any) -> Callable[..., Any] | None:
+        """Ask the resolver for an import's implementation."""
+        if self._resolver is None:
+            return None
+        return self._resolver(interface, function, func_type)
+
+    def _commit(
+        self, fresh: Mapping[tuple[str, str], tuple[WitFunc, Any, Callable[..., Any] | None]]
+    ) -> None:
+        """Fix the types of newly used host functions and build their plans."""
+        relink = False
+        for (iface, fname), (found, fty, impl) in fresh.items():
+            if impl is not None:
+                self._host_funcs.setdefault(iface, {})[fname] = HostFunction(iface, fname, impl)
+                relink = True
+            self._types[(iface, fname)] = found
+            PLANS[self._fid(self._host_funcs[iface][fname])] = func_plan(fty)
         if relink:
             # Instances already running keep their links; new ones use this.
             self.linker = self._build_linker()
-        return tuple(sorted(imports)), needs_wasi
 
 
 def host_function_table(

@@ -22,7 +22,7 @@ from . import _capi
 if TYPE_CHECKING:
     from ._instance import Instance
 
-__all__ = ["GuestFault", "Guard", "current_instance", "firewall"]
+__all__ = ["GuestFault", "Guard", "ValueOutOfRange", "current_instance", "firewall"]
 
 
 class GuestFault(Exception):
@@ -41,7 +41,7 @@ class Guard:
     """Per-instance budget state, read by the epoch callback on every tick and
     by every host import. Written by the scheduler (arm) and by ``kill``."""
 
-    __slots__ = ("abort", "deadline", "host_calls", "host_exc", "host_fn", "killed")
+    __slots__ = ("abort", "deadline", "host_calls", "host_exc", "killed")
 
     def __init__(self) -> None:
         self.killed = False
@@ -49,7 +49,6 @@ class Guard:
         self.host_calls = 0
         self.abort: tuple[str, str] | None = None
         self.host_exc: BaseException | None = None
-        self.host_fn = ""  # the import whose exception host_exc is
 
 
 GUARDS: dict[int, Guard] = {}
@@ -83,6 +82,13 @@ def on_epoch_deadline(ctx: Any, data: Any, delta: Any, kind: Any) -> int:
         return _capi.trap_error(f"hostkit: epoch callback failed: {type(exc).__name__}")
 
 
+class ValueOutOfRange(ValueError):
+    """A host function returned a value its WIT type cannot hold (an int
+    out of range, a surrogate ``char``, an unknown enum case or flag).
+    Internal: the calling actor ends with ``host-error`` naming the function;
+    the value is never wrapped into range."""
+
+
 class _Abort(Exception):
     """Internal: end the current guest call; the reason is on the guard."""
 
@@ -107,11 +113,8 @@ def _enter_host_call() -> Instance:
 Body = Callable[[Any, int, Any, Any, int, Any], None]
 
 
-def firewall(body: Body, name: Callable[[int], str]) -> Any:
-    """``body`` as a wasmtime component callback that never raises.
-
-    ``name(data)`` names the import for the exit reason when ``body`` fails.
-    """
+def firewall(body: Body) -> Any:
+    """``body`` as a wasmtime component callback that never raises."""
 
     @_capi.HostCallback  # type: ignore[untyped-decorator]
     def callback(
@@ -127,7 +130,6 @@ def firewall(body: Body, name: Callable[[int], str]) -> Any:
                 guard = TLS.inst.guard
                 if guard.host_exc is None:
                     guard.host_exc = exc
-                    guard.host_fn = name(data or 0)
             except BaseException:
                 pass
             return _capi.trap_error(f"hostkit: host function raised {type(exc).__name__}")

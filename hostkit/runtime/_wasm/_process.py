@@ -14,12 +14,20 @@ from ctypes import string_at
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import _capi
-from ._guard import firewall
+from ._guard import ValueOutOfRange, firewall
 
 if TYPE_CHECKING:
     from ._instance import Instance
 
-__all__ = ["PROCESS_FUNCTIONS", "PROCESS_IFACE", "ProcessApi", "process_callbacks"]
+__all__ = [
+    "ACTOR_SIGNATURES",
+    "PROCESS_FUNCTIONS",
+    "PROCESS_IFACE",
+    "PROCESS_SIGNATURES",
+    "ProcessApi",
+    "ValueOutOfRange",
+    "process_callbacks",
+]
 
 PLUGIN_PACKAGE: Final = "hostkit:plugin"
 PLUGIN_VERSION: Final = "0.1.0"
@@ -62,89 +70,154 @@ class ProcessApi(Protocol):
     def proc_trap_exits(self, inst: Instance, on: bool) -> bool: ...
 
 
+_SEND_ERROR = "enum{noproc, mailbox-full, too-large, denied}"
+_LOG_LEVEL = "enum{trace, debug, info, warn, error}"
+
+#: The exact type of each ``process`` import the raw callbacks below read
+#: (as `WitFunc` text). A component importing one with any other type is
+#: refused at load: the callbacks read C values by the kinds these declare.
+PROCESS_SIGNATURES: Final[dict[str, str]] = {
+    "self": "func() -> u64",
+    "spawn": "func(component: string, args: string) -> result<u64, string>",
+    "send": f"func(to: u64, payload: string) -> result<_, {_SEND_ERROR}>",
+    "call": (
+        "func(to: u64, payload: string, timeout-ms: u32) -> result<string, "
+        f"variant{{send({_SEND_ERROR}), timeout, exited(string), deadlock}}>"
+    ),
+    "register": "func(name: string) -> result<_, string>",
+    "whereis": "func(name: string) -> option<u64>",
+    "now": "func() -> u64",
+    "log": f"func(level: {_LOG_LEVEL}, message: string)",
+    "link": f"func(other: u64) -> result<_, {_SEND_ERROR}>",
+    "unlink": "func(other: u64)",
+    "monitor": "func(target: u64) -> u64",
+    "demonitor": "func(ref: u64, flush: bool) -> bool",
+    "trap-exits": "func(on: bool) -> bool",
+}
+
+#: The exact type of each ``actor`` export the instance calls.
+ACTOR_SIGNATURES: Final[dict[str, str]] = {
+    "init": "func(args: string) -> result<_, string>",
+    "deliver": "func(batch: string) -> string",
+    "terminate": "func(reason: string)",
+}
+
+_SEND_ERRORS: Final = frozenset({"noproc", "mailbox-full", "too-large", "denied"})
+_CALL_ERRORS: Final = frozenset({"send", "timeout", "exited", "deadlock"})
+_U64_END: Final = 1 << 64
+
+
+def _u64(fn: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _U64_END:
+        raise ValueOutOfRange(f"{PROCESS_IFACE}#{fn} returned {value!r}, not a u64")
+    return value
+
+
+def _case(fn: str, value: object, cases: frozenset[str]) -> bytes:
+    if not isinstance(value, str) or value not in cases:
+        raise ValueOutOfRange(
+            f"{PROCESS_IFACE}#{fn} returned the case {value!r}, not one of {sorted(cases)}"
+        )
+    return value.encode()
+
+
 def process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
     """The ``process`` interface as raw callbacks (hand-written conversions)."""
+    read_str = _capi.read_str
+    put_u64 = _capi.put_u64
+    put_result = _capi.put_result
 
     def self_(inst: Instance, args: Any, res: Any) -> None:
-        _capi.put_u64(res[0], api_ref().proc_self(inst))
+        put_u64(res[0], _u64("self", api_ref().proc_self(inst)))
 
     def spawn(inst: Instance, args: Any, res: Any) -> None:
-        comp = _capi.read_str(args[0]).decode()
-        init = _capi.read_str(args[1])
+        comp = read_str(args[0]).decode()
+        init = read_str(args[1])
         ok, value = api_ref().proc_spawn(inst, comp, init)
         if ok:
-            _capi.put_result(res[0], True, lambda v: _capi.put_u64(v, int(value)))
+            pid = _u64("spawn", value)
+            put_result(res[0], True, lambda v: put_u64(v, pid))
         else:
-            _capi.put_result(res[0], False, lambda v: _capi.put_str(v, str(value).encode()))
+            put_result(res[0], False, lambda v: _capi.put_str(v, str(value).encode()))
 
     def send(inst: Instance, args: Any, res: Any) -> None:
-        err = api_ref().proc_send(inst, args[0].of.u64, _capi.read_str(args[1]))
+        err = api_ref().proc_send(inst, args[0].of.u64, read_str(args[1]))
         if err is None:
-            _capi.put_result(res[0], True, None)
+            put_result(res[0], True, None)
         else:
-            _capi.put_result(res[0], False, lambda v: _capi.put_enum(v, err.encode()))
+            case = _case("send", err, _SEND_ERRORS)
+            put_result(res[0], False, lambda v: _capi.put_enum(v, case))
 
     def call(inst: Instance, args: Any, res: Any) -> None:
-        ok, value = api_ref().proc_call(
-            inst, args[0].of.u64, _capi.read_str(args[1]), args[2].of.u32
-        )
+        ok, value = api_ref().proc_call(inst, args[0].of.u64, read_str(args[1]), args[2].of.u32)
         if ok:
-            assert isinstance(value, bytes)
-            _capi.put_result(res[0], True, lambda v: _capi.put_str(v, value))
+            if not isinstance(value, bytes):
+                raise ValueOutOfRange(f"{PROCESS_IFACE}#call returned {value!r}, not bytes")
+            put_result(res[0], True, lambda v: _capi.put_str(v, value))
             return
-        assert isinstance(value, tuple)
-        case, extra = value
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise ValueOutOfRange(f"{PROCESS_IFACE}#call returned {value!r}, not a call-error")
+        case = _case("call", value[0], _CALL_ERRORS)
+        extra = value[1] or ""
+        inner = _case("call", extra, _SEND_ERRORS) if case == b"send" else extra.encode()
 
         def fill_err(v: Any) -> None:
-            if case == "send":
-                _capi.put_variant(v, b"send", lambda e: _capi.put_enum(e, (extra or "").encode()))
-            elif case == "exited":
-                _capi.put_variant(v, b"exited", lambda e: _capi.put_str(e, (extra or "").encode()))
+            if case == b"send":
+                _capi.put_variant(v, case, lambda e: _capi.put_enum(e, inner))
+            elif case == b"exited":
+                _capi.put_variant(v, case, lambda e: _capi.put_str(e, inner))
             else:
-                _capi.put_variant(v, case.encode(), None)
+                _capi.put_variant(v, case, None)
 
-        _capi.put_result(res[0], False, fill_err)
+        put_result(res[0], False, fill_err)
 
     def register(inst: Instance, args: Any, res: Any) -> None:
-        err = api_ref().proc_register(inst, _capi.read_str(args[0]).decode())
+        err = api_ref().proc_register(inst, read_str(args[0]).decode())
         if err is None:
-            _capi.put_result(res[0], True, None)
+            put_result(res[0], True, None)
         else:
-            _capi.put_result(res[0], False, lambda v: _capi.put_str(v, err.encode()))
+            put_result(res[0], False, lambda v: _capi.put_str(v, err.encode()))
 
     def whereis(inst: Instance, args: Any, res: Any) -> None:
-        pid = api_ref().proc_whereis(inst, _capi.read_str(args[0]).decode())
+        pid = api_ref().proc_whereis(inst, read_str(args[0]).decode())
         res[0].kind = _capi.K_OPTION
-        res[0].of.option = _capi.boxed(lambda v: _capi.put_u64(v, pid)) if pid is not None else None
+        if pid is None:
+            res[0].of.option = None
+        else:
+            found = _u64("whereis", pid)
+            res[0].of.option = _capi.boxed(lambda v: put_u64(v, found))
 
     def now(inst: Instance, args: Any, res: Any) -> None:
-        _capi.put_u64(res[0], time.monotonic_ns())
+        put_u64(res[0], time.monotonic_ns())
 
     def log(inst: Instance, args: Any, res: Any) -> None:
         en = args[0].of.enumeration
         level = string_at(en.data, en.size).decode()
-        api_ref().proc_log(inst, level, _capi.read_str(args[1]).decode(errors="replace"))
+        api_ref().proc_log(inst, level, read_str(args[1]).decode(errors="replace"))
 
     def link(inst: Instance, args: Any, res: Any) -> None:
         err = api_ref().proc_link(inst, args[0].of.u64)
         if err is None:
-            _capi.put_result(res[0], True, None)
+            put_result(res[0], True, None)
         else:
-            _capi.put_result(res[0], False, lambda v: _capi.put_enum(v, err.encode()))
+            case = _case("link", err, _SEND_ERRORS)
+            put_result(res[0], False, lambda v: _capi.put_enum(v, case))
 
     def unlink(inst: Instance, args: Any, res: Any) -> None:
         api_ref().proc_unlink(inst, args[0].of.u64)
 
     def monitor(inst: Instance, args: Any, res: Any) -> None:
-        _capi.put_u64(res[0], api_ref().proc_monitor(inst, args[0].of.u64))
+        put_u64(res[0], _u64("monitor", api_ref().proc_monitor(inst, args[0].of.u64)))
 
     def demonitor(inst: Instance, args: Any, res: Any) -> None:
         res[0].kind = _capi.K_BOOL
-        res[0].of.boolean = api_ref().proc_demonitor(inst, args[0].of.u64, args[1].of.boolean)
+        res[0].of.boolean = bool(
+            api_ref().proc_demonitor(inst, args[0].of.u64, bool(args[1].of.boolean))
+        )
 
     def trap_exits(inst: Instance, args: Any, res: Any) -> None:
         res[0].kind = _capi.K_BOOL
-        res[0].of.boolean = api_ref().proc_trap_exits(inst, args[0].of.boolean)
+        res[0].of.boolean = bool(api_ref().proc_trap_exits(inst, bool(args[0].of.boolean)))
 
     bodies = {
         "link": link,
@@ -161,32 +234,15 @@ def process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
         "now": now,
         "log": log,
     }
+    assert set(bodies) == set(PROCESS_SIGNATURES)
     return {name: _firewalled(name, body) for name, body in bodies.items()}
 
 
-PROCESS_FUNCTIONS: Final = frozenset(
-    {
-        "self",
-        "spawn",
-        "send",
-        "call",
-        "register",
-        "whereis",
-        "now",
-        "log",
-        "link",
-        "unlink",
-        "monitor",
-        "demonitor",
-        "trap-exits",
-    }
-)
+PROCESS_FUNCTIONS: Final = frozenset(PROCESS_SIGNATURES)
 
 
 def _firewalled(name: str, body: Callable[[Instance, Any, Any], None]) -> Any:
-    label = f"{PROCESS_IFACE}#{name}"
-
     def run(inst: Any, data: int, ty_raw: Any, args: Any, nargs: int, results: Any) -> None:
         body(inst, args, results)
 
-    return firewall(run, lambda _data: label)
+    return firewall(run)
