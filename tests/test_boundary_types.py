@@ -42,18 +42,20 @@ def actor_component(
     imports: Sequence[tuple[str, str, str, str]],
     deliver: str = "",
     exports: dict[str, tuple[str, str, str | None]] | None = None,
+    types: dict[str, str] | None = None,
 ) -> str:
     """A component in WAT that exports ``actor`` and imports ``imports``:
     ``(interface, function, component func type, core func type)``. Its
     ``deliver`` runs ``deliver`` (core WAT calling ``$f0``, ``$f1``, ...)
     and returns an empty outbox. ``exports`` gives export types:
-    ``name -> (component type, core type, result pointer or None)``."""
+    ``name -> (component type, core type, result pointer or None)``;
+    ``types`` type declarations an imported instance's functions use."""
     by_iface: dict[str, list[tuple[int, str, str]]] = {}
     for i, (iface, fname, ctype, _core) in enumerate(imports):
         by_iface.setdefault(iface, []).append((i, fname, ctype))
     out = ["(component"]
     for n, (iface, funcs) in enumerate(by_iface.items()):
-        body = " ".join(f'(export "{f}" {t})' for _, f, t in funcs)
+        body = (types or {}).get(iface, "") + " ".join(f'(export "{f}" {t})' for _, f, t in funcs)
         out.append(f'  (import "{iface}" (instance $i{n} {body}))')
     out.append("""
   (core module $libc
@@ -62,7 +64,9 @@ def actor_component(
     (func (export "realloc") (param i32 i32 i32 i32) (result i32)
       (local $p i32)
       (local.set $p (global.get $heap))
-      (global.set $heap (i32.add (global.get $heap) (i32.add (local.get 3) (i32.const 8))))
+      (global.set $heap
+        (i32.and (i32.add (i32.add (global.get $heap) (local.get 3)) (i32.const 15))
+                 (i32.const -8)))
       (local.get $p)))
   (core instance $libc (instantiate $libc))
   (alias core export $libc "memory" (core memory $mem))

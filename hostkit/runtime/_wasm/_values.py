@@ -286,8 +286,10 @@ def _variant_plan(ty: Any) -> tuple[_Lift, _Lower]:
             return lift_case("some" if c.of.option else "none", c.of.option)
 
         def lower(store: Any, val: Any, ptr: Any) -> None:
+            # lower the payload first: a failure must leave ``ptr`` untouched
+            payload = lower_case(store, val)[1]
             ptr.contents.kind = ffi.WASMTIME_COMPONENT_OPTION
-            ptr.contents.of.option = lower_case(store, val)[1]
+            ptr.contents.of.option = payload
 
     else:
 
