@@ -354,7 +354,7 @@ class Host:
         if not name or "\n" in name:
             raise ComponentLoadError(repr(name), "a component name must be non-empty, one line")
         existing = self.components.get(name)
-        compiled = self.engine.compile(name, data)
+        compiled = self.engine.compile(name, data, self.config.limits())
         if existing is not None and existing.digest != compiled.digest:
             raise ComponentLoadError(
                 name, f"a different component is already loaded under this name ({existing!r})"

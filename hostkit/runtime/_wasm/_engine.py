@@ -19,6 +19,7 @@ from ..._errors import ComponentLoadError
 from .._wittypes import WitFunc
 from ._cache import ComponentCache, fingerprint
 from ._capi import first_lines, noop_finalizer
+from ._layout import Layout, count_layout
 from ._process import (
     ACTOR_IFACE,
     ACTOR_SIGNATURES,
@@ -88,13 +89,46 @@ class ImportMistyped(ImportRefused):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits armed on every Store. See :class:`hostkit.HostConfig`."""
+    """Resource limits armed on every Store. See :class:`hostkit.HostConfig`.
+
+    ``memory_bytes`` and ``table_elements`` bound the *total* of all linear
+    memories and tables of one instance, whatever their number; ``memories``
+    and ``tables`` bound how many one component may define (refused at load).
+    """
 
     memory_bytes: int
     table_elements: int
     instances: int
     tables: int
     memories: int
+
+    def shares(self, layout: Layout) -> tuple[int, int, int, int]:
+        """``(memories, bytes each, tables, elements each)`` for a Store
+        running a component with ``layout``: wasmtime's limiter bounds each
+        memory and table and their count, so a share of the total each
+        keeps the sum within it (see ``_layout``)."""
+        memories = max(1, min(layout.memories, self.memories))
+        tables = max(1, min(layout.tables, self.tables))
+        return memories, self.memory_bytes // memories, tables, self.table_elements // tables
+
+    def check(self, name: str, layout: Layout) -> None:
+        """Refuse a component defining more memories or tables than allowed.
+
+        Raises:
+            ComponentLoadError: naming the count and the limit.
+        """
+        if layout.memories > self.memories:
+            raise ComponentLoadError(
+                name,
+                f"it defines {layout.memories} linear memories; the host allows "
+                f"{self.memories} per instance (HostConfig.max_memories)",
+            )
+        if layout.tables > self.tables:
+            raise ComponentLoadError(
+                name,
+                f"it defines {layout.tables} tables; the host allows "
+                f"{self.tables} per instance (HostConfig.max_tables)",
+            )
 
 
 class CompiledComponent:
@@ -106,6 +140,7 @@ class CompiledComponent:
         "_terminate_idx",
         "digest",
         "imports",
+        "layout",
         "name",
         "needs_wasi",
         "raw",
@@ -120,8 +155,10 @@ class CompiledComponent:
         size: int,
         imports: tuple[str, ...],
         needs_wasi: bool,
+        layout: Layout,
     ) -> None:
         self.name = name
+        self.layout = layout
         self.digest = digest
         self.raw = raw
         self.size = size
@@ -236,9 +273,19 @@ class WasmEngine:
         return function in self._host_funcs.get(interface, {})
 
     # -- compiling ---------------------------------------------------------
-    def compile(self, name: str, data: bytes) -> CompiledComponent:
-        """Validate ``data`` and compile it (or load it from the cache)."""
+    def compile(self, name: str, data: bytes, limits: Limits | None = None) -> CompiledComponent:
+        """Validate ``data`` and compile it (or load it from the cache).
+
+        With ``limits``, a component defining more memories or tables than
+        they allow is refused before anything is compiled.
+        """
         self._check_header(name, data)
+        try:
+            layout = count_layout(data)
+        except ValueError as exc:
+            raise ComponentLoadError(name, f"malformed component: {exc}") from None
+        if limits is not None:
+            limits.check(name, layout)
         digest = hashlib.sha256(data).hexdigest()
         raw = self._cache.load(digest)
         if raw is None:
@@ -251,7 +298,7 @@ class WasmEngine:
             self._cache.store(digest, raw)
         with self._link_lock:  # loads run in worker threads too
             imports, needs_wasi = self._check_types(name, raw)
-        return CompiledComponent(name, digest, raw, len(data), imports, needs_wasi)
+        return CompiledComponent(name, digest, raw, len(data), imports, needs_wasi, layout)
 
     def _check_header(self, name: str, data: bytes) -> None:
         if len(data) > self.max_component_bytes:

@@ -70,12 +70,9 @@ class Instance:
         GUARDS[self.guard_id] = self.guard
         store = wasmtime.Store(engine.engine)
         self.store: Any = store
-        store.set_limits(
-            memory_size=limits.memory_bytes,
-            table_elements=limits.table_elements,
-            instances=limits.instances,
-            tables=limits.tables,
-            memories=limits.memories,
+        memories, memory_bytes, tables, table_elements = limits.shares(component.layout)
+        _capi.store_limiter(
+            store.ptr(), memory_bytes, table_elements, limits.instances, tables, memories
         )
         ffi.wasmtime_store_epoch_deadline_callback(
             store.ptr(), on_epoch_deadline, self.guard_id, noop_finalizer
