@@ -24,7 +24,15 @@ from .._errors import (
 )
 from ._actors import EXITED, SPAWNING, Actor, Scheduler, Waiter, describe
 from ._pid import HOST_PID, KILLED, SHUTDOWN, ExitReason, Pid
-from ._wasm import CompiledComponent, HostFunction, ImportResolver, Limits, WasmEngine
+from ._wasm import (
+    CompiledComponent,
+    CompileLimits,
+    CompileProgress,
+    HostFunction,
+    ImportResolver,
+    Limits,
+    WasmEngine,
+)
 
 log = logging.getLogger("hostkit.host")
 guest_log = logging.getLogger("hostkit.guest")
@@ -63,6 +71,15 @@ class HostConfig:
         shutdown_timeout: seconds closing the host waits for actors'
             ``terminate`` before killing them.
         exit_history: exit reasons remembered for :meth:`Host.wait` after exit.
+        compile_cpu_seconds / compile_memory_bytes: CPU time and address space
+            of the worker process that compiles one component.
+        max_compiled_bytes: largest compiled code a component may produce.
+        max_blocking_compile_bytes: largest component a sync :meth:`Host.load`
+            compiles on the Trio thread (blocking it); bigger ones need
+            :meth:`Host.load_async`. Cached or already loaded ones never do.
+        cache_key_file: the key authenticating the compile cache; by default
+            ``hostkit/cache.key`` in the user's config directory, outside
+            ``cache_dir``. See docs/reference/limits.md.
     """
 
     scheduler_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -83,6 +100,11 @@ class HostConfig:
     wasi: bool = True
     shutdown_timeout: float = 1.0
     exit_history: int = 100_000
+    compile_cpu_seconds: int = 120
+    compile_memory_bytes: int = 4096 * _MiB
+    max_compiled_bytes: int = 512 * _MiB
+    max_blocking_compile_bytes: int = 256 * 1024
+    cache_key_file: Path | None = None
 
     def __post_init__(self) -> None:
         positive = (
@@ -319,16 +341,36 @@ class Host:
         if self._closed or self._sched.closing:
             raise HostClosedError("the host is closed; open a new one with hostkit.open_host()")
 
-    def load(self, source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Component:
+    def load(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        progress: Callable[[CompileProgress], None] | None = None,
+    ) -> Component:
         """Validate and compile a component (cached on disk by digest).
+
+        A component is compiled in a worker process bounded by
+        ``compile_cpu_seconds``, ``compile_memory_bytes`` and
+        ``max_compiled_bytes``. One already loaded in this host (same
+        digest) or in the compile cache is not compiled again.
+
+        Called on the Trio thread, this blocks the event loop while it
+        works, so it compiles only components up to
+        ``max_blocking_compile_bytes`` there and refuses bigger ones that
+        need compiling (use :meth:`load_async`); it still loads any
+        component that is cached or already loaded.
 
         Args:
             source: a path to a ``.wasm`` component, or its bytes.
             name: the name guests and :meth:`spawn` use; defaults to the file
                 stem. Required for bytes.
+            progress: called with a `CompileProgress` about every 0.25 s
+                while a compile runs, then for the loading step.
 
         Raises:
-            ComponentLoadError: naming the component and the problem.
+            ComponentLoadError: naming the component and the problem (for
+                a compile limit, which limit).
         """
         self._check_open()
         if isinstance(source, bytes | bytearray | memoryview):
@@ -354,19 +396,48 @@ class Host:
         if not name or "\n" in name:
             raise ComponentLoadError(repr(name), "a component name must be non-empty, one line")
         existing = self.components.get(name)
-        compiled = self.engine.compile(name, data, self.config.limits())
+        cfg = self.config
+        try:
+            trio.lowlevel.current_task()
+            on_trio = True
+        except RuntimeError:
+            on_trio = False
+        compiled = self.engine.compile(
+            name,
+            data,
+            cfg.limits(),
+            compile_limits=CompileLimits(
+                cfg.compile_cpu_seconds, cfg.compile_memory_bytes, cfg.max_compiled_bytes
+            ),
+            progress=progress,
+            may_compile=not on_trio or len(data) <= cfg.max_blocking_compile_bytes,
+        )
         if existing is not None and existing.digest != compiled.digest:
             raise ComponentLoadError(
                 name, f"a different component is already loaded under this name ({existing!r})"
             )
         self.components[name] = compiled
+        if progress is not None:
+            progress(CompileProgress(name, "done", 0.0, cfg.compile_cpu_seconds))
         return compiled
 
     async def load_async(
-        self, source: str | os.PathLike[str] | bytes, *, name: str | None = None
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        progress: Callable[[CompileProgress], None] | None = None,
     ) -> Component:
-        """:meth:`load` in a worker thread: big components compile for seconds."""
-        return await trio.to_thread.run_sync(lambda: self.load(source, name=name))
+        """:meth:`load` in a worker thread: the event loop keeps running while
+        a component compiles. ``progress`` is called on the Trio thread."""
+        report = None
+        if progress is not None:
+            callback = progress
+
+            def report(event: CompileProgress) -> None:
+                trio.from_thread.run_sync(callback, event)
+
+        return await trio.to_thread.run_sync(lambda: self.load(source, name=name, progress=report))
 
     def _component(self, component: Component | str) -> Component:
         if isinstance(component, str):

@@ -20,6 +20,8 @@ callback behind `firewall`: no Python exception ever reaches wasmtime.
 from __future__ import annotations
 
 from ._cache import WASMTIME_VERSION as WASMTIME_VERSION
+from ._compile import CompileLimits as CompileLimits
+from ._compile import CompileProgress as CompileProgress
 from ._engine import CompiledComponent as CompiledComponent
 from ._engine import HostFunction as HostFunction
 from ._engine import ImportMistyped as ImportMistyped
@@ -42,6 +44,8 @@ from ._values import _PLANS as _PLANS
 __all__ = [
     "PROCESS_FUNCTIONS",
     "WASMTIME_VERSION",
+    "CompileLimits",
+    "CompileProgress",
     "CompiledComponent",
     "GuestFault",
     "Guard",

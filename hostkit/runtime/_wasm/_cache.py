@@ -57,12 +57,11 @@ class ComponentCache:
         except wasmtime.WasmtimeError:
             return None
 
-    def store(self, digest: str, raw: Any) -> None:
+    def store(self, digest: str, body: bytes) -> None:
         path = self.path(digest)
         if path is None:
             return
         try:
-            body = bytes(raw.serialize())
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_bytes(_CACHE_MAGIC + hashlib.sha256(body).digest() + body)

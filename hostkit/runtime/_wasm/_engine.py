@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..._errors import ComponentLoadError
 from .._wittypes import WitFunc
 from ._cache import ComponentCache, fingerprint
 from ._capi import first_lines, noop_finalizer
+from ._compile import CompileLimits, CompileProgress, compile_in_worker
 from ._layout import Layout, count_layout
 from ._process import (
     ACTOR_IFACE,
@@ -209,6 +211,8 @@ class WasmEngine:
         self._host_func_ids: list[int] = []
         self._fids: dict[tuple[str, str], int] = {}
         self._link_lock = threading.Lock()
+        # digest -> wasmtime component: loading the same bytes again reuses it
+        self._loaded: dict[str, Any] = {}
         # the type each host function was first imported with; later
         # components must import it with the same type
         self._types: dict[tuple[str, str], WitFunc] = {}
@@ -273,11 +277,27 @@ class WasmEngine:
         return function in self._host_funcs.get(interface, {})
 
     # -- compiling ---------------------------------------------------------
-    def compile(self, name: str, data: bytes, limits: Limits | None = None) -> CompiledComponent:
-        """Validate ``data`` and compile it (or load it from the cache).
+    def compile(
+        self,
+        name: str,
+        data: bytes,
+        limits: Limits | None = None,
+        *,
+        compile_limits: CompileLimits | None = None,
+        progress: Callable[[CompileProgress], None] | None = None,
+        may_compile: bool = True,
+    ) -> CompiledComponent:
+        """Validate ``data`` and compile it, or reuse it: a component with
+        the same digest already loaded in this engine, else the on-disk cache.
 
-        With ``limits``, a component defining more memories or tables than
-        they allow is refused before anything is compiled.
+        Args:
+            limits: a component defining more memories or tables than these
+                allow is refused before anything is compiled.
+            compile_limits: compile in a worker process bounded by these
+                (``None``: in this process, unbounded; for tools only).
+            progress: called while a compile runs (see `CompileProgress`).
+            may_compile: ``False`` refuses a component that would need
+                compiling (sync loads on the Trio thread).
         """
         self._check_header(name, data)
         try:
@@ -287,18 +307,56 @@ class WasmEngine:
         if limits is not None:
             limits.check(name, layout)
         digest = hashlib.sha256(data).hexdigest()
-        raw = self._cache.load(digest)
+        raw = self._loaded.get(digest)
         if raw is None:
+            raw = self._cache.load(digest)
+            if raw is None:
+                if not may_compile:
+                    raise ComponentLoadError(
+                        name,
+                        f"compiling it ({len(data)} bytes) would block the Trio event loop; "
+                        "use `await host.load_async(...)` (or raise "
+                        "HostConfig.max_blocking_compile_bytes)",
+                    )
+                raw = self._compile(name, data, digest, compile_limits, progress)
+            self._loaded[digest] = raw
+        with self._link_lock:  # loads run in worker threads too
+            imports, needs_wasi = self._check_types(name, raw)
+        return CompiledComponent(name, digest, raw, len(data), imports, needs_wasi, layout)
+
+    def _compile(
+        self,
+        name: str,
+        data: bytes,
+        digest: str,
+        limits: CompileLimits | None,
+        progress: Callable[[CompileProgress], None] | None,
+    ) -> Any:
+        if limits is None:
             try:
                 raw = wc.Component(self.engine, data)
             except wasmtime.WasmtimeError as exc:
                 raise ComponentLoadError(
                     name, f"malformed or invalid component: {first_lines(str(exc))}"
                 ) from None
-            self._cache.store(digest, raw)
-        with self._link_lock:  # loads run in worker threads too
-            imports, needs_wasi = self._check_types(name, raw)
-        return CompiledComponent(name, digest, raw, len(data), imports, needs_wasi, layout)
+            self._cache.store(digest, bytes(raw.serialize()))
+            return raw
+        started = time.monotonic()
+        body = compile_in_worker(
+            name, data, fuel=self.fuel_enabled, limits=limits, progress=progress
+        )
+        if progress is not None:
+            progress(
+                CompileProgress(name, "loading", time.monotonic() - started, limits.cpu_seconds)
+            )
+        try:
+            raw = wc.Component.deserialize(self.engine, body)
+        except wasmtime.WasmtimeError as exc:
+            raise ComponentLoadError(
+                name, f"the compile worker's output did not load: {first_lines(str(exc))}"
+            ) from None
+        self._cache.store(digest, body)
+        return raw
 
     def _check_header(self, name: str, data: bytes) -> None:
         if len(data) > self.max_component_bytes:
