@@ -78,8 +78,8 @@ class HostConfig:
             compiles on the Trio thread (blocking it); bigger ones need
             :meth:`Host.load_async`. Cached or already loaded ones never do.
         cache_key_file: the key authenticating the compile cache; by default
-            ``hostkit/cache.key`` in the user's config directory, outside
-            ``cache_dir``. See docs/reference/limits.md.
+            ``<cache_dir>.key``, next to (never inside) ``cache_dir``. See
+            docs/reference/limits.md.
     """
 
     scheduler_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -411,6 +411,7 @@ class Host:
             ),
             progress=progress,
             may_compile=not on_trio or len(data) <= cfg.max_blocking_compile_bytes,
+            cache_key_file=cfg.cache_key_file,
         )
         if existing is not None and existing.digest != compiled.digest:
             raise ComponentLoadError(

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,28 +102,34 @@ def compile_in_worker(
     started = time.monotonic()
     # the CPU limit ends a busy worker; this ends one that sleeps or is starved
     wall_limit = limits.cpu_seconds * 4 + 30
-    with subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    ) as proc:
-        pending: bytes | None = data
-        try:
-            while True:
-                try:
-                    out, err = proc.communicate(pending, timeout=_POLL_SECONDS)
-                    break
-                except subprocess.TimeoutExpired:
-                    pending = None  # communicate() keeps feeding what it started
-                    elapsed = time.monotonic() - started
-                    if elapsed > wall_limit:
-                        raise ComponentLoadError(
-                            name, f"compiling took more than {wall_limit:.0f} s of wall-clock time"
-                        ) from None
-                    if progress is not None:  # its exceptions end the compile too
-                        progress(CompileProgress(name, "compiling", elapsed, limits.cpu_seconds))
-        except BaseException:
-            proc.kill()
-            proc.communicate()
-            raise
+    # The component goes in through a file: communicate() cannot resume
+    # feeding a pipe after a timeout, and a 64 MiB pipe write would block.
+    with tempfile.TemporaryFile() as source:
+        source.write(data)
+        source.seek(0)
+        with subprocess.Popen(
+            argv, stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        ) as proc:
+            try:
+                while True:
+                    try:
+                        out, err = proc.communicate(timeout=_POLL_SECONDS)
+                        break
+                    except subprocess.TimeoutExpired:
+                        elapsed = time.monotonic() - started
+                        if elapsed > wall_limit:
+                            raise ComponentLoadError(
+                                name,
+                                f"compiling took more than {wall_limit:.0f} s of wall-clock time",
+                            ) from None
+                        if progress is not None:  # its exceptions end the compile too
+                            progress(
+                                CompileProgress(name, "compiling", elapsed, limits.cpu_seconds)
+                            )
+            except BaseException:
+                proc.kill()
+                proc.communicate()
+                raise
     return _outcome(name, proc.returncode, out, err, limits)
 
 

@@ -286,6 +286,7 @@ class WasmEngine:
         compile_limits: CompileLimits | None = None,
         progress: Callable[[CompileProgress], None] | None = None,
         may_compile: bool = True,
+        cache_key_file: Path | None = None,
     ) -> CompiledComponent:
         """Validate ``data`` and compile it, or reuse it: a component with
         the same digest already loaded in this engine, else the on-disk cache.
@@ -298,6 +299,8 @@ class WasmEngine:
             progress: called while a compile runs (see `CompileProgress`).
             may_compile: ``False`` refuses a component that would need
                 compiling (sync loads on the Trio thread).
+            cache_key_file: the compile cache's key (see ``_cache``);
+                ``None``: next to the cache directory.
         """
         self._check_header(name, data)
         try:
@@ -309,6 +312,7 @@ class WasmEngine:
         digest = hashlib.sha256(data).hexdigest()
         raw = self._loaded.get(digest)
         if raw is None:
+            self._cache.use_key_file(cache_key_file)
             raw = self._cache.load(digest)
             if raw is None:
                 if not may_compile:
