@@ -191,6 +191,8 @@ class WasmEngine:
         resolver: ImportResolver | None = None,
     ) -> None:
         self._resolver = resolver
+        # Compiled code depends on these settings: the compile worker
+        # (_worker.py) and the cache fingerprint (_cache.py) must match them.
         cfg = wasmtime.Config()
         cfg.epoch_interruption = True
         cfg.consume_fuel = fuel
