@@ -56,11 +56,11 @@ import pluggy
 
 from .._errors import AuditError, CapabilityDenied
 from ..audit import AuditLog
-from ..runtime._wasm import ImportRefused, describe_func
+from ..runtime._wasm import ImportMistyped, ImportRefused, describe_func
 from ..runtime._wittypes import WitFunc, WitType
 from . import _hookspecs
 from ._authorizer import Authorizer, Decision
-from ._binding import Binding, RateLimited, TooLarge, action_of, hook_name_of
+from ._binding import STOCK_SIGNATURES, Binding, RateLimited, TooLarge, action_of, hook_name_of
 from ._callsites import STOCK_PACKAGE, STOCK_SITES, Derive
 from ._context import CallContext
 from ._entities import Entity, PluginIdentity
@@ -397,8 +397,11 @@ class Gate:
         package = interface.split("/", 1)[0] if "/" in interface else ""
         if package == STOCK_PACKAGE:
             site = STOCK_SITES.get(hook)
-            if site is None:
+            expected = STOCK_SIGNATURES.get(action)
+            if site is None or expected is None:
                 raise ImportRefused(f"{action} is not a function hostkit's gate knows")
+            if str(func) != expected:
+                raise ImportMistyped(expected, str(func))
             adapters = site.adapters
             derive = site.derive
         else:
