@@ -161,7 +161,7 @@ def _log(path: Path) -> AuditLog:
     log.record("decision", actor="<0.1>", plugin="mod-a", action="hostkit:host/files#read",
                resource='File::"/data/a"', decision="allow", policies=["p1"])  # fmt: skip
     log.record("decision", actor="<0.2>", plugin="mod-b", action="hostkit:host/kv#set",
-               resource='Key::"\x1b[31mred"', decision="deny", policies=[],
+               resource='Key::"\x1b[31mred\u202e\rfake"', decision="deny", policies=[],
                detail="no policy permits it")  # fmt: skip
     return log
 
@@ -183,7 +183,8 @@ def test_audit_show_keeps_guest_text_inert(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     _log(path).close()
     out = run("audit", "show", str(path), "--decision", "deny").stdout
-    assert "\x1b" not in out and "red" in out
+    assert "red" in out and "fake" in out
+    assert not {"\x1b", "\u202e", "\r"} & set(out)
 
 
 def test_audit_show_says_not_an_audit_log(grant: Path) -> None:

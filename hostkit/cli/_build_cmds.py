@@ -58,7 +58,8 @@ def _fail(exc: Exception, as_json: bool, code: int = EXIT_FAILED) -> None:
         )
     else:
         err = err_console()
-        err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False)
+        err.print("[bold red]error:[/bold red] ", end="", markup=True)
+        err.print(str(exc), markup=False, highlight=False)
     sys.exit(code)
 
 

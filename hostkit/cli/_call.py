@@ -224,15 +224,18 @@ def _report(plugin: str, outcome: dict[str, Any], as_json: bool) -> None:
         sys.exit(code)
     out = console()
     if "reply" in outcome:
-        click.echo(outcome["reply"])
+        # The reply is the plugin's text: raw for a pipe, inert on a terminal
+        # (no escape sequences or bidi tricks reach the operator's screen).
+        reply = outcome["reply"]
+        click.echo(inert(reply, None) if out.is_terminal else reply)
     for d in outcome["denials"]:
         what = d["detail"] or f"{plugin} {d['action']} on {d['resource']}"
         by = f" (forbidden by {', '.join(d['policies'])})" if d["policies"] else ""
         err_console().print("[yellow]denied:[/yellow] ", end="", markup=True)
         err_console().print(inert(what, 500) + by, markup=False)
     if "error" in outcome:
-        err_console().print(f"[bold red]error:[/bold red] {outcome['error']}", markup=True)
-    del out
+        err_console().print("[bold red]error:[/bold red] ", end="", markup=True)
+        err_console().print(inert(outcome["error"], 2000), markup=False)
     if code not in (0, EXIT_FAILED, EXIT_USAGE):
         code = EXIT_FAILED
     sys.exit(code)

@@ -266,6 +266,8 @@ def inspect_command(
 
 
 def _print(report: dict[str, Any]) -> None:
+    from hostkit._text import inert
+
     out = console()
     size, digest = report["size"], report["digest"][:16]
     out.print(f"[bold]{report['component']}[/bold] ({size} bytes, sha256 {digest}...)")
@@ -290,10 +292,13 @@ def _print(report: dict[str, Any]) -> None:
     elif "error" in m:
         out.print(f"manifest ({m['source']}): [red]invalid[/red]: ", end="")
         out.print(m["error"], markup=False)
-    else:
-        out.print(f"manifest ({m['source']}): {m['name']} {m['version']}, world {m['world']}")
+    else:  # the manifest came with the component: untrusted text, printed inert
+        head = f"manifest ({m['source']}): {m['name']} {m['version']}, world {m['world']}"
+        out.print(inert(head, 500), markup=False)
         for kind, values in m["capabilities"].items():
-            out.print(f"  requests {kind}: {', '.join(values) or '(none)'}")
+            out.print(
+                inert(f"  requests {kind}: {', '.join(values) or '(none)'}", 500), markup=False
+            )
         if not m["capabilities"]:
             out.print("  requests no capabilities")
     if "grants" not in report:
@@ -304,7 +309,9 @@ def _print(report: dict[str, Any]) -> None:
     out.print(f'requested capabilities, for Plugin::"{report["plugin"]}":')
     for r in report["requests"]:
         mark = "[green]granted[/green]" if r["granted"] else "[red]DENIED[/red] "
-        out.print(f"  {mark} {r['request']} ({r['action']} on {r['resource']}): {r['reason']}")
+        out.print(f"  {mark} ", end="")
+        line = f"{r['request']} ({r['action']} on {r['resource']}): {r['reason']}"
+        out.print(inert(line, 500), markup=False)
     if not report["requests"]:
         out.print("  (none)")
     out.print("imported actions:")
