@@ -9,6 +9,7 @@ the call met, with its reason, then closes.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -47,12 +48,13 @@ def _plugin_name(path: Path, name: str | None) -> str:
     if name:
         return name
     from hostkit._build._manifest import parse_manifest, read_embedded_manifest
+    from hostkit.build import BuildError
 
     try:
         text = read_embedded_manifest(path.read_bytes())
         if text is not None:
             return parse_manifest(text, root=path.parent).name
-    except (OSError, ValueError, Exception):  # a bad manifest: fall back to the file name
+    except (OSError, ValueError, BuildError):  # a bad manifest: fall back to the file name
         pass
     return path.stem
 
@@ -88,6 +90,12 @@ def _plugin_name(path: Path, name: str | None) -> str:
     "--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.01), help="Seconds."
 )
 @click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The compile cache (default: the one HostConfig() uses, which `hostkit build` fills).",
+)
+@click.option(
     "--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path), help="Audit log file."
 )
 @json_option
@@ -101,6 +109,7 @@ def call_command(
     name: str | None,
     init_args: str,
     timeout: float,
+    cache_dir: Path | None,
     audit_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -117,7 +126,17 @@ def call_command(
     plugin = _plugin_name(component, name)
     try:
         outcome = trio.run(
-            _call, component, plugin, message, init_args, mounts, hosts, kv, timeout, audit_path
+            _call,
+            component,
+            plugin,
+            message,
+            init_args,
+            mounts,
+            hosts,
+            kv,
+            timeout,
+            cache_dir,
+            audit_path,
         )
     except click.ClickException:
         raise
@@ -133,6 +152,7 @@ async def _call(
     hosts: tuple[str, ...],
     kv: tuple[str, ...],
     timeout_s: float,
+    cache_dir: Path | None,
     audit_path: Path | None,
 ) -> dict[str, Any]:
     import pluggy
@@ -195,6 +215,8 @@ async def _call(
                 pm.register(provider)
             gate = Gate(pm, policies=policies, audit=audit)
             config = hostkit.HostConfig(activation_timeout=max(timeout_s, 1.0))
+            if cache_dir is not None:
+                config = dataclasses.replace(config, cache_dir=cache_dir)
             try:
                 async with hostkit.open_host(config, capabilities=gate) as running:
                     loaded = await running.load_async(component, name=plugin)
