@@ -76,8 +76,7 @@ def test_inspect_reads_an_adjacent_manifest_and_decides_with_real_cedar(
     (tmp_path / "hostcall.hostkit.toml").write_text(
         '[plugin]\nname = "hostcall"\n[capabilities]\nfiles-read = ["/data/*"]\nkv = ["k*"]\n'
     )
-    result = run("inspect", str(component), "--policies", str(DEFAULT), "--policies", str(grant),
-                 "--json")  # fmt: skip
+    result = run("inspect", str(component), "--default-policy", "--policies", str(grant), "--json")
     report = json.loads(result.stdout)
     assert report["manifest"]["source"].endswith("hostcall.hostkit.toml")
     requests = {r["request"]: r for r in report["requests"]}

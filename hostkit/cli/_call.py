@@ -19,7 +19,7 @@ import click
 
 from ._output import EXIT_FAILED, EXIT_USAGE, console, emit_json, err_console, json_option
 
-_DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "_build" / "default.cedar"
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "_build" / "default.cedar"
 
 
 def _mount(spec: str, writable: bool = True) -> tuple[str, Path, bool]:
@@ -192,7 +192,7 @@ async def _call(
             raise click.BadParameter(str(exc), param_hint="--allow-host") from None
         private.add(host)
     caps += [KeyValue(p, write=True) for p in kv]
-    default = _DEFAULT_POLICY
+    default = DEFAULT_POLICY
     policies: list[Any] = [default, *(grant(*caps, plugin=plugin) if caps else ())]
     memory = MemorySink()
     audit = AuditLog([memory], path=audit_path)

@@ -169,7 +169,7 @@ def check_grants(
                 {
                     "action": action,
                     "granted": "n/a",
-                    "how": "not a Cedar action in the schema (not gated by policy)",
+                    "how": "not a Cedar action in the schema: not gated by policy",
                     "policies": [],
                 }
             )
@@ -189,7 +189,7 @@ def check_grants(
                 {
                     "action": action,
                     "granted": granted,
-                    "how": "policy scopes (depends on the resource)",
+                    "how": "a permit names it; the decision depends on the resource",
                     "policies": [],
                 }
             )
@@ -231,10 +231,19 @@ def check_requests(
     type=click.Path(exists=True, path_type=Path),
     help="Cedar policy files or directories to check the requests against. Repeatable.",
 )
+@click.option(
+    "--default-policy",
+    is_flag=True,
+    help="Add hostkit's default policy (what `hostkit call` grants every plugin).",
+)
 @click.option("--plugin", default=None, help="Plugin name for --policies (default: manifest).")
 @json_option
 def inspect_command(
-    component: Path, policies: tuple[Path, ...], plugin: str | None, as_json: bool
+    component: Path,
+    policies: tuple[Path, ...],
+    default_policy: bool,
+    plugin: str | None,
+    as_json: bool,
 ) -> None:
     """Show COMPONENT's imports, exports and the capabilities it requests.
 
@@ -250,6 +259,10 @@ def inspect_command(
 
     report = inspect_component(component)
     name = plugin or (report["manifest"] or {}).get("name") or component.stem
+    if default_policy:
+        from ._call import DEFAULT_POLICY
+
+        policies = (DEFAULT_POLICY, *policies)
     if policies:
         try:
             report["grants"] = check_grants(report, policies, name)
