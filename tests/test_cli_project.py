@@ -175,3 +175,49 @@ def test_a_syntax_error_build_shows_the_file_and_line_first(tmp_path: Path) -> N
     report = json.loads(as_json.stdout)
     assert (as_json.returncode, report["file"], report["ok"]) == (1, str(app), False)
     assert report["line"] == app.read_text().splitlines().index("def handle(msg: Any) -> Any") + 1
+
+
+@pytest.fixture(scope="session")
+def adapter_example(python_guests: object) -> Path:
+    """plugins/python/adapter (files, http, kv), built once (digest-cached)."""
+    from hostkit.build import build_python
+
+    return build_python(
+        ROOT / "plugins" / "python" / "adapter",
+        ROOT / "plugins" / "build" / "adapter.wasm",
+        world="hostkit:host/full-plugin",
+    ).path
+
+
+def test_call_allow_host_reaches_exactly_the_granted_loopback_server(adapter_example: Path) -> None:
+    import http.server
+    import threading
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"items": [1, 2]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        msg = json.dumps({"op": "fetch", "url": f"http://127.0.0.1:{port}/v1"})
+        code, out, err = _call(str(adapter_example), msg, "--allow-host", f"127.0.0.1:{port}")
+        assert code == 0
+        assert json.loads(out) == {"ok": {"status": 200, "body": '{"items": [1, 2]}'}}
+        # Another port of the same host was not granted.
+        code, out, err = _call(str(adapter_example), msg, "--allow-host", f"127.0.0.1:{port + 1}")
+        assert json.loads(out)["error"] == "denied"
+        assert f'Host::"127.0.0.1:{port}"' in err
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -10,6 +10,7 @@ the call met, with its reason, then closes.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +43,16 @@ def _host_spec(spec: str) -> tuple[str, int | None]:
     if sep and port.isdigit() and host:
         return host, int(port)
     return spec, None
+
+
+def _is_local_literal(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _plugin_name(path: Path, name: str | None) -> str:
@@ -190,7 +201,11 @@ async def _call(
             caps.append(NetworkOutbound(host, port=port) if port else NetworkOutbound(host))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--allow-host") from None
-        private.add(host)
+        if _is_local_literal(host):
+            # Named explicitly by the operator: let the private-address guard
+            # pass it. A host *name* is never added, so DNS cannot rebind a
+            # granted name onto a private address.
+            private.add(host)
     caps += [KeyValue(p, write=True) for p in kv]
     default = DEFAULT_POLICY
     policies: list[Any] = [default, *(grant(*caps, plugin=plugin) if caps else ())]
