@@ -94,7 +94,7 @@ def app_api_wasm(python_guests: Any) -> Path:
         BUILD / "cli_app_api.wasm",
         world="hostkit:test/cli-app-api",
         wit=plugin_build._test_wit_files(),
-        deps=plugin_build.WIT_DEPS,
+        deps=plugin_build.app_deps(),
     ).path
 
 
