@@ -263,3 +263,14 @@ def test_new_refuses_bad_names_and_non_empty_directories(tmp_path: Path) -> None
     taken = run("new", "ok-name", "--dir", str(tmp_path / "full"), "--json")
     assert taken.exit_code == 2 and json.loads(taken.stdout)["ok"] is False
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_call_prints_a_reply_inert_on_a_terminal_and_raw_to_a_pipe(
+    wasm: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = "ok\u202e\rgotcha"
+    piped = run("call", str(wasm["echo"]), hostile)
+    assert piped.stdout == hostile + "\n"  # scripts get the plugin's bytes
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: stdout is a terminal
+    shown = run("call", str(wasm["echo"]), hostile)
+    assert shown.stdout == "ok\\u202e\\rgotcha\n"
