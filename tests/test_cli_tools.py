@@ -274,3 +274,11 @@ def test_call_prints_a_reply_inert_on_a_terminal_and_raw_to_a_pipe(
     monkeypatch.setenv("FORCE_COLOR", "1")  # rich: stdout is a terminal
     shown = run("call", str(wasm["echo"]), hostile)
     assert shown.stdout == "ok\\u202e\\rgotcha\n"
+
+
+@pytest.mark.parametrize("guest", ["/data/*", "data", "/data/../etc"])
+def test_call_refuses_guest_paths_that_would_widen_the_grant(
+    wasm: dict[str, Path], tmp_path: Path, guest: str
+) -> None:
+    result = run("call", str(wasm["echo"]), "x", "--allow-read", f"{guest}={tmp_path}")
+    assert result.exit_code == 2 and "--allow-read" in result.stderr

@@ -30,12 +30,19 @@ def _mount(spec: str, writable: bool = True) -> tuple[str, Path, bool]:
     path = Path(host_dir).expanduser().resolve()
     if not path.is_dir():
         raise click.BadParameter(f"{host_dir!r} is not a directory", param_hint="--allow-path")
+    from hostkit.capabilities import PathRejected, normalize_guest_path
+
     guest = guest or path.as_posix()
-    if not guest.startswith("/"):
+    hint = "--allow-path" if writable else "--allow-read"
+    if not guest.startswith("/") or "*" in guest:
         raise click.BadParameter(
-            f"guest path {guest!r} must be absolute (e.g. /data)", param_hint="--allow-path"
+            f"guest path {guest!r} must be absolute, without '*' (e.g. /data)", param_hint=hint
         )
-    return guest.rstrip("/") or "/", path, writable
+    try:  # the grant's pattern and the mount use the same normalized path
+        guest = normalize_guest_path(guest)
+    except PathRejected as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    return guest, path, writable
 
 
 def _host_spec(spec: str) -> tuple[str, int | None]:
