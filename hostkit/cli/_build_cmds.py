@@ -22,8 +22,9 @@ from ._output import (
 
 @contextlib.contextmanager
 def _progress(quiet: bool) -> Iterator[object]:
-    """A progress callback: a spinner with the current step on a terminal,
-    one line per step on stderr otherwise, nothing with ``quiet``."""
+    """A progress callback: a spinner with the current step and the time it
+    has taken on a terminal, one line per step on stderr otherwise, nothing
+    with ``quiet``."""
     if quiet:
         yield lambda _line: None
         return
@@ -31,11 +32,15 @@ def _progress(quiet: bool) -> Iterator[object]:
     if not err.is_terminal:
         yield lambda line: click.echo(f"  {line}", err=True)
         return
-    with err.status("building...") as status:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("building", total=None)
 
         def step(line: str) -> None:
-            status.update(line)
-            err.print(f"  [dim]{line}[/dim]")
+            bar.update(task, description=line)
+            bar.console.print("  " + line, style="dim", markup=False, highlight=False)
 
         yield step
 
