@@ -20,9 +20,8 @@ Exit codes (the same for every command):
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -32,7 +31,6 @@ __all__ = [
     "EXIT_OK",
     "EXIT_TOOL",
     "EXIT_USAGE",
-    "Failed",
     "UsageFailure",
     "console",
     "emit_json",
@@ -44,12 +42,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TOOL = 3
-
-
-class Failed(click.ClickException):
-    """The command ran and the answer is no (exit 1)."""
-
-    exit_code = EXIT_FAILED
 
 
 class UsageFailure(click.ClickException):
@@ -69,10 +61,6 @@ def err_console() -> Console:
 
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
-
-
-def exit_with(code: int) -> NoReturn:
-    sys.exit(code)
 
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
