@@ -14,6 +14,7 @@ from ._errors import AuditError as AuditError
 from ._errors import CallTimeout as CallTimeout
 from ._errors import CapabilityDenied as CapabilityDenied
 from ._errors import ComponentLoadError as ComponentLoadError
+from ._errors import ConfigError as ConfigError
 from ._errors import FederationError as FederationError
 from ._errors import HostClosedError as HostClosedError
 from ._errors import HostkitError as HostkitError
@@ -44,6 +45,7 @@ __all__ = [
     "CapabilityDenied",
     "Component",
     "ComponentLoadError",
+    "ConfigError",
     "ExitReason",
     "FederationError",
     "Host",

@@ -17,6 +17,7 @@
      +-- AuditError               the audit log could not be written or verified
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
+     +-- ConfigError              a host.toml is malformed (names the file, the key, what is expected)
 """
 
 from __future__ import annotations
@@ -115,3 +116,8 @@ class FederationError(HostkitError):
 class HostClosedError(HostkitError):
     """The host is closed or closing: you used it after (or while) leaving
     ``open_host``."""
+
+
+class ConfigError(HostkitError, ValueError):
+    """A host configuration file (``host.toml``) is malformed: your input.
+    The message names the file, the key and what is expected there."""
