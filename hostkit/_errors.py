@@ -17,7 +17,7 @@
      +-- AuditError               the audit log could not be written or verified
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
-     +-- ConfigError              a host.toml is malformed (names the file, the key, what is expected)
+     +-- ConfigError              a host.toml is malformed (names the file and the key)
 """
 
 from __future__ import annotations

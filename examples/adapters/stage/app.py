@@ -30,7 +30,11 @@ class Stage(GenServer):
             raise ValueError(f"unknown stage role {args!r}")
         self.role = args
 
-    def handle_call(self, msg: Any, from_: From) -> Any:
+    def handle_cast(self, msg: Any) -> None:
+        """A cast (``hostkit send``) runs the same op and logs the answer."""
+        self.log("info", f"{self.role}: {json.dumps(self.handle_call(msg, None))[:500]}")
+
+    def handle_call(self, msg: Any, from_: From | None) -> Any:
         op = msg.get("op") if isinstance(msg, dict) else None
         try:
             if self.role == "ingest" and op == "list":
