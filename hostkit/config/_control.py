@@ -132,9 +132,10 @@ def _answer(ok: bool, **fields: Any) -> bytes:
 class ControlServer:
     """Serves the control protocol for one :class:`ConfiguredHost`."""
 
-    def __init__(self, running: ConfiguredHost, path: Path) -> None:
+    def __init__(self, running: ConfiguredHost, path: Path, owner_uid: int | None = None) -> None:
         self.running = running
         self.path = path
+        self.owner_uid = os.getuid() if owner_uid is None else owner_uid
         self.limits = running.config.tables.control
         self._slots = trio.CapacityLimiter(self.limits.max_connections)
 
@@ -179,7 +180,7 @@ class ControlServer:
     async def _connection(self, stream: trio.SocketStream) -> None:
         async with stream:
             peer = peer_uid(stream.socket)
-            if peer[1] != os.getuid():
+            if peer[1] != self.owner_uid:
                 self._audit("connect", peer, "deny", detail="peer is another user")
                 return
             try:

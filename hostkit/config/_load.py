@@ -172,6 +172,7 @@ def _explain(message: str) -> str:
     if missing:
         key = f"{path}.{missing['key']}" if path else missing["key"]
         return f"{key}: required, missing"
+    what = what.replace(" | null`", "`")  # TOML has no null: an absent key is the default
     return f"{path or '(top level)'}: {what[0].lower()}{what[1:]}"
 
 
