@@ -201,7 +201,7 @@ def test_a_socket_directory_open_to_others_or_a_symlink_is_refused(short_dir: Pa
     open_dir = short_dir / "open"
     open_dir.mkdir(mode=0o755)
     os.chmod(open_dir, 0o755)
-    with pytest.raises(hostkit.ConfigError, match="is open to others .*chmod 700"):
+    with pytest.raises(hostkit.ConfigError, match=r"is open to others .*chmod 700"):
         private_dir(open_dir, create=True)
     link = short_dir / "link"
     link.symlink_to(short_dir)
