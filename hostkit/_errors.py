@@ -17,6 +17,7 @@
      +-- AuditError               the audit log could not be written or verified
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
+     +-- BuildError               a plugin could not be built (names the file and line)
      +-- ConfigError              a host.toml is malformed (names the file and the key)
 """
 
@@ -116,6 +117,41 @@ class FederationError(HostkitError):
 class HostClosedError(HostkitError):
     """The host is closed or closing: you used it after (or while) leaving
     ``open_host``."""
+
+
+class BuildError(HostkitError):
+    """A plugin could not be built (:mod:`hostkit.build`): usually the
+    plugin's own source is at fault, else a missing tool or a bad project.
+
+    When the guest's code failed (a ``SyntaxError`` in ``app.py``, an
+    exception while importing it), ``file``, ``line`` and ``message`` locate
+    it and the text starts with them, followed by ``detail`` (the source
+    line or the guest's traceback); ``output`` keeps the tool's full output
+    for a bug report.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        detail: str = "",
+        output: str = "",
+    ) -> None:
+        where = ""
+        if file is not None:
+            where = file + (f":{line}" if line is not None else "")
+            where += f":{column}" if line is not None and column is not None else ""
+            where += ": "
+        super().__init__(where + message + (f"\n{detail}" if detail else ""))
+        self.message = message
+        self.detail = detail
+        self.file = file
+        self.line = line
+        self.column = column
+        self.output = output
 
 
 class ConfigError(HostkitError, ValueError):
