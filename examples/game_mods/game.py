@@ -33,7 +33,7 @@ import trio
 
 import hostkit
 from hostkit.capabilities import CallContext, HostCallInvalid, hookimpl, hookspec
-from hostkit.config import ConfiguredHost, open_configured_host
+from hostkit.config import ConfiguredHost, HostFile, load_config, open_configured_host
 
 HERE = Path(__file__).resolve().parent
 FPS = 60
@@ -109,6 +109,13 @@ async def game_loop(running: ConfiguredHost, world: World, seconds: float) -> di
     return {"intervals": intervals, "work": work, "dropped": dropped}
 
 
+def _records_in(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)
+
+
 def frame_stats(times: list[float]) -> dict[str, float]:
     """Median, 99th percentile and maximum of frame times, in ms."""
     ordered = sorted(times)
@@ -133,11 +140,15 @@ def audit_summary(path: Path, first: int = 0) -> collections.Counter[str]:
     return counts
 
 
-async def play(seconds: float = 3.0, config: Path = HERE / "host.toml") -> dict[str, Any]:
+async def play(
+    seconds: float = 3.0, config: HostFile | Path = HERE / "host.toml"
+) -> dict[str, Any]:
     """Boot the game's host, play ``seconds`` of frames, return what happened."""
     world = World()
-    async with open_configured_host(config, plugins=[world], hookspecs=[AcmeSpecs]) as running:
-        first_record = running.audit.count - 1  # the log resumes; this run starts at policy-load
+    host_file = config if isinstance(config, HostFile) else load_config(config)
+    audit_path = host_file.resolve(host_file.tables.audit.path or "audit.log")
+    first_record = _records_in(audit_path)  # the log resumes where an earlier run stopped
+    async with open_configured_host(host_file, plugins=[world], hookspecs=[AcmeSpecs]) as running:
         frames = await game_loop(running, world, seconds)
         await trio.sleep(0.3)  # let the last frames drain
         host = running.host
@@ -149,8 +160,9 @@ async def play(seconds: float = 3.0, config: Path = HERE / "host.toml") -> dict[
             c.id: {"restarts": c.restarts, "last_exit": str(c.last_exit), "pid": str(c.pid)}
             for c in running.supervisor.which_children()
         }
-        audit_path = running.config.resolve(running.config.tables.audit.path or "")
+    worst = max(range(len(frames["intervals"])), key=frames["intervals"].__getitem__)
     return {
+        "worst_frame": worst + 1,
         "frames": len(frames["intervals"]),
         "interval_ms": frame_stats(frames["intervals"]),
         "work_ms": frame_stats(frames["work"]),
@@ -170,7 +182,8 @@ def main() -> None:
     r = trio.run(play, args.seconds)
     iv, wk = r["interval_ms"], r["work_ms"]
     print(f"{r['frames']} frames at {FPS} fps (target {1000 / FPS:.1f} ms): interval median "
-          f"{iv['median']:.1f} ms, p99 {iv['p99']:.1f} ms, max {iv['max']:.1f} ms; "
+          f"{iv['median']:.1f} ms, p99 {iv['p99']:.1f} ms, max {iv['max']:.1f} ms "
+          f"(frame {r['worst_frame']}); "
           f"frame work median {wk['median']:.2f} ms, max {wk['max']:.2f} ms; "
           f"{r['dropped_frames']} frame messages not delivered")
     for name, status in r["status"].items():
