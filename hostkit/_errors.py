@@ -18,6 +18,7 @@
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
      +-- BuildError               a plugin could not be built (names the file and line)
+          +-- ToolNotFound         componentize-py or wasm-tools is not installed
      +-- ConfigError              a host.toml is malformed (names the file and the key)
 """
 
@@ -152,6 +153,11 @@ class BuildError(HostkitError):
         self.line = line
         self.column = column
         self.output = output
+
+
+class ToolNotFound(BuildError):
+    """A build tool (componentize-py, wasm-tools) is not installed: your
+    environment is at fault. ``pip install 'wasm-hostkit[build]'``."""
 
 
 class ConfigError(HostkitError, ValueError):

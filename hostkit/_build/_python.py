@@ -151,7 +151,7 @@ def build_python(
         partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         cmd = [exe, "-d", str(wit_dir), "-w", world_name, "componentize", APP_MODULE,
                "-p", str(src), "-o", str(partial)]  # fmt: skip
-        say(f"componentize-py: building {app.name} against {world_name} (first build: ~10-60 s)")
+        say(f"componentize-py: building {target.stem} against {world_name} (first build: ~10-60 s)")
         done = run_tool(cmd, cwd=tmp, env={"VIRTUAL_ENV": str(venv)}, timeout=_BUILD_TIMEOUT)
         if done.returncode != 0:
             partial.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
-from .._errors import BuildError
+from .._errors import BuildError, ToolNotFound
 
 __all__ = ["find_tool", "run_tool", "tool_version"]
 
@@ -27,14 +27,14 @@ def find_tool(name: str) -> str:
     this Python first (a venv that is not activated), then ``PATH``.
 
     Raises:
-        BuildError: the tool is not installed (the message says how to get it).
+        ToolNotFound: the tool is not installed (the message says how to get it).
     """
     beside = Path(sys.executable).with_name(name)
     if beside.exists():
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise BuildError(f"{name} not found next to {sys.executable} or on PATH: {_INSTALL_HINT}")
+        raise ToolNotFound(f"{name} not found next to {sys.executable} or on PATH: {_INSTALL_HINT}")
     return found
 
 
