@@ -1,52 +1,53 @@
-"""Build the examples' Python plugins into ``examples/build/`` (cached).
+"""Build the examples' plugins into ``examples/build/`` (cached).
 
     python examples/build.py            # every example plugin
     python examples/build.py goblins    # just some
 
-Each plugin is a componentize-py build (``hostkit.build.build_python``), tens
-of seconds the first time; a build whose inputs did not change is skipped,
+Each plugin is a ``hostkit new``-style project (a ``hostkit.toml`` next to
+its ``app.py``), and this runs ``hostkit build`` on each: a componentize-py
+build, tens of seconds the first time, then compiled into the host's cache
+so the first load is fast. A plugin whose inputs did not change is skipped,
 so running this again is instant. Tests and ``scripts/demo.sh`` call it too.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-from hostkit.build import build_python
-
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 OUT = HERE / "build"
 
-FULL = "hostkit:host/full-plugin"  # hostkit's actor contract + every stock host function
-
-#: plugin name -> (app directory, world, WIT package directory or None for hostkit's own)
-PLUGINS: dict[str, tuple[Path, str, Path | None]] = {
-    "goblins": (HERE / "game_mods" / "mods" / "goblins", "mod", HERE / "game_mods" / "wit"),
-    "griefer": (HERE / "game_mods" / "mods" / "griefer", "mod", HERE / "game_mods" / "wit"),
-    "stage": (HERE / "adapters" / "stage", FULL, None),
-    "calculator": (HERE / "ai_tools" / "tools" / "calculator", FULL, None),
-    "fetcher": (HERE / "ai_tools" / "tools" / "fetcher", FULL, None),
-    "notes": (HERE / "ai_tools" / "tools" / "notes", FULL, None),
+#: plugin name -> its project directory (with hostkit.toml)
+PROJECTS: dict[str, Path] = {
+    "goblins": HERE / "game_mods" / "mods" / "goblins",
+    "griefer": HERE / "game_mods" / "mods" / "griefer",
+    "stage": HERE / "adapters" / "stage",
+    "calculator": HERE / "ai_tools" / "tools" / "calculator",
+    "fetcher": HERE / "ai_tools" / "tools" / "fetcher",
+    "notes": HERE / "ai_tools" / "tools" / "notes",
 }
 
 
 def build(*names: str, quiet: bool = False) -> dict[str, Path]:
-    """Build the named plugins (all by default); returns name -> ``.wasm`` path."""
-    unknown = sorted(set(names) - set(PLUGINS))
+    """Run ``hostkit build`` on the named projects (all by default); returns
+    name -> ``.wasm`` path.
+
+    Raises:
+        SystemExit: a name is unknown, or a build failed (its output shown).
+    """
+    unknown = sorted(set(names) - set(PROJECTS))
     if unknown:
-        raise SystemExit(f"unknown example plugins {unknown}; known: {sorted(PLUGINS)}")
+        raise SystemExit(f"unknown example plugins {unknown}; known: {sorted(PROJECTS)}")
+    hostkit = Path(sys.executable).with_name("hostkit")
     built = {}
-    for name in names or tuple(PLUGINS):
-        app, world, own = PLUGINS[name]
-        t0 = time.perf_counter()
-        result = build_python(app, OUT / f"{name}.wasm", world=world, wit=own)
-        built[name] = result.path
-        if not quiet:
-            how = "cached" if result.cached else f"built in {time.perf_counter() - t0:.1f} s"
-            print(f"{result.path.relative_to(ROOT)} ({how})")
+    for name in names or tuple(PROJECTS):
+        cmd = [str(hostkit), "build", str(PROJECTS[name])] + (["--quiet"] if quiet else [])
+        done = subprocess.run(cmd, capture_output=quiet, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"hostkit build {PROJECTS[name]} failed:\n{done.stdout}{done.stderr}")
+        built[name] = OUT / f"{name}.wasm"
     return built
 
 
