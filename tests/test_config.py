@@ -195,3 +195,16 @@ async def test_booting_a_path_string_and_the_default_kv_in_memory(
     async with open_configured_host(os.fspath(write(project, text))) as running:
         assert running.components["e"].name == "e"
         assert list(running.supervisor.which_children()) == []
+
+
+async def test_hostkits_default_policy_is_in_force_unless_switched_off(
+    project: Path, cache_dir: Path
+) -> None:
+    base = f'[host]\ncache_dir = "{cache_dir}"\n[audit]\npath = "a.log"\n'
+    for extra, expected in (("", True), ("[policies]\ndefault = false\n", False)):
+        (project / "a.log").unlink(missing_ok=True)
+        async with open_configured_host(write(project, base + extra)):
+            pass
+        first = json.loads((project / "a.log").read_text().splitlines()[0])
+        assert first["event"] == "policy-load"
+        assert ("default:log" in first["policies"]) is expected

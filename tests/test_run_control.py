@@ -288,3 +288,15 @@ def test_hostkit_send_without_a_running_host_exits_2(host_toml: Path) -> None:
     )
     assert done.returncode == 2
     assert "does not exist (is the host running?)" in done.stderr
+
+
+def test_hostkit_run_check_prints_the_cedar_the_grants_compile_to(tmp_path: Path) -> None:
+    cfg = tmp_path / "host.toml"
+    (tmp_path / "e.wasm").write_bytes(b"")
+    cfg.write_text('[[components]]\nname = "e"\npath = "e.wasm"\n'
+                   '[[grants]]\nplugin = "e"\nkv_read = ["k/*"]\n')
+    done = subprocess.run([str(HOSTKIT), "run", str(cfg), "--check"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"// {cfg}: OK\n// in force with: hostkit's default policy\n")
+    assert '@id("plugin:e/kv-read:k/*")' in done.stdout

@@ -100,17 +100,36 @@ def call_running(
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--no-control", is_flag=True, help="Do not open the control socket.")
-def run(config: Path, no_control: bool) -> None:
-    """Boot the host CONFIG (a host.toml) describes and serve until Ctrl-C."""
+@click.option(
+    "--check", is_flag=True,
+    help="Only check CONFIG and print the Cedar policies its [[grants]] compile to.",
+)
+def run(config: Path, no_control: bool, check: bool) -> None:
+    """Boot the host CONFIG (a host.toml) describes and serve until Ctrl-C.
+
+    Exit 0 after a clean stop (SIGINT or SIGTERM), 1 if the host failed
+    (a component that does not load, a supervisor that gave up), 2 if
+    CONFIG is malformed (the message names the file and the key).
+    """
     import trio
 
     from hostkit._errors import ConfigError, HostkitError
+    from hostkit.capabilities import grants_to_cedar
     from hostkit.config import load_config
 
     try:
         host_file = load_config(config)
     except ConfigError as exc:
         raise _UsageError(str(exc)) from None
+    if check:
+        pol = host_file.tables.policies
+        click.echo(f"// {host_file.path}: OK")
+        sources = (["hostkit's default policy"] if pol.default else []) + [
+            str(host_file.resolve(p)) for p in pol.files
+        ]
+        click.echo(f"// in force with: {', '.join(sources) or 'nothing else'}")
+        click.echo(grants_to_cedar(host_file.grants))
+        return
     try:
         stopped_by = trio.run(_serve, host_file, not no_control)
     except ConfigError as exc:

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +27,10 @@ from ..capabilities.providers import (
 from ..runtime import Component, Host, HostConfig, open_host
 from ..supervision import Supervisor, open_supervisor
 from ._load import HostFile, load_config
+
+#: hostkit's stock default policy: a plugin may read the clock, draw random
+#: numbers, log and learn its own pid; nothing that reaches outside it.
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "_build" / "default.cedar"
 
 _HOST_LIMITS = (
     "scheduler_threads", "batch_size", "mailbox_capacity", "max_message_size",
@@ -156,7 +161,8 @@ async def open_configured_host(
             c.name: PluginIdentity(c.name, "", c.version, c.publisher, tuple(c.groups))
             for c in t.components
         }
-        policies: list[Any] = [config.resolve(p) for p in t.policies.files]
+        policies: list[Any] = [DEFAULT_POLICY] if t.policies.default else []
+        policies += [config.resolve(p) for p in t.policies.files]
         policies += config.grants
         gate = Gate(pm, policies=policies, schema=schema, audit=audit, identities=identities)
         host = await stack.enter_async_context(open_host(host_config(config), capabilities=gate))

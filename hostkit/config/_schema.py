@@ -87,6 +87,7 @@ class KvTable(_Table):
 class PoliciesTable(_Table):
     """``[policies]``: Cedar policy files and schema fragments."""
 
+    default: bool = True
     files: list[NonEmpty] = []
     schema: list[NonEmpty] = []
 
