@@ -17,6 +17,7 @@ stop on a signal exits 0.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from pathlib import Path
@@ -104,7 +105,11 @@ def call_running(
     "--check", is_flag=True,
     help="Only check CONFIG and print the Cedar policies its [[grants]] compile to.",
 )
-def run(config: Path, no_control: bool, check: bool) -> None:
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+    show_default=True, help="Host log level (guest logs and stdout are 'info').",
+)
+def run(config: Path, no_control: bool, check: bool, log_level: str) -> None:
     """Boot the host CONFIG (a host.toml) describes and serve until Ctrl-C.
 
     Exit 0 after a clean stop (SIGINT or SIGTERM), 1 if the host failed
@@ -130,6 +135,7 @@ def run(config: Path, no_control: bool, check: bool) -> None:
         click.echo(f"// in force with: {', '.join(sources) or 'nothing else'}")
         click.echo(grants_to_cedar(host_file.grants))
         return
+    logging.basicConfig(level=log_level.upper(), format="%(name)s: %(message)s")
     try:
         stopped_by = trio.run(_serve, host_file, not no_control)
     except ConfigError as exc:
