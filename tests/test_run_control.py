@@ -300,3 +300,30 @@ def test_hostkit_run_check_prints_the_cedar_the_grants_compile_to(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"// {cfg}: OK\n// in force with: hostkit's default policy\n")
     assert '@id("plugin:e/kv-read:k/*")' in done.stdout
+
+
+def test_hostkit_run_exits_1_when_a_component_does_not_load(tmp_path: Path) -> None:
+    cfg = tmp_path / "host.toml"
+    (tmp_path / "e.wasm").write_bytes(b"not wasm")
+    cfg.write_text('[[components]]\nname = "e"\npath = "e.wasm"\n')
+    done = subprocess.run([str(HOSTKIT), "run", str(cfg)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert "ComponentLoadError: component 'e'" in done.stderr
+
+
+def test_control_enabled_false_opens_no_socket(host_toml: Path) -> None:
+    text = host_toml.read_text().replace("[control]\n", "[control]\nenabled = false\n")
+    host_toml.write_text(text)
+    proc = subprocess.Popen([str(HOSTKIT), "run", str(host_toml)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("hostkit: running"):
+                break
+        assert not socket_path(load_config(host_toml)).exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "  control " not in out

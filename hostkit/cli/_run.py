@@ -137,7 +137,8 @@ def run(config: Path, no_control: bool, check: bool, log_level: str) -> None:
         return
     logging.basicConfig(level=log_level.upper(), format="%(name)s: %(message)s")
     try:
-        stopped_by = trio.run(_serve, host_file, not no_control)
+        control = host_file.tables.control.enabled and not no_control
+        stopped_by = trio.run(_serve, host_file, control)
     except ConfigError as exc:
         raise _UsageError(str(exc)) from None
     except HostkitError as exc:
