@@ -208,3 +208,15 @@ async def test_hostkits_default_policy_is_in_force_unless_switched_off(
         first = json.loads((project / "a.log").read_text().splitlines()[0])
         assert first["event"] == "policy-load"
         assert ("default:log" in first["policies"]) is expected
+
+
+def test_hostkit_config_lists_each_public_name_once() -> None:
+    import hostkit.config as module
+
+    exported = list(module.__all__)
+    assert len(exported) == len(set(exported))
+    public = {a for a, v in vars(module).items()
+              if not a.startswith("_") and not isinstance(v, type(os)) and a != "annotations"}
+    assert public == set(exported)
+    assert issubclass(hostkit.ConfigError, hostkit.HostkitError)
+    assert "ConfigError" in hostkit.__all__
