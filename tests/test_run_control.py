@@ -166,11 +166,13 @@ async def test_connections_beyond_the_limit_are_turned_away(served: Path) -> Non
     for _ in range(2):
         sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         await sock.connect(str(served))
-        held.append(sock)
-    await trio.sleep(0.1)  # let the server take both slots
+        stream = trio.SocketStream(sock)
+        await stream.send_all(b'{"op":"ping"}\n')
+        assert b"pong" in await stream.receive_some(100)  # this connection holds a slot
+        held.append(stream)
     assert json.loads(await raw(served, b'{"op":"ping"}\n'))["error"] == "busy"
-    for sock in held:
-        sock.close()
+    for stream in held:
+        await stream.aclose()
 
 
 async def test_a_peer_of_another_uid_is_refused_and_audited(
