@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from hostkit.build import BuildError
+from hostkit.build import HOSTKIT_PACKAGES, BuildError, find_tool
 from hostkit.build import build_python as _build_python
 from hostkit.build import build_wat as _build_wat
 
@@ -61,15 +61,32 @@ def _discover_wat() -> dict[str, str | None]:
 WAT_GUESTS: dict[str, str | None] = _discover_wat()
 
 
+def tool(name: str) -> str:
+    """A toolchain binary (next to this Python first, then PATH); exits
+    with the install hint if it is missing."""
+    try:
+        return find_tool(name)
+    except BuildError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def _test_wit_files() -> list[Path]:
     return [PLUGINS / "wit" / "test.wit", *sorted((PLUGINS / "wit").glob("test-*.wit"))]
 
 
-# The packages test.wit's worlds use besides hostkit's own (which
-# hostkit.build adds): dependency name -> source.
+# The packages test.wit's worlds use: dependency name -> source. hostkit's
+# own (plugin, host) are listed for readers; hostkit.build adds them itself
+# from its package data (the same files), so only the others are passed on.
 WIT_DEPS: dict[str, Path] = {
+    "plugin": ROOT / "wit" / "plugin" / "plugin.wit",
+    "host": ROOT / "wit" / "host" / "host.wit",
     "acme-game": PLUGINS / "wit" / "acme-game.wit",
 }
+
+
+def app_deps() -> dict[str, Path]:
+    """``WIT_DEPS`` without hostkit's own packages (``deps=`` of hostkit.build)."""
+    return {k: v for k, v in WIT_DEPS.items() if k not in HOSTKIT_PACKAGES}
 
 
 def wat_source(name: str) -> str:
@@ -90,7 +107,7 @@ def build_wat(name: str, out_dir: Path = BUILD) -> Path:
         out_dir / f"{name}.wasm",
         world=None if world is None else f"hostkit:test/{world}",
         wit=_test_wit_files(),
-        deps=WIT_DEPS,
+        deps=app_deps(),
     ).path
 
 

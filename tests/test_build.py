@@ -135,3 +135,32 @@ async def test_a_wat_guest_built_against_packaged_wit_loads_in_a_host(
     async with hostkit.open_host(config) as host:
         pid = await host.spawn(host.load(result.path))
         assert await host.call(pid, "finished") == "0"
+
+
+def test_hostkit_build_lists_each_public_name_once() -> None:
+    import importlib
+
+    module = importlib.import_module("hostkit.build")
+    exported = list(module.__all__)
+    assert len(exported) == len(set(exported))
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, type(importlib))
+        and name != "annotations"
+    }
+    assert public == set(exported)
+
+
+def test_templates_and_the_default_policy_ship_as_package_data() -> None:
+    from importlib import resources
+
+    from hostkit.build import TEMPLATES
+
+    base = resources.files("hostkit").joinpath("_build")
+    for template in TEMPLATES:
+        assert base.joinpath("templates", template, "hostkit.toml").is_file()
+        assert base.joinpath("templates", template, "app.py.tmpl").is_file()
+    default = base.joinpath("default.cedar").read_text()
+    assert default == (ROOT / "capabilities" / "policies" / "default.cedar").read_text()

@@ -82,10 +82,10 @@ def guest_error(
         found = _EXC_LINE.match(line)
         if found and not found.group(1).startswith("AssertionError: "):
             message = found.group(1).strip()
-    if message is None:  # not a Python error: the tool's own first line
-        message = next((ln.strip() for ln in lines if ln.strip()), "no output")
-        message = message.removeprefix("Error: ").removeprefix("error: ")
-    tail = "\n".join(_guest_traceback(lines)[-_TAIL_LINES:])
+    if message is None or location is None:  # not the guest's code: the tool's own error
+        message, tail = _tool_error(lines)
+    else:
+        tail = "\n".join(_guest_traceback(lines)[-_TAIL_LINES:])
     for index, root in enumerate(roots):
         tail = tail.replace(f'File "/{index}/', f'File "{root}/')
     if location is None:
@@ -93,6 +93,32 @@ def guest_error(
         return BuildError(text, detail=tail, output=output)
     file, where = location
     return BuildError(message, file=file, line=where, detail=tail, output=output)
+
+
+def _tool_error(lines: list[str]) -> tuple[str, str]:
+    """componentize-py's own error: its message and the ``Caused by`` chain
+    (for a bad WIT: the file, line and problem), without any backtrace."""
+    message = ""
+    for line in lines:
+        if line.startswith("AssertionError: "):
+            message = line.removeprefix("AssertionError: ").strip()
+            break
+        if line.lower().startswith("error: "):
+            message = line[7:].strip()
+            break
+    caused: list[str] = []
+    inside = False
+    for line in lines:
+        if line.strip() == "Caused by:":
+            inside = True
+            continue
+        if inside:
+            if line.startswith("Stack backtrace") or (not line.strip() and caused):
+                break
+            caused.append(line)
+    if not message:
+        message = next((ln.strip() for ln in lines if ln.strip()), "no output")
+    return message, "\n".join(caused[:_TAIL_LINES])
 
 
 def _guest_traceback(lines: list[str]) -> list[str]:

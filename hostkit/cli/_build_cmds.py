@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from ._output import EXIT_FAILED, EXIT_TOOL, console, emit_json, err_console, json_option
+from ._output import (
+    EXIT_FAILED,
+    EXIT_TOOL,
+    EXIT_USAGE,
+    console,
+    emit_json,
+    err_console,
+    json_option,
+)
 
 
 @contextlib.contextmanager
@@ -32,11 +40,11 @@ def _progress(quiet: bool) -> Iterator[object]:
         yield step
 
 
-def _fail(exc: Exception, as_json: bool) -> None:
+def _fail(exc: Exception, as_json: bool, code: int = EXIT_FAILED) -> None:
     from hostkit.build import BuildError, ToolNotFound
 
     assert isinstance(exc, BuildError)
-    code = EXIT_TOOL if isinstance(exc, ToolNotFound) else EXIT_FAILED
+    code = EXIT_TOOL if isinstance(exc, ToolNotFound) else code
     if as_json:
         emit_json(
             {
@@ -50,7 +58,8 @@ def _fail(exc: Exception, as_json: bool) -> None:
         )
     else:
         err = err_console()
-        err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False)
+        err.print("[bold red]error:[/bold red] ", end="", markup=True)
+        err.print(str(exc), markup=False, highlight=False)
     sys.exit(code)
 
 
@@ -77,16 +86,17 @@ def new_command(name: str, template: str, directory: Path | None, as_json: bool)
 
     The project builds and runs unchanged: `cd NAME && hostkit build`, then
     `hostkit call build/NAME.wasm MESSAGE` (see the comment at the top of
-    its hostkit.toml for a message to send).
+    its hostkit.toml for a message to send). NAME is lowercase letters,
+    digits and dashes. Exit 0 created, 2 bad name or directory not empty.
     """
     from hostkit._build._scaffold import new_project
     from hostkit.build import BuildError
 
     target = directory if directory is not None else Path(name)
     try:
-        manifest = new_project(target, name, template)
+        new_project(target, name, template)
     except BuildError as exc:
-        _fail(exc, as_json)
+        _fail(exc, as_json, EXIT_USAGE)
         return
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     if as_json:
@@ -97,7 +107,6 @@ def new_command(name: str, template: str, directory: Path | None, as_json: bool)
     for f in files:
         out.print(f"  {f}")
     out.print(f"next: cd {target} && hostkit build")
-    del manifest
 
 
 @click.command("build")

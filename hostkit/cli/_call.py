@@ -9,6 +9,8 @@ the call met, with its reason, then closes.
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +20,7 @@ import click
 
 from ._output import EXIT_FAILED, EXIT_USAGE, console, emit_json, err_console, json_option
 
-_DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "_build" / "default.cedar"
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "_build" / "default.cedar"
 
 
 def _mount(spec: str, writable: bool = True) -> tuple[str, Path, bool]:
@@ -43,16 +45,27 @@ def _host_spec(spec: str) -> tuple[str, int | None]:
     return spec, None
 
 
+def _is_local_literal(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _plugin_name(path: Path, name: str | None) -> str:
     if name:
         return name
     from hostkit._build._manifest import parse_manifest, read_embedded_manifest
+    from hostkit.build import BuildError
 
     try:
         text = read_embedded_manifest(path.read_bytes())
         if text is not None:
             return parse_manifest(text, root=path.parent).name
-    except (OSError, ValueError, Exception):  # a bad manifest: fall back to the file name
+    except (OSError, ValueError, BuildError):  # a bad manifest: fall back to the file name
         pass
     return path.stem
 
@@ -88,6 +101,12 @@ def _plugin_name(path: Path, name: str | None) -> str:
     "--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.01), help="Seconds."
 )
 @click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The compile cache (default: the one HostConfig() uses, which `hostkit build` fills).",
+)
+@click.option(
     "--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path), help="Audit log file."
 )
 @json_option
@@ -101,6 +120,7 @@ def call_command(
     name: str | None,
     init_args: str,
     timeout: float,
+    cache_dir: Path | None,
     audit_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -117,7 +137,17 @@ def call_command(
     plugin = _plugin_name(component, name)
     try:
         outcome = trio.run(
-            _call, component, plugin, message, init_args, mounts, hosts, kv, timeout, audit_path
+            _call,
+            component,
+            plugin,
+            message,
+            init_args,
+            mounts,
+            hosts,
+            kv,
+            timeout,
+            cache_dir,
+            audit_path,
         )
     except click.ClickException:
         raise
@@ -133,6 +163,7 @@ async def _call(
     hosts: tuple[str, ...],
     kv: tuple[str, ...],
     timeout_s: float,
+    cache_dir: Path | None,
     audit_path: Path | None,
 ) -> dict[str, Any]:
     import pluggy
@@ -170,9 +201,13 @@ async def _call(
             caps.append(NetworkOutbound(host, port=port) if port else NetworkOutbound(host))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--allow-host") from None
-        private.add(host)
+        if _is_local_literal(host):
+            # Named explicitly by the operator: let the private-address guard
+            # pass it. A host *name* is never added, so DNS cannot rebind a
+            # granted name onto a private address.
+            private.add(host)
     caps += [KeyValue(p, write=True) for p in kv]
-    default = _DEFAULT_POLICY
+    default = DEFAULT_POLICY
     policies: list[Any] = [default, *(grant(*caps, plugin=plugin) if caps else ())]
     memory = MemorySink()
     audit = AuditLog([memory], path=audit_path)
@@ -195,6 +230,8 @@ async def _call(
                 pm.register(provider)
             gate = Gate(pm, policies=policies, audit=audit)
             config = hostkit.HostConfig(activation_timeout=max(timeout_s, 1.0))
+            if cache_dir is not None:
+                config = dataclasses.replace(config, cache_dir=cache_dir)
             try:
                 async with hostkit.open_host(config, capabilities=gate) as running:
                     loaded = await running.load_async(component, name=plugin)
@@ -224,15 +261,18 @@ def _report(plugin: str, outcome: dict[str, Any], as_json: bool) -> None:
         sys.exit(code)
     out = console()
     if "reply" in outcome:
-        click.echo(outcome["reply"])
+        # The reply is the plugin's text: raw for a pipe, inert on a terminal
+        # (no escape sequences or bidi tricks reach the operator's screen).
+        reply = outcome["reply"]
+        click.echo(inert(reply, None) if out.is_terminal else reply)
     for d in outcome["denials"]:
         what = d["detail"] or f"{plugin} {d['action']} on {d['resource']}"
         by = f" (forbidden by {', '.join(d['policies'])})" if d["policies"] else ""
         err_console().print("[yellow]denied:[/yellow] ", end="", markup=True)
         err_console().print(inert(what, 500) + by, markup=False)
     if "error" in outcome:
-        err_console().print(f"[bold red]error:[/bold red] {outcome['error']}", markup=True)
-    del out
+        err_console().print("[bold red]error:[/bold red] ", end="", markup=True)
+        err_console().print(inert(outcome["error"], 2000), markup=False)
     if code not in (0, EXIT_FAILED, EXIT_USAGE):
         code = EXIT_FAILED
     sys.exit(code)

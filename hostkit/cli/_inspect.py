@@ -169,7 +169,7 @@ def check_grants(
                 {
                     "action": action,
                     "granted": "n/a",
-                    "how": "not a Cedar action in the schema (not gated by policy)",
+                    "how": "not a Cedar action in the schema: not gated by policy",
                     "policies": [],
                 }
             )
@@ -189,7 +189,7 @@ def check_grants(
                 {
                     "action": action,
                     "granted": granted,
-                    "how": "policy scopes (depends on the resource)",
+                    "how": "a permit names it; the decision depends on the resource",
                     "policies": [],
                 }
             )
@@ -231,10 +231,19 @@ def check_requests(
     type=click.Path(exists=True, path_type=Path),
     help="Cedar policy files or directories to check the requests against. Repeatable.",
 )
+@click.option(
+    "--default-policy",
+    is_flag=True,
+    help="Add hostkit's default policy (what `hostkit call` grants every plugin).",
+)
 @click.option("--plugin", default=None, help="Plugin name for --policies (default: manifest).")
 @json_option
 def inspect_command(
-    component: Path, policies: tuple[Path, ...], plugin: str | None, as_json: bool
+    component: Path,
+    policies: tuple[Path, ...],
+    default_policy: bool,
+    plugin: str | None,
+    as_json: bool,
 ) -> None:
     """Show COMPONENT's imports, exports and the capabilities it requests.
 
@@ -250,6 +259,10 @@ def inspect_command(
 
     report = inspect_component(component)
     name = plugin or (report["manifest"] or {}).get("name") or component.stem
+    if default_policy:
+        from ._call import DEFAULT_POLICY
+
+        policies = (DEFAULT_POLICY, *policies)
     if policies:
         try:
             report["grants"] = check_grants(report, policies, name)
@@ -266,6 +279,8 @@ def inspect_command(
 
 
 def _print(report: dict[str, Any]) -> None:
+    from hostkit._text import inert
+
     out = console()
     size, digest = report["size"], report["digest"][:16]
     out.print(f"[bold]{report['component']}[/bold] ({size} bytes, sha256 {digest}...)")
@@ -290,10 +305,13 @@ def _print(report: dict[str, Any]) -> None:
     elif "error" in m:
         out.print(f"manifest ({m['source']}): [red]invalid[/red]: ", end="")
         out.print(m["error"], markup=False)
-    else:
-        out.print(f"manifest ({m['source']}): {m['name']} {m['version']}, world {m['world']}")
+    else:  # the manifest came with the component: untrusted text, printed inert
+        head = f"manifest ({m['source']}): {m['name']} {m['version']}, world {m['world']}"
+        out.print(inert(head, 500), markup=False)
         for kind, values in m["capabilities"].items():
-            out.print(f"  requests {kind}: {', '.join(values) or '(none)'}")
+            out.print(
+                inert(f"  requests {kind}: {', '.join(values) or '(none)'}", 500), markup=False
+            )
         if not m["capabilities"]:
             out.print("  requests no capabilities")
     if "grants" not in report:
@@ -304,7 +322,9 @@ def _print(report: dict[str, Any]) -> None:
     out.print(f'requested capabilities, for Plugin::"{report["plugin"]}":')
     for r in report["requests"]:
         mark = "[green]granted[/green]" if r["granted"] else "[red]DENIED[/red] "
-        out.print(f"  {mark} {r['request']} ({r['action']} on {r['resource']}): {r['reason']}")
+        out.print(f"  {mark} ", end="")
+        line = f"{r['request']} ({r['action']} on {r['resource']}): {r['reason']}"
+        out.print(inert(line, 500), markup=False)
     if not report["requests"]:
         out.print("  (none)")
     out.print("imported actions:")

@@ -168,8 +168,8 @@ def explain_command(
         emit_json(result)
     else:
         colour = "green" if decision.allowed else "red"
-        console().print(
-            f"[{colour}]{result['decision'].upper()}[/{colour}] {who.uid} {action} on {target.uid}"
-        )
-        console().print(f"  {decision.reason}")
+        out = console()
+        out.print(f"[{colour}]{result['decision'].upper()}[/{colour}] ", end="")
+        out.print(f"{who.uid} {action} on {target.uid}", markup=False)
+        out.print(f"  {decision.reason}", markup=False)
     sys.exit(0 if decision.allowed else EXIT_FAILED)
