@@ -65,10 +65,16 @@ async def test_game_mods_hostile_mod_is_denied_stopped_and_restarted_while_frame
     assert griefer["restarts"] >= 1
     # Ended by its activation budget: the deadline or its fuel, whichever came first.
     assert griefer["last_exit"].split(":")[0] in ("deadline", "fuel")
-    assert report["status"]["mod.goblins"]["spawned"] == 5  # frames 30, 60, ..., 150
+    goblins_status = report["status"]["mod.goblins"]
+    assert goblins_status["spawned"] == 5  # frames 30, 60, ..., 150
+    assert goblins_status["refused"] == ["troll: denied"]  # frame 90, as HostCallDenied
     assert report["monsters"] == 5
 
     records = audit_records(tmp_path / "audit.log")
+    spawns = [(r["resource"], r["decision"]) for r in records
+              if r.get("action") == "acme:game/world#spawn-monster"]
+    assert spawns.count(('Acme::Monster::"goblin"', "allow")) == 5
+    assert spawns.count(('Acme::Monster::"troll"', "deny")) == 1
     by_griefer = [r for r in records if r.get("plugin") == "griefer"]
     reads = [r for r in by_griefer if r.get("action") == "hostkit:host/files#read"]
     assert [(r["resource"], r["decision"]) for r in reads] == [
