@@ -329,3 +329,27 @@ def test_control_enabled_false_opens_no_socket(host_toml: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "  control " not in out
+
+
+def test_without_config_the_only_running_host_is_found_and_several_are_named(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostkit.config._control import find_socket
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_dir))
+    with pytest.raises(hostkit.ConfigError, match="does not exist"):
+        find_socket()
+    (short_dir / "hostkit").mkdir(mode=0o700)
+    with pytest.raises(hostkit.ConfigError, match="no running host found"):
+        find_socket()
+    socks = []
+    for name in ("a-1.sock", "b-2.sock"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(short_dir / "hostkit" / name))
+        socks.append(s)
+        if name == "a-1.sock":
+            assert find_socket() == short_dir / "hostkit" / "a-1.sock"
+    with pytest.raises(hostkit.ConfigError, match=r"several hosts are running \(a-1.sock, b-2"):
+        find_socket()
+    for s in socks:
+        s.close()
