@@ -353,3 +353,20 @@ def test_without_config_the_only_running_host_is_found_and_several_are_named(
         find_socket()
     for s in socks:
         s.close()
+
+
+def test_ctrl_c_stops_hostkit_run_cleanly(host_toml: Path) -> None:
+    proc = subprocess.Popen([str(HOSTKIT), "run", str(host_toml), "--no-control"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("hostkit: running"):
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped (SIGINT); audit log closed" in err
+    log = (host_toml.parent / "audit.log").read_text().splitlines()
+    assert json.loads(log[-1])["detail"] == "shutdown"
