@@ -45,7 +45,7 @@ world w { import shapes; }
 @pytest.fixture(scope="session")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Function name -> wasmtime FuncType of the ``shapes`` interface."""
-    from hostkit.build import find_tool as tool
+    from build import tool  # plugins/build.py, on sys.path via conftest
 
     tmp = tmp_path_factory.mktemp("shapes")
     (tmp / "wit").mkdir()
