@@ -18,6 +18,7 @@ from ._errors import CallDeadlock as CallDeadlock
 from ._errors import CallTimeout as CallTimeout
 from ._errors import CapabilityDenied as CapabilityDenied
 from ._errors import ComponentLoadError as ComponentLoadError
+from ._errors import ConfigError as ConfigError
 from ._errors import FederationError as FederationError
 from ._errors import HostClosedError as HostClosedError
 from ._errors import HostkitError as HostkitError
@@ -71,6 +72,7 @@ __all__ = [
     "CompileProgress",
     "Component",
     "ComponentLoadError",
+    "ConfigError",
     "ExitReason",
     "FederationError",
     "Host",

@@ -22,6 +22,7 @@
      +-- WrongThreadError         the Trio host was used from another thread or asyncio
      +-- BuildError               a plugin could not be built (names the file and line)
           +-- ToolNotFound         componentize-py or wasm-tools is not installed
+     +-- ConfigError              a host.toml is malformed (names the file and the key)
 """
 
 from __future__ import annotations
@@ -190,3 +191,8 @@ class BuildError(HostkitError):
 class ToolNotFound(BuildError):
     """A build tool (componentize-py, wasm-tools) is not installed: your
     environment is at fault. ``pip install 'wasm-hostkit[build]'``."""
+
+
+class ConfigError(HostkitError, ValueError):
+    """A host configuration file (``host.toml``) is malformed: your input.
+    The message names the file, the key and what is expected there."""
