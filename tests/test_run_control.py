@@ -257,6 +257,16 @@ def test_hostkit_run_serves_send_and_call_then_stops_cleanly_on_sigterm(
         )
         assert (sent.returncode, sent.stdout) == (0, "sent to echo\n")
         assert call_running("echo", "count", config=host_toml) == "1"
+        called = subprocess.run(
+            [str(HOSTKIT), "call", "--to", "echo", "count", "--config", str(host_toml)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert (called.returncode, called.stdout) == (0, "1\n"), called.stderr
+        as_json = subprocess.run(
+            [str(HOSTKIT), "call", "--json", "--to", "echo", "ping!", "--config", str(host_toml)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert json.loads(as_json.stdout) == {"ok": True, "to": "echo", "reply": "ping!"}
         missing = subprocess.run(
             [str(HOSTKIT), "send", "--to", "ghost", "x", "--config", str(host_toml)],
             capture_output=True, text=True, timeout=60,
@@ -270,7 +280,7 @@ def test_hostkit_run_serves_send_and_call_then_stops_cleanly_on_sigterm(
     assert "stopped (SIGTERM); audit log closed" in err
     log = [json.loads(line) for line in (host_toml.parent / "audit.log").read_text().splitlines()]
     assert log[-1]["event"] == "exit" and log[-1]["detail"] == "shutdown"
-    assert sum(r["event"] == "control" for r in log) == 3
+    assert sum(r["event"] == "control" for r in log) == 5
     assert not socket_path(load_config(host_toml)).exists()
 
 
@@ -281,6 +291,21 @@ def test_hostkit_run_with_a_bad_config_exits_2_naming_the_key(tmp_path: Path) ->
                           timeout=60)
     assert done.returncode == 2
     assert f"{bad}: host.scheduler_threads: expected `int`, got `str`" in done.stderr
+
+
+def test_hostkit_call_to_takes_only_a_message_and_no_one_shot_grants(host_toml: Path) -> None:
+    for extra in (["echo", "a", "b"], ["echo", "a", "--allow-host", "example.com"]):
+        done = subprocess.run(
+            [str(HOSTKIT), "call", "--to", *extra, "--config", str(host_toml)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+    done = subprocess.run(
+        [str(HOSTKIT), "call", "--to", "echo", "x", "--config", str(host_toml)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "does not exist (is the host running?)" in done.stderr
 
 
 def test_hostkit_send_without_a_running_host_exits_2(host_toml: Path) -> None:
