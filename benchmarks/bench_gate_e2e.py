@@ -9,6 +9,10 @@ guest, the same in-memory provider and the same hook binding run three ways:
 - ungated: the gate's binding with the decision, limits and audit removed
   (``Gate._resolve_ungated``, a benchmark-only back door): the floor;
 - gated, cached decision: what every repeated call pays;
+- the same without the per-call audit record (``NoRecordGate``, a
+  benchmark-only subclass whose allowed-call record is skipped): the gate's
+  own logic, for the issue's two targets (+2 us without the record, +5 us
+  with it);
 - gated, decision not cached: an `Authorizer` that never reuses a decision
   (entity sets and policy partitions still cached), next to a raw cedarpy
   decision for the same request with policies, entities and schema
@@ -96,6 +100,14 @@ class UncachedAuthorizer(Authorizer):
         return self._snapshot.decide(principal, action, resource, context or {}, entities)
 
 
+class NoRecordGate(Gate):
+    """The gate without the allowed call's audit record. Benchmark only: a
+    real gate never runs a call it did not record."""
+
+    def _audit_allowed(self, *args: Any) -> None:
+        return None
+
+
 def policies() -> list[Any]:
     # A host with 50 plugins, each with a few grants, as bench_gate.py uses.
     out: list[Any] = []
@@ -105,10 +117,10 @@ def policies() -> list[Any]:
     return out
 
 
-def gate(authorizer: Authorizer | None = None) -> Gate:
+def gate(authorizer: Authorizer | None = None, kind: type[Gate] = Gate) -> Gate:
     pm = pluggy.PluginManager("hostkit")
     pm.register(MemoryProvider())
-    return Gate(
+    return kind(
         pm,
         authorizer=authorizer or Authorizer(policies()),
         # the success path: limits are checked, never hit
@@ -135,41 +147,59 @@ async def run(calls: int, rounds: int) -> None:
     wasm = plugin_build.build_wat("hostcall")
     cfg = hostkit.HostConfig(scheduler_threads=1, cache_dir=None, host_call_budget=calls + 10)
     ungated_gate, cached_gate = gate(), gate()
+    norecord_gate = gate(kind=NoRecordGate)
     uncached_gate = gate(UncachedAuthorizer(policies()))
-    samples: dict[str, list[float]] = {"ungated": [], "cached": [], "uncached": []}
+    samples: dict[str, list[float]] = {"ungated": [], "norecord": [], "cached": [], "uncached": []}
     async with (
         hostkit.open_host(cfg, resolver=ungated_gate._resolve_ungated) as plain,
+        hostkit.open_host(cfg, capabilities=norecord_gate) as unrecorded,
         hostkit.open_host(cfg, capabilities=cached_gate) as gated,
         hostkit.open_host(cfg, capabilities=uncached_gate) as fresh,
     ):
         runners = {}
-        for name, host in (("ungated", plain), ("cached", gated), ("uncached", fresh)):
+        hosts = (
+            ("ungated", plain),
+            ("norecord", unrecorded),
+            ("cached", gated),
+            ("uncached", fresh),
+        )
+        for name, host in hosts:
             pid = await host.spawn(host.load(wasm))
             runners[name] = await per_call_us(host, pid, calls, rounds)
         for _ in range(rounds):  # interleaved: noise hits all alike
             for name, one in runners.items():
                 samples[name].append(await one())
     med = {name: statistics.median(values) for name, values in samples.items()}
-    audit_us = audit_record_us(rounds)
+    audit_us, prepared_us = audit_record_us(rounds)
     raw_us = raw_cedarpy_us(cached_gate, rounds)
 
-    print(f"\n{len(policies())} policies, {calls} kv.get calls per message, medians per call:")
-    print(f"  ungated host call                         {med['ungated']:8.2f} us")
+    spread = {name: (min(values), max(values)) for name, values in samples.items()}
+    print(f"\n{len(policies())} policies, {calls} kv.get calls per message, medians per call")
+    print(f"({rounds} interleaved rounds; [min-max] per round):")
+
+    def row(label: str, name: str, extra: str = "") -> None:
+        low, high = spread[name]
+        print(f"  {label:<40}  {med[name]:8.2f} us  [{low:.2f}-{high:.2f}]{extra}")
+
+    row("ungated host call", "ungated")
+    nodiff = med["norecord"] - med["ungated"]
+    row("gated, cached, no per-call record", "norecord", f"  (+{nodiff:.2f} us, target +2)")
     diff = med["cached"] - med["ungated"]
-    print(f"  gated, cached decision                    {med['cached']:8.2f} us  (+{diff:.2f} us)")
-    print(f"    the audit record alone, tight loop      {audit_us:8.2f} us")
-    print(f"    the rest: gate logic, in-place slowdown {diff - audit_us:8.2f} us")
+    row("gated, cached decision", "cached", f"  (+{diff:.2f} us, target +5)")
+    print(f"    the record in place (cached - no record) {diff - nodiff:8.2f} us")
+    print(f"    AuditLog.record, tight loop              {audit_us:8.2f} us")
+    print(f"    AuditLog.record_prepared (the gate's)    {prepared_us:8.2f} us")
     udiff = med["uncached"] - med["ungated"]
-    print(
-        f"  gated, decision not cached                {med['uncached']:8.2f} us  (+{udiff:.2f} us)"
-    )
-    decision_us = udiff - audit_us
-    print(f"    decision + gate, without the audit      {decision_us:8.2f} us")
+    row("gated, decision not cached", "uncached", f"  (+{udiff:.2f} us)")
+    decision_us = udiff - (diff - nodiff)
+    print(f"    decision + gate, without the record      {decision_us:8.2f} us")
     print(f"  raw cedarpy decision, all pre-parsed      {raw_us:8.2f} us")
     print(f"  uncached gated decision / raw cedarpy     {decision_us / raw_us:8.2f} x")
 
 
-def audit_record_us(rounds: int) -> float:
+def audit_record_us(rounds: int) -> tuple[float, float]:
+    """One decision record through `AuditLog.record` (fields checked) and
+    through `AuditLog.record_prepared` (the body the gate builds)."""
     log = AuditLog()
     fields = {
         "actor": "<0.1>",
@@ -188,7 +218,16 @@ def audit_record_us(rounds: int) -> float:
             log.record("decision", **fields)
         return (time.perf_counter() - start) / n * 1e6
 
-    return statistics.median(one() for _ in range(rounds))
+    def prepared() -> float:
+        n = 5000
+        start = time.perf_counter()
+        for _ in range(n):
+            log.record_prepared("decision", dict(fields))
+        return (time.perf_counter() - start) / n * 1e6
+
+    checked = [one() for _ in range(rounds)]
+    fast = [prepared() for _ in range(rounds)]
+    return statistics.median(checked), statistics.median(fast)
 
 
 def raw_cedarpy_us(g: Gate, rounds: int) -> float:

@@ -20,7 +20,6 @@ Two promises shape this module:
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time as _time
@@ -175,6 +174,32 @@ class AuditLog:
             finally:
                 self._writer = None
 
+    def record_prepared(self, event: str, body: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`record` for a body the caller already prepared: the fast
+        path of the capability gate's per-call decision record.
+
+        Same lock, chain, sinks and failure rules as :meth:`record`; only
+        :func:`~hostkit.audit._record.prepare_fields` is skipped. The caller
+        promises ``body`` is what ``prepare_fields`` would return for it:
+        no ``None`` and no reserved field, fields in canonical order, values
+        plain JSON, every string passed through
+        :func:`~hostkit.audit._record.inert_value` (a string a guest chose
+        too: that is what keeps the log inert). ``tests/test_gate_fastpath.py``
+        checks the gate's bodies against ``prepare_fields``, byte for byte.
+
+        Raises:
+            AuditError: as :meth:`record`, except that fields are not checked.
+        """
+        me = threading.get_ident()
+        if self._writer == me:
+            raise AuditError("AuditLog.record() called from inside a sink's write()")
+        with self._lock:
+            self._writer = me
+            try:
+                return self._write(event, body)
+            finally:
+                self._writer = None
+
     def _write(self, event: str, body: dict[str, Any]) -> dict[str, Any]:
         if self._closed:
             raise AuditError("the audit log is closed")
@@ -187,7 +212,7 @@ class AuditLog:
         record, line = seal(
             seq, _rfc3339(self._clock()), self._node, event, body, self._prev, self._key
         )
-        text = line.decode()
+        text = line.decode() if self._sinks else ""
         for sink in self._sinks:
             try:
                 sink.write(text)
@@ -276,15 +301,15 @@ def _rfc3339(seconds: float) -> str:
     """
     global _second
     # the same rounding as datetime.fromtimestamp: round the fraction alone
-    fraction, integral = math.modf(seconds)
-    frac = round(fraction * 1_000_000)
-    whole = int(integral)
+    # (int() and the subtraction are math.modf, exactly, without its tuple)
+    whole = int(seconds)
+    frac = round((seconds - whole) * 1_000_000)
     if frac >= 1_000_000:
         whole, frac = whole + 1, frac - 1_000_000
     elif frac < 0:
         whole, frac = whole - 1, frac + 1_000_000
-    cached_whole, prefix = _second
-    if cached_whole != whole:
-        prefix = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second = (whole, prefix)  # one tuple: safe to swap between threads
-    return f"{prefix}.{frac:06d}Z"
+    cached = _second
+    if cached[0] != whole:
+        cached = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+        _second = cached  # one tuple: safe to swap between threads
+    return "%s%06dZ" % (cached[1], frac)

@@ -70,6 +70,7 @@ _DECISIONS: Final = frozenset({"allow", "deny"})
 _HEX: Final = frozenset("0123456789abcdef")
 
 _encode = msgspec.json.Encoder().encode
+_sha256 = hashlib.sha256
 _decode = msgspec.json.Decoder().decode
 
 
@@ -121,6 +122,13 @@ def prepare_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             value = _plain(value, name)
         values[name] = _inert(value)
     return _ordered(values)
+
+
+def inert_value(value: Any) -> Any:
+    """``value`` with every string in it made inert, as :func:`prepare_fields`
+    writes it: for callers of `AuditLog.record_prepared` that build a body
+    themselves (a string already inert comes back as itself)."""
+    return _inert(value)
 
 
 def _inert(value: Any) -> Any:
@@ -195,17 +203,17 @@ def seal(
     Returns:
         The record (with ``hash``) and its canonical line, without newline.
     """
-    record: dict[str, Any] = {"seq": seq, "time": time, "node": node, "event": event}
-    record.update(body)
+    record: dict[str, Any] = {"seq": seq, "time": time, "node": node, "event": event, **body}
     record["prev"] = prev
     unsealed = _encode(record)
     if key is not None:
-        mac = hmac.new(key, unsealed, hashlib.sha256).hexdigest()
+        # hmac.digest: OpenSSL's one-shot HMAC, same bytes as hmac.new(...)
+        mac = hmac.digest(key, unsealed, "sha256").hex()
         record["mac"] = mac
         unsealed = _with_field(unsealed, "mac", mac)
-    digest = hashlib.sha256(unsealed).hexdigest()
+    digest = _sha256(unsealed).hexdigest()
     record["hash"] = digest
-    return record, _sealed(unsealed, digest)
+    return record, b'%s,"hash":"%s"}' % (unsealed[:-1], digest.encode())
 
 
 # -- checking ----------------------------------------------------------------
