@@ -332,19 +332,17 @@ class Gate:
                 },
             )
 
-    def _write(
-        self, event: str, fields: Mapping[str, Any], *, prepared: bool = False
-    ) -> dict[str, Any]:
-        if prepared:  # fields built by _audit_allowed, in the log's own form
-            record = self.audit.record_prepared(event, cast("dict[str, Any]", fields))
-        else:
-            record = self.audit.record(event, **fields)
+    def _write(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        record = self.audit.record(event, **fields)
         if self._audit_hook.get_hookimpls():
-            try:
-                self._audit_hook(record=MappingProxyType(record))
-            except Exception:
-                log.exception("an audit_record hookimpl failed on seq %s", record.get("seq"))
+            self._hand_to_hooks(record)
         return record
+
+    def _hand_to_hooks(self, record: dict[str, Any]) -> None:
+        try:
+            self._audit_hook(record=MappingProxyType(record))
+        except Exception:
+            log.exception("an audit_record hookimpl failed on seq %s", record.get("seq"))
 
     def _on_lifecycle(self, event: str, actor: Actor, detail: str) -> None:
         if event == "exit":
@@ -591,10 +589,29 @@ class Gate:
         decision: Decision,
         started: int,
     ) -> None:
-        """The record `_audit_decision` writes for an allowed call without
-        decision errors, built in the audit log's own form (fields in order,
-        strings inert) so the log skips re-checking it: the per-call fast
-        path. ``tests/test_gate_fastpath.py`` proves the lines identical."""
+        """What `_audit_decision` writes for an allowed call without decision
+        errors, through the log's fast path: the per-call record.
+        ``tests/test_gate_fastpath.py`` proves the two lines byte-identical."""
+        body = self._allowed_body(action, caller, who, resource, decision, started)
+        if self._storms.has_pending():
+            self._write_summaries(self._storms.due())
+        record = self.audit.record_prepared("decision", body)
+        if self._audit_hook.get_hookimpls():
+            self._hand_to_hooks(record)
+
+    def _allowed_body(
+        self,
+        action: str,
+        caller: str,
+        who: _Who,
+        resource: Entity,
+        decision: Decision,
+        started: int,
+    ) -> dict[str, Any]:
+        """The allowed call's record fields as `prepare_fields` would make
+        them (in order, strings inert), from text computed once per plugin,
+        action and decision: only the resource is the guest's, per call.
+        ``caller`` is already inert (`_context`)."""
         action_text = self._action_text.get(action)
         if action_text is None:
             action_text = self._action_text[action] = inert_value(action)
@@ -605,7 +622,7 @@ class Gate:
             policies = self._policies_text[decision.policies] = tuple(
                 inert_value(list(decision.policies))
             )
-        body = {
+        return {
             "actor": caller,
             "plugin": who.text,
             "action": action_text,
@@ -614,9 +631,6 @@ class Gate:
             "policies": list(policies),  # a fresh list: hooks may keep the record
             "duration_us": (_now_ns() - started) // 1000,
         }
-        if self._storms.has_pending():
-            self._write_summaries(self._storms.due())
-        self._write("decision", body, prepared=True)
 
     # -- ProcessGate: what guests do to other actors -----------------------------------
 
