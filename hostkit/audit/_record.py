@@ -216,6 +216,50 @@ def seal(
     return record, b'%s,"hash":"%s"}' % (unsealed[:-1], digest.encode())
 
 
+encode_value: Final = _encode
+"""``encode_value(value)``: ``value`` in the canonical encoding, for a record
+built as bytes (see :func:`seal_encoded`); pass it through
+:func:`inert_value` first. The encoder itself: no wrapper on the per-call path."""
+
+
+def seal_encoded(
+    seq: int,
+    time: str,
+    node: bytes,
+    event: bytes,
+    fields: bytes,
+    prev: str,
+    key: bytes | None = None,
+) -> tuple[bytes, str]:
+    """:func:`seal` for a record whose parts are already encoded, without
+    building it as a dict: the per-call fast path.
+
+    ``node`` and ``event`` are :func:`encode_value` of the strings;
+    ``fields`` is the canonical encoding of the body (what
+    :func:`prepare_fields` returns) without its braces, non-empty, e.g.
+    ``b'"actor":"<0.1>","decision":"allow"'``. The line is then the one
+    :func:`seal` writes, byte for byte: msgspec writes an object as its
+    members joined by commas, and each member's encoding does not depend on
+    its neighbours. ``time`` is ASCII (an RFC 3339 timestamp) and ``prev`` a
+    hex digest, so neither needs escaping.
+
+    Returns:
+        The canonical line, without newline, and its ``hash``.
+    """
+    unsealed = b'{"seq":%d,"time":"%s","node":%s,"event":%s,%s,"prev":"%s"}' % (
+        seq,
+        time.encode(),
+        node,
+        event,
+        fields,
+        prev.encode(),
+    )
+    if key is not None:
+        unsealed = _with_field(unsealed, "mac", hmac.digest(key, unsealed, "sha256").hex())
+    digest = _sha256(unsealed).hexdigest()
+    return b'%s,"hash":"%s"}' % (unsealed[:-1], digest.encode()), digest
+
+
 # -- checking ----------------------------------------------------------------
 
 

@@ -52,12 +52,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import msgspec
 import pluggy
 
 from .._errors import AuditError, CapabilityDenied
 from .._text import DEFAULT_MAX_CHARS
 from ..audit import AuditLog
-from ..audit._record import inert_value
+from ..audit._record import encode_value, inert_value
 from ..runtime._wasm import ImportRefused, describe_func
 from ..runtime._wittypes import WitFunc, WitType
 from . import _hookspecs
@@ -106,14 +107,14 @@ _now_ns = time.perf_counter_ns
 class _Who:
     """A loaded component as a principal, with what calls need of it."""
 
-    __slots__ = ("entity", "grants", "identity", "name", "text")
+    __slots__ = ("entity", "grants", "identity", "json", "name")
 
     def __init__(self, identity: PluginIdentity, grants: frozenset[str]) -> None:
         self.identity = identity
         self.name = identity.name
         self.entity = identity.entity
         self.grants = grants
-        self.text = inert_value(identity.name)  # as the audit log writes it
+        self.json = encode_value(inert_value(identity.name))  # as the audit log writes it
 
 
 class Gate:
@@ -217,8 +218,8 @@ class Gate:
         self._contexts_by_actor: dict[int, tuple[CallContext, str]] = {}
         # for the per-call decision record: action -> as the log writes it,
         # a decision's policy ids -> as the log writes them
-        self._action_text: dict[str, str] = {}
-        self._policies_text: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._action_json: dict[str, bytes] = {}
+        self._policies_json: dict[tuple[str, ...], bytes] = {}
         self._process_ok: dict[tuple[Any, ...], bool] = {}
         self._reads_context: dict[str, bool] = {}
 
@@ -592,14 +593,14 @@ class Gate:
         """What `_audit_decision` writes for an allowed call without decision
         errors, through the log's fast path: the per-call record.
         ``tests/test_gate_fastpath.py`` proves the two lines byte-identical."""
-        body = self._allowed_body(action, caller, who, resource, decision, started)
+        fields = self._allowed_fields(action, caller, who, resource, decision, started)
         if self._storms.has_pending():
             self._write_summaries(self._storms.due())
-        record = self.audit.record_prepared("decision", body)
+        line = self.audit.record_encoded(b'"decision"', fields)
         if self._audit_hook.get_hookimpls():
-            self._hand_to_hooks(record)
+            self._hand_to_hooks(msgspec.json.decode(line))
 
-    def _allowed_body(
+    def _allowed_fields(
         self,
         action: str,
         caller: str,
@@ -607,30 +608,34 @@ class Gate:
         resource: Entity,
         decision: Decision,
         started: int,
-    ) -> dict[str, Any]:
-        """The allowed call's record fields as `prepare_fields` would make
-        them (in order, strings inert), from text computed once per plugin,
-        action and decision: only the resource is the guest's, per call.
-        ``caller`` is already inert (`_context`)."""
-        action_text = self._action_text.get(action)
-        if action_text is None:
-            action_text = self._action_text[action] = inert_value(action)
-        policies = self._policies_text.get(decision.policies)
+    ) -> bytes:
+        """The allowed call's record fields, encoded as `prepare_fields` and
+        the log would (in order, strings inert), from parts encoded once per
+        plugin, action and decision: per call only the caller, the resource
+        (the guest's) and the duration. ``caller`` is already inert
+        (`_context`)."""
+        action_json = self._action_json.get(action)
+        if action_json is None:
+            action_json = self._action_json[action] = encode_value(inert_value(action))
+        policies = self._policies_json.get(decision.policies)
         if policies is None:
-            if len(self._policies_text) >= _REMEMBER_LIMIT:
-                self._policies_text.clear()
-            policies = self._policies_text[decision.policies] = tuple(
+            if len(self._policies_json) >= _REMEMBER_LIMIT:
+                self._policies_json.clear()
+            policies = self._policies_json[decision.policies] = encode_value(
                 inert_value(list(decision.policies))
             )
-        return {
-            "actor": caller,
-            "plugin": who.text,
-            "action": action_text,
-            "resource": _resource_text(resource),
-            "decision": "allow",
-            "policies": list(policies),  # a fresh list: hooks may keep the record
-            "duration_us": (_now_ns() - started) // 1000,
-        }
+        return (
+            b'"actor":%s,"plugin":%s,"action":%s,"resource":%s,"decision":"allow",'
+            b'"policies":%s,"duration_us":%d'
+            % (
+                encode_value(caller),
+                who.json,
+                action_json,
+                encode_value(_resource_text(resource)),
+                policies,
+                (_now_ns() - started) // 1000,
+            )
+        )
 
     # -- ProcessGate: what guests do to other actors -----------------------------------
 
