@@ -593,27 +593,6 @@ class Gate:
         """What `_audit_decision` writes for an allowed call without decision
         errors, through the log's fast path: the per-call record.
         ``tests/test_gate_fastpath.py`` proves the two lines byte-identical."""
-        fields = self._allowed_fields(action, caller, who, resource, decision, started)
-        if self._storms.has_pending():
-            self._write_summaries(self._storms.due())
-        line = self.audit.record_encoded(b'"decision"', fields)
-        if self._audit_hook.get_hookimpls():
-            self._hand_to_hooks(msgspec.json.decode(line))
-
-    def _allowed_fields(
-        self,
-        action: str,
-        caller: str,
-        who: _Who,
-        resource: Entity,
-        decision: Decision,
-        started: int,
-    ) -> bytes:
-        """The allowed call's record fields, encoded as `prepare_fields` and
-        the log would (in order, strings inert), from parts encoded once per
-        plugin, action and decision: per call only the caller, the resource
-        (the guest's) and the duration. ``caller`` is already inert
-        (`_context`)."""
         action_json = self._action_json.get(action)
         if action_json is None:
             action_json = self._action_json[action] = encode_value(inert_value(action))
@@ -624,7 +603,11 @@ class Gate:
             policies = self._policies_json[decision.policies] = encode_value(
                 inert_value(list(decision.policies))
             )
-        return (
+        # The fields as `prepare_fields` and the log would encode them (in
+        # order, strings inert), from parts encoded once per plugin, action
+        # and decision: per call only the caller (inert, see `_context`),
+        # the resource (the guest's) and the duration.
+        fields = (
             b'"actor":%s,"plugin":%s,"action":%s,"resource":%s,"decision":"allow",'
             b'"policies":%s,"duration_us":%d'
             % (
@@ -636,6 +619,11 @@ class Gate:
                 (_now_ns() - started) // 1000,
             )
         )
+        if self._storms.has_pending():
+            self._write_summaries(self._storms.due())
+        line = self.audit.record_encoded(b'"decision"', fields)
+        if self._audit_hook.get_hookimpls():
+            self._hand_to_hooks(msgspec.json.decode(line))
 
     # -- ProcessGate: what guests do to other actors -----------------------------------
 
