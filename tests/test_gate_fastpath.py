@@ -177,3 +177,32 @@ async def test_a_real_guest_s_hostile_keys_are_recorded_inert_and_chained(
     for record in decisions:
         assert all(ch.isprintable() for ch in record["resource"])
     assert verify_lines(sink.lines, key=KEY).ok
+
+
+@given(st.integers(min_value=0, max_value=4_000_000_000 * 10**9))
+def test_the_integer_clock_timestamp_is_rfc3339_rounded_to_the_microsecond(ns: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hostkit.audit._log import _rfc3339_ns
+
+    micros = (ns + 500) // 1000
+    expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    assert _rfc3339_ns(ns) == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_default_clock_log_stamps_records_now() -> None:
+    import time
+    from datetime import datetime
+
+    sink = MemorySink()
+    log = AuditLog([sink])
+    before = time.time()
+    log.record_encoded(b'"decision"', b'"decision":"allow"')
+    log.record("decision", decision="allow")
+    after = time.time()
+    for record in sink.records():
+        text = record["time"]
+        assert text.endswith("Z")
+        stamp = datetime.strptime(text[:-1] + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+        assert before - 1e-3 <= stamp <= after + 1e-3
+    assert verify_lines(sink.lines).ok

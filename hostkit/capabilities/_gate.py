@@ -24,7 +24,12 @@ Per call that function runs, on a scheduler thread, in this order:
 3. the Cedar decision (cached by the `Authorizer`), then the rate limit and
    payload cap (`CallLimits`) for an allowed call;
 4. the audit record, allow or deny, with the policies that decided. If the
-   log cannot take it, the call is denied: nothing unaudited happens;
+   log cannot take it, the call is denied: nothing unaudited happens. An
+   allowed call's record (the per-call one) is encoded here from parts
+   encoded once per plugin, action and decision, and written with
+   `AuditLog.record_encoded`: the same line `AuditLog.record` would write
+   (``tests/test_gate_fastpath.py``), without re-checking host-made fields;
+   the resource, the guest's text, is made inert per call;
 5. only if allowed: the hook, with a `CallContext`. Its value becomes the
    WIT ``ok``; a raised `HostCallError` becomes the WIT ``error``.
 
