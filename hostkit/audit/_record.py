@@ -30,7 +30,9 @@ equality with it: any change to a line's bytes -- a value, the field order,
 whitespace, a duplicated key -- is caught even when the meaning is unchanged.
 
 Everything here is pure (no I/O, no clock): :func:`prepare_fields` validates
-what a caller passes, :func:`seal` numbers, chains and encodes a record, and
+what a caller passes, :func:`seal` numbers, chains and encodes a record
+(:func:`seal_encoded` the same for a body its caller already encoded: the
+capability gate's per-call fast path, byte-identical), and
 :func:`check_line` checks one line's own integrity. Chain checks (``seq`` and
 ``prev`` against the previous line) live in the verifier.
 """
