@@ -22,6 +22,7 @@ from ._errors import FederationError as FederationError
 from ._errors import HostClosedError as HostClosedError
 from ._errors import HostkitError as HostkitError
 from ._errors import MailboxFull as MailboxFull
+from ._errors import TooManyTimers as TooManyTimers
 from ._errors import MessageTooLarge as MessageTooLarge
 from ._errors import NoProc as NoProc
 from ._errors import PolicyError as PolicyError
@@ -39,12 +40,13 @@ if _TYPE_CHECKING:
     from .runtime import HostConfig as HostConfig
     from .runtime import HostFunction as HostFunction
     from .runtime import Monitor as Monitor
+    from .runtime import TimerRef as TimerRef
     from .runtime import open_host as open_host
 
 # The runtime (and with it wasmtime) loads on first use, so the pure modules
 # (``hostkit._pid``, ``hostkit._frames``) import without wasmtime.
 _RUNTIME_NAMES = frozenset(
-    {"Component", "Host", "HostConfig", "HostFunction", "Monitor", "open_host"}
+    {"Component", "Host", "HostConfig", "HostFunction", "Monitor", "TimerRef", "open_host"}
 )
 
 
@@ -85,6 +87,8 @@ __all__ = [
     "RestartIntensityExceeded",
     "SpawnError",
     "SupervisorSpecError",
+    "TimerRef",
+    "TooManyTimers",
     "WrongThreadError",
     "open_host",
 ]

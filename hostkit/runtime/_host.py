@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import threading
@@ -21,6 +22,7 @@ from .._errors import (
     HostClosedError,
     NoProc,
     SpawnError,
+    TooManyTimers,
 )
 from .._events import (
     ActorKilled,
@@ -36,8 +38,9 @@ from ._config import HostConfig
 from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
 from ._process import ProcessImports
 from ._registry import SpawnRefused as _Refused
-from ._router import FULL, Signal, refusal
+from ._router import FULL, TOO_LARGE, Signal, refusal
 from ._scheduler import Scheduler
+from ._timers import TimerRef
 from ._wasm import CompiledComponent, HostFunction, ImportResolver, WasmEngine
 
 __all__ = ["CapabilityLayer", "Component", "Host", "HostConfig", "Monitor", "open_host"]
@@ -71,6 +74,7 @@ class Host:
         self.config = config
         self.components: dict[str, CompiledComponent] = {}
         self._closed = False
+        self._timer_scope = trio.CancelScope()  # the timer driver's, see _start
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.get_ident()
         # results from scheduler threads reach Trio through one inbox
@@ -349,6 +353,64 @@ class Host:
         assert waiter.value is not None
         return waiter.value.decode()
 
+    def send_after(self, pid: Pid | int, msg: str, delay: float) -> TimerRef:
+        """Cast ``msg`` to ``pid`` after ``delay`` seconds (Erlang's
+        ``erlang:send_after/3``): the message arrives as an ordinary cast
+        from the host (pid 0). The timer is dropped if the actor exits
+        first; if its mailbox is full when the timer fires, the message is
+        dropped (and logged).
+
+        Args:
+            pid: a live actor of this host.
+            msg: the message.
+            delay: seconds from now (Trio's clock), ``>= 0``.
+
+        Returns:
+            A ref for :meth:`cancel_timer`.
+
+        Raises:
+            ValueError: ``delay`` is negative, NaN or infinite.
+            TooManyTimers: ``pid`` already has ``max_timers_per_actor``
+                pending timers, or the host's ``host_mailbox_bytes`` is spent.
+            MessageTooLarge: ``msg`` exceeds ``max_message_size``.
+            NoProc: ``pid`` is not alive, or is on another node.
+        """
+        self._check_thread("send_after")
+        self._check_open()
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            raise TypeError(f"send_after delay must be a number of seconds, got {delay!r}")
+        if not math.isfinite(delay) or delay < 0:
+            raise ValueError(f"send_after delay must be finite and >= 0 seconds, got {delay!r}")
+        aid = self._router.local_id(pid)
+        actor = None if aid is None else self._sched.actors.get(aid)
+        if actor is None or actor.state == EXITED:
+            raise refusal("noproc", pid, self._router)
+        result = self._sched.timers.host_timer(actor.id, msg.encode(), float(delay))
+        if isinstance(result, str):
+            if result == TOO_LARGE:
+                raise refusal(result, pid, self._router)
+            raise TooManyTimers(
+                f"{actor.pid} already has {len(self._sched.timers.by_actor.get(actor.id, ()))} "
+                f"pending timers (max_timers_per_actor {self.config.max_timers_per_actor}) "
+                "or the host's host_mailbox_bytes is spent; no timer was set"
+            )
+        return TimerRef(result, actor.pid)
+
+    def cancel_timer(self, ref: TimerRef) -> float | None:
+        """Cancel a timer from :meth:`send_after` (Erlang's
+        ``erlang:cancel_timer/1``): once this returns, its message is never
+        sent.
+
+        Returns:
+            The seconds it had left, or None if it had already fired, was
+            cancelled, or its actor exited.
+        """
+        self._check_thread("cancel_timer")
+        if not isinstance(ref, TimerRef):
+            raise TypeError(f"cancel_timer takes a TimerRef from send_after, got {ref!r}")
+        aid = self._router.local_id(ref.pid)  # type: ignore[arg-type]
+        return None if aid is None else self._sched.timers.cancel(aid, ref._key)
+
     def _pid(self, pid: Pid | int) -> Pid:
         return pid if isinstance(pid, Pid) else self._sched.registry.pid(int(pid))
 
@@ -513,6 +575,13 @@ class Host:
     async def _start(self) -> None:
         self.engine.start()
         self._sched.start()
+        timers, scope = self._sched.timers, self._timer_scope
+
+        async def drive_timers() -> None:
+            with scope:
+                await timers.run()
+
+        trio.lowlevel.spawn_system_task(drive_timers, name="hostkit-timers")
         await trio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
@@ -523,6 +592,7 @@ class Host:
             return
         sched = self._sched
         sched.closing = True
+        self._timer_scope.cancel()
         try:
             live = list(sched.actors.values())
             for actor in live:

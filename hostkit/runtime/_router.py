@@ -70,6 +70,8 @@ DENIED: Final = "denied"
 _RESYNC_GAP: Final = 1024
 # The callee id of a call that went to another node (no local actor has it).
 REMOTE: Final = 0
+# The longest delay a guest timer may ask for, in ms (as Erlang's send_after).
+MAX_GUEST_DELAY_MS: Final = 2**32 - 1
 # A reason or detail the host writes into a system frame is cut to this.
 MAX_REASON_BYTES: Final = 1024
 
@@ -462,6 +464,12 @@ class Router:
                         return
                 elif kind == 110:  # 'n' spawn
                     self._outbox_spawn(actor, ref, out[start:end])
+                elif kind == 116:  # 't' timer
+                    if not self._outbox_timer(actor, ref, out[start:end]):
+                        return
+                elif kind == 107:  # 'k' cancel a timer
+                    timers, aid = self.sched.timers, actor.id
+                    self.sched.post(lambda t=ref: timers.cancel(aid, t))  # type: ignore[misc]
                 elif kind == 120:  # 'x' stop
                     text = out[start:end].decode(errors="replace")[:MAX_REASON_BYTES]
                     actor.stop_reason = (
@@ -484,6 +492,21 @@ class Router:
         actor.stop_reason = None
         if actor.reason is None:
             actor.reason = ExitReason(kind, detail)
+
+    def _outbox_timer(self, actor: Actor, tag: int, payload: bytes) -> bool:
+        """A ``t`` frame: ``<delay ms>\\n<message>``, set on the Trio thread.
+        False (after ending the actor) if the delay is malformed."""
+        delay, nl, msg = payload.partition(b"\n")
+        if not nl or not delay.isdigit() or len(delay) > 10 or int(delay) > MAX_GUEST_DELAY_MS:
+            self.violation(
+                actor,
+                f"timer frame (tag {tag}) must start with a delay of 0..{MAX_GUEST_DELAY_MS} "
+                "ms in decimal and a newline",
+            )
+            return False
+        timers, ms = self.sched.timers, int(delay)
+        self.sched.post(lambda: timers.guest_timer(actor, tag, ms, msg))
+        return True
 
     def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
         comp_name, _, args = payload.partition(b"\n")

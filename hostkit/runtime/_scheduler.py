@@ -36,6 +36,7 @@ from ._links import Links
 from ._registry import Registry
 from ._registry import SpawnRefused as _Refused
 from ._router import Router
+from ._timers import Timers
 from ._wasm import CompiledComponent, GuestFault, Instance
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class Scheduler:
         self.actors = self.registry.actors
         self.router = Router(self)
         self.links = Links(self)
+        self.timers = Timers(self.router, cfg.max_timers_per_actor)
         self.closing = False
         self._causes: dict[int, Pid] = {}  # actor id -> the pid whose signal is ending it
 
@@ -391,6 +393,9 @@ class Scheduler:
         actor.calls.clear()
         if dropped:
             router.bounce(dropped, detail)
+        if actor.id in self.timers.by_actor:  # a read; the table is Trio's
+            timers, aid = self.timers, actor.id
+            self.post(lambda: timers.drop_actor(aid))
         cause = self._causes.pop(actor.id, None)
         # published before the signals it sends, so the log reads cause first
         self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))
