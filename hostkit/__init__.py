@@ -22,13 +22,13 @@ from ._errors import FederationError as FederationError
 from ._errors import HostClosedError as HostClosedError
 from ._errors import HostkitError as HostkitError
 from ._errors import MailboxFull as MailboxFull
-from ._errors import TooManyTimers as TooManyTimers
 from ._errors import MessageTooLarge as MessageTooLarge
 from ._errors import NoProc as NoProc
 from ._errors import PolicyError as PolicyError
 from ._errors import RestartIntensityExceeded as RestartIntensityExceeded
 from ._errors import SpawnError as SpawnError
 from ._errors import SupervisorSpecError as SupervisorSpecError
+from ._errors import TooManyTimers as TooManyTimers
 from ._errors import WrongThreadError as WrongThreadError
 from ._pid import HOST_PID as HOST_PID
 from ._pid import ExitReason as ExitReason

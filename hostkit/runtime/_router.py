@@ -468,8 +468,7 @@ class Router:
                     if not self._outbox_timer(actor, ref, out[start:end]):
                         return
                 elif kind == 107:  # 'k' cancel a timer
-                    timers, aid = self.sched.timers, actor.id
-                    self.sched.post(lambda t=ref: timers.cancel(aid, t))  # type: ignore[misc]
+                    self._outbox_cancel_timer(actor, ref)
                 elif kind == 120:  # 'x' stop
                     text = out[start:end].decode(errors="replace")[:MAX_REASON_BYTES]
                     actor.stop_reason = (
@@ -507,6 +506,10 @@ class Router:
         timers, ms = self.sched.timers, int(delay)
         self.sched.post(lambda: timers.guest_timer(actor, tag, ms, msg))
         return True
+
+    def _outbox_cancel_timer(self, actor: Actor, tag: int) -> None:
+        timers, aid = self.sched.timers, actor.id
+        self.sched.post(lambda: timers.guest_cancel(aid, tag))
 
     def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
         comp_name, _, args = payload.partition(b"\n")

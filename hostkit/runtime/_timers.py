@@ -139,6 +139,10 @@ class Timers:
         self._kill(entry)
         return max(0.0, entry[_DUE] - trio.current_time())  # type: ignore[operator]
 
+    def guest_cancel(self, aid: int, tag: int) -> None:
+        """An outbox ``k`` frame: cancel the actor's timer ``tag``, if pending."""
+        self.cancel(aid, tag)
+
     def guest_timer(self, actor: Actor, tag: int, delay_ms: int, payload: bytes) -> None:
         """An outbox ``t`` frame, on the Trio thread: set (or reset) the
         timer ``tag``; a refusal comes back as a ``u`` frame."""

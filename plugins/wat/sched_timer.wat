@@ -1,7 +1,8 @@
 ;; world: actor
 ;; sched_timer: drives guest timers through the outbox (tests/test_timers*.py).
 ;; cast "cancel"        -> a `k` frame cancelling the last timer it set
-;; cast "<delay>\n<msg>" -> a `t` frame with the next tag (1, 2, ...) and the
+;; any other cast       -> logged as "c0:<payload>;"
+;; cast "<digit>...\n<msg>" -> a `t` frame with the next tag (1, 2, ...) and the
 ;;                          cast payload as the frame's payload
 ;; cast "bad"           -> a `t` frame whose delay is not a number
 ;; `i` / `u` frames      -> appended to a log as "i<tag>:<payload>;" or
@@ -44,6 +45,13 @@
         (if (call $eq (local.get $p) (local.get $n) (i32.const 128) (i32.const 6))
           (then (return (call $frame_put (local.get $out) (i32.const 107) (i64.const 0)
                           (global.get $last) (i32.const 0) (i32.const 0)))))
+        (if (i32.eqz (call $eq (local.get $p) (local.get $n) (i32.const 144) (i32.const 3)))
+          (then
+            (if (i32.or (i32.eqz (local.get $n))
+                        (i32.gt_u (i32.sub (i32.load8_u (local.get $p)) (i32.const 48)) (i32.const 9)))
+              (then
+                (call $log (local.get $kind) (i64.const 0) (local.get $p) (local.get $n))
+                (return (local.get $out))))))
         (global.set $last (i64.add (global.get $last) (i64.const 1)))
         (if (call $eq (local.get $p) (local.get $n) (i32.const 144) (i32.const 3))
           (then (return (call $frame_put (local.get $out) (i32.const 116) (i64.const 0)
