@@ -201,8 +201,12 @@ class Router:
         return remote.route(signal) or ""
 
     # -- 3 + 4. bound and push ----------------------------------------------------
-    def push(self, target: Actor, data: bytes, *, system: bool = False) -> str | None:
-        """Append a frame within the bounds; None, or the send-error name."""
+    def push(
+        self, target: Actor, data: bytes, *, system: bool = False, urgent: bool = False
+    ) -> str | None:
+        """Append a frame within the bounds; None, or the send-error name.
+        A system frame, or an ``urgent`` one (a call), makes the target
+        runnable ahead of bulk work (see ``_scheduler``)."""
         size = len(data)
         with target.lock:
             state = target.state
@@ -225,7 +229,9 @@ class Router:
                 target.mailbox_bytes = nbytes
                 if state == IDLE:
                     target.state = QUEUED
-                    self.sched.schedule(target)
+                    self.sched.schedule(target, system or urgent)
+                elif (system or urgent) and state == QUEUED:
+                    self.sched.schedule(target, True)
                 return None
         self.overflowed(target)
         return FULL
@@ -353,7 +359,9 @@ class Router:
         ref = self.new_ref(target.id)
         self.calls[ref] = waiter
         target.calls.add(ref)
-        code = self.push(target, frame(b"q", 0 if sender is None else sender.id, ref, payload))
+        code = self.push(
+            target, frame(b"q", 0 if sender is None else sender.id, ref, payload), urgent=True
+        )
         if code is not None:
             self.calls.pop(ref, None)
             target.calls.discard(ref)
