@@ -230,7 +230,7 @@ class Router:
                 if state == IDLE:
                     target.state = QUEUED
                     self.sched.schedule(target, system or urgent)
-                elif (system or urgent) and state == QUEUED:
+                elif (system or urgent) and state == QUEUED and self.sched.priority:
                     self.sched.schedule(target, True)
                 return None
         self.overflowed(target)

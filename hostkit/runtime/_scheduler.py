@@ -68,6 +68,7 @@ class Scheduler:
         self._limits = cfg.limits()  # the config is frozen: build once
         self._global: queue.SimpleQueue[Actor | object | None] = queue.SimpleQueue()
         self.urgent: deque[Actor] = deque()
+        self.priority = True  # False: every wake-up FIFO (a benchmark's baseline)
         self._tls = threading.local()
         self._threads: list[threading.Thread] = []
         self._n_threads = threads
@@ -155,7 +156,7 @@ class Scheduler:
     def schedule(self, actor: Actor, urgent: bool = False) -> None:
         """Put a QUEUED actor on a run queue (caller holds its lock);
         ``urgent``: on the priority deque (see the module doc)."""
-        if urgent:
+        if urgent and self.priority:
             if not actor.promoted:
                 actor.promoted = True
                 self.urgent.append(actor)
@@ -397,7 +398,7 @@ class Scheduler:
             if actor.state == IDLE:
                 actor.state = QUEUED
                 self.schedule(actor, urgent=True)
-            elif actor.state == QUEUED:
+            elif actor.state == QUEUED and self.priority:
                 self.schedule(actor, urgent=True)
 
     def exit(self, actor: Actor, reason: ExitReason, *, run_terminate: bool = False) -> None:
