@@ -44,6 +44,10 @@ Outboxes. One activation's outbox is capped in bytes (checked before
 anything in it is routed) and in frames (counted while routing: the frames
 before the cap are routed, then the actor ends with reason ``limit`` naming
 the cap). Malformed frames end the actor with reason ``protocol``.
+
+Timers. An outbox ``t`` (set) or ``k`` (cancel) frame is checked here for
+its shape only, then handed to the Trio thread's timer heap (``_timers``),
+which bounds it and, when it is due, pushes an ``i`` system frame back.
 """
 
 from __future__ import annotations
