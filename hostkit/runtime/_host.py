@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 import threading
@@ -22,7 +21,6 @@ from .._errors import (
     HostClosedError,
     NoProc,
     SpawnError,
-    TooManyTimers,
 )
 from .._events import (
     ActorKilled,
@@ -38,7 +36,7 @@ from ._config import HostConfig
 from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
 from ._process import ProcessImports
 from ._registry import SpawnRefused as _Refused
-from ._router import FULL, TOO_LARGE, Signal, refusal
+from ._router import FULL, Signal, refusal
 from ._scheduler import Scheduler
 from ._timers import TimerRef
 from ._wasm import CompiledComponent, HostFunction, ImportResolver, WasmEngine
@@ -377,24 +375,7 @@ class Host:
         """
         self._check_thread("send_after")
         self._check_open()
-        if isinstance(delay, bool) or not isinstance(delay, int | float):
-            raise TypeError(f"send_after delay must be a number of seconds, got {delay!r}")
-        if not math.isfinite(delay) or delay < 0:
-            raise ValueError(f"send_after delay must be finite and >= 0 seconds, got {delay!r}")
-        aid = self._router.local_id(pid)
-        actor = None if aid is None else self._sched.actors.get(aid)
-        if actor is None or actor.state == EXITED:
-            raise refusal("noproc", pid, self._router)
-        result = self._sched.timers.host_timer(actor.id, msg.encode(), float(delay))
-        if isinstance(result, str):
-            if result == TOO_LARGE:
-                raise refusal(result, pid, self._router)
-            raise TooManyTimers(
-                f"{actor.pid} already has {len(self._sched.timers.by_actor.get(actor.id, ()))} "
-                f"pending timers (max_timers_per_actor {self.config.max_timers_per_actor}) "
-                "or the host's host_mailbox_bytes is spent; no timer was set"
-            )
-        return TimerRef(result, actor.pid)
+        return self._sched.timers.send_after(pid, msg, delay)
 
     def cancel_timer(self, ref: TimerRef) -> float | None:
         """Cancel a timer from :meth:`send_after` (Erlang's
@@ -406,10 +387,7 @@ class Host:
             cancelled, or its actor exited.
         """
         self._check_thread("cancel_timer")
-        if not isinstance(ref, TimerRef):
-            raise TypeError(f"cancel_timer takes a TimerRef from send_after, got {ref!r}")
-        aid = self._router.local_id(ref.pid)  # type: ignore[arg-type]
-        return None if aid is None else self._sched.timers.cancel(aid, ref._key)
+        return self._sched.timers.cancel_ref(ref)
 
     def _pid(self, pid: Pid | int) -> Pid:
         return pid if isinstance(pid, Pid) else self._sched.registry.pid(int(pid))

@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
+from .._errors import TooManyTimers
 from .._frames import frame
+from .._pid import Pid
 from ._actors import EXITED
-from ._router import FULL, TOO_LARGE
+from ._router import FULL, TOO_LARGE, refusal
 
 if TYPE_CHECKING:
     from ._actors import Actor
@@ -57,7 +59,7 @@ class TimerRef:
 
     __slots__ = ("_key", "pid")
 
-    def __init__(self, key: int, pid: object) -> None:
+    def __init__(self, key: int, pid: Pid) -> None:
         self._key = key
         #: The actor the timer's message goes to.
         self.pid = pid
@@ -126,6 +128,35 @@ class Timers:
         if target is None or target.state == EXITED:  # exited meanwhile
             self.drop_actor(aid)
         return key
+
+    def send_after(self, pid: Pid | int, msg: str, delay: float) -> TimerRef:
+        """``Host.send_after`` (see its docstring), on the Trio thread."""
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            raise TypeError(f"send_after delay must be a number of seconds, got {delay!r}")
+        if not math.isfinite(delay) or delay < 0:
+            raise ValueError(f"send_after delay must be finite and >= 0 seconds, got {delay!r}")
+        router = self.router
+        aid = router.local_id(pid)
+        actor = None if aid is None else router.actors.get(aid)
+        if actor is None or actor.state == EXITED:
+            raise refusal("noproc", pid, router)
+        result = self.host_timer(actor.id, msg.encode(), float(delay))
+        if result == TOO_LARGE:
+            raise refusal(TOO_LARGE, pid, router)
+        if isinstance(result, str):
+            raise TooManyTimers(
+                f"{actor.pid} already has {len(self.by_actor.get(actor.id, ()))} pending "
+                f"timers (max_timers_per_actor {self.max_per_actor}) or the host's "
+                "host_mailbox_bytes is spent; no timer was set"
+            )
+        return TimerRef(result, actor.pid)
+
+    def cancel_ref(self, ref: TimerRef) -> float | None:
+        """``Host.cancel_timer``."""
+        if not isinstance(ref, TimerRef):
+            raise TypeError(f"cancel_timer takes a TimerRef from send_after, got {ref!r}")
+        aid = self.router.local_id(ref.pid)
+        return None if aid is None else self.cancel(aid, ref._key)
 
     def cancel(self, aid: int, key: int) -> float | None:
         """Cancel a pending timer: the seconds it had left, or None if it
