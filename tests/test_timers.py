@@ -92,6 +92,20 @@ async def test_the_per_actor_timer_cap_holds_for_host_timers(
     assert await log_of(thost, pid) == "c0:m1;c0:m2;c0:m3;c0:m4;"
 
 
+async def test_pending_timers_count_against_the_hosts_mailbox_budget(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    cfg = hostkit.HostConfig(
+        scheduler_threads=1, cache_dir=config.cache_dir, host_mailbox_bytes=10 * (1000 + 160)
+    )
+    async with hostkit.open_host(cfg) as h:
+        pid = await h.spawn(h.load(wasm["sched_timer"]))
+        for _ in range(10):
+            h.send_after(pid, "x" * 1000, 60)
+        with pytest.raises(TooManyTimers, match="host_mailbox_bytes"):
+            h.send_after(pid, "x", 60)
+
+
 async def test_send_after_refuses_bad_input_by_name(
     thost: hostkit.Host, wasm: dict[str, Path]
 ) -> None:

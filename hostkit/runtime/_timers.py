@@ -20,8 +20,9 @@ system frame carrying the guest's tag.
 
 Bounds: at most ``max_timers_per_actor`` pending timers per target actor
 (host and guest timers together), at most ``max_message_size`` bytes per
-timer message, and their bytes count against ``host_mailbox_bytes`` with
-the mailboxes. An actor's timers are dropped when it exits.
+timer message, and their bytes (plus ``ENTRY_BYTES`` each for the entry
+itself) count against ``host_mailbox_bytes`` with the mailboxes. An
+actor's timers are dropped when it exits.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ log = logging.getLogger("hostkit.runtime")
 
 # the answer in a `u` frame to a `t` frame past the actor's timer cap
 TOO_MANY_TIMERS: Final = "too-many-timers"
+# what one pending timer costs the host beyond its message (the heap entry,
+# the table slot), counted against host_mailbox_bytes with the message
+ENTRY_BYTES: Final = 160
 _HOST, _GUEST = 0, 1
 # entry fields: due, seq, alive, actor id, key, kind, payload
 _DUE, _SEQ, _ALIVE, _AID, _KEY, _KIND, _DATA = range(7)
@@ -96,7 +100,7 @@ class Timers:
         count = 0 if table is None else len(table) - (replacing is not None and replacing in table)
         if count >= self.max_per_actor:
             return TOO_MANY_TIMERS
-        if self.bytes + router.host_bytes + size > router.host_budget:
+        if self.bytes + router.host_bytes + size + ENTRY_BYTES > router.host_budget:
             return FULL
         return None
 
@@ -104,13 +108,13 @@ class Timers:
         entry: list[object] = [due, next(self._seq), True, aid, key, kind, data]
         heapq.heappush(self.heap, entry)
         self.by_actor.setdefault(aid, {})[key] = entry
-        self.bytes += len(data)
+        self.bytes += len(data) + ENTRY_BYTES
         if due < self._sleeping_until:
             self._wake.set()
 
     def _kill(self, entry: list[object]) -> None:
         entry[_ALIVE] = False
-        self.bytes -= len(entry[_DATA])  # type: ignore[arg-type]
+        self.bytes -= len(entry[_DATA]) + ENTRY_BYTES  # type: ignore[arg-type]
         self.dead += 1
         if self.dead > 1024 and self.dead * 2 > len(self.heap):
             self.heap = [e for e in self.heap if e[_ALIVE]]
@@ -211,7 +215,7 @@ class Timers:
                 table.pop(key, None)
                 if not table:
                     del self.by_actor[aid]
-            self.bytes -= len(data)
+            self.bytes -= len(data) + ENTRY_BYTES
             target = router.actors.get(aid)
             if target is None:
                 continue  # exited: its drop_actor is on its way
