@@ -273,8 +273,10 @@ async def bench_parallel(loop_path: Path) -> tuple[list[float], float, float, in
                 await host.call(p, "sync", timeout=600)
             return time.perf_counter() - t
 
-        one_job = min([await run([a], 1) for _ in range(3)])
-        jobs = max(8, 2 * math.ceil(1.0 / one_job / 2))  # >= 1 s on one actor, even
+        # calibrate on 8 jobs (one job alone is mostly hand-off), with a
+        # margin: the 1-actor side must do at least a second of work
+        one_job = min([await run([a], 8) for _ in range(2)]) / 8
+        jobs = max(8, 2 * math.ceil(1.5 / one_job / 2))
         ratios: list[float] = []
         ones: list[float] = []
         twos: list[float] = []
