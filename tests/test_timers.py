@@ -247,3 +247,20 @@ async def test_100k_pending_timers_fire_in_order_and_cancel_lazily(
         await settle()
         assert await h.call(pid, "count") == str(live)
         assert len(timers) == 0 and not timers.heap
+
+
+async def test_a_guest_churning_set_and_cancel_cannot_grow_the_heap(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    cfg = hostkit.HostConfig(scheduler_threads=1, cache_dir=config.cache_dir)
+    async with hostkit.open_host(cfg) as h:
+        pid = await h.spawn(h.load(wasm["sched_timer"]))
+        timers = h._sched.timers
+        h.send_after(pid, "keep", 30)  # a live head: dead entries behind it stay put
+        for _ in range(30):
+            for _ in range(200):
+                h.send(pid, "60000\nx")
+                h.send(pid, "cancel")
+            assert await h.call(pid, "log") == ""  # all carried out by now
+            assert len(timers) == 1
+            assert len(timers.heap) <= 2 * 1 + 1025  # dead entries are swept, not kept
