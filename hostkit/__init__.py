@@ -29,6 +29,7 @@ from ._errors import PolicyError as PolicyError
 from ._errors import RestartIntensityExceeded as RestartIntensityExceeded
 from ._errors import SpawnError as SpawnError
 from ._errors import SupervisorSpecError as SupervisorSpecError
+from ._errors import TooManyTimers as TooManyTimers
 from ._errors import WrongThreadError as WrongThreadError
 from ._pid import HOST_PID as HOST_PID
 from ._pid import ExitReason as ExitReason
@@ -41,12 +42,22 @@ if _TYPE_CHECKING:
     from .runtime import HostConfig as HostConfig
     from .runtime import HostFunction as HostFunction
     from .runtime import Monitor as Monitor
+    from .runtime import TimerRef as TimerRef
     from .runtime import open_host as open_host
 
 # The runtime (and with it wasmtime) loads on first use, so the pure modules
 # (``hostkit._pid``, ``hostkit._frames``) import without wasmtime.
 _RUNTIME_NAMES = frozenset(
-    {"CompileProgress", "Component", "Host", "HostConfig", "HostFunction", "Monitor", "open_host"}
+    {
+        "CompileProgress",
+        "Component",
+        "Host",
+        "HostConfig",
+        "HostFunction",
+        "Monitor",
+        "TimerRef",
+        "open_host",
+    }
 )
 
 
@@ -89,6 +100,8 @@ __all__ = [
     "RestartIntensityExceeded",
     "SpawnError",
     "SupervisorSpecError",
+    "TimerRef",
+    "TooManyTimers",
     "WrongThreadError",
     "open_host",
 ]

@@ -46,6 +46,10 @@ class HostConfig:
         max_spawn_depth: longest chain of guest spawns (an actor spawned by
             host code is at depth 0, its guest-spawned child at 1, ...).
         max_message_size: largest payload in bytes (UTF-8).
+        max_timers_per_actor: pending timers (``Host.send_after`` and the
+            guest's own ``t`` frames together) aimed at one actor; past it a
+            new one is refused. Their messages also count against
+            ``host_mailbox_bytes``.
         activation_timeout: wall-clock seconds one guest call may run
             (init, a delivery, terminate) before it is ended with ``deadline``.
         fuel_per_activation: fuel (roughly wasm instructions) per guest call;
@@ -86,6 +90,7 @@ class HostConfig:
     max_actors_per_plugin: int = 10_000
     max_spawn_depth: int = 16
     max_message_size: int = 1 * _MiB
+    max_timers_per_actor: int = 1_000
     activation_timeout: float = 2.0
     fuel_per_activation: int | None = 2_000_000_000
     host_call_budget: int = 10_000
@@ -119,6 +124,7 @@ class HostConfig:
             "max_actors_per_plugin",
             "max_spawn_depth",
             "max_message_size",
+            "max_timers_per_actor",
             "activation_timeout",
             "host_call_budget",
             "max_memory_bytes",
