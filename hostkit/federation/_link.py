@@ -179,6 +179,19 @@ class Link:
         """
         self._queue(message, bounded=True)
 
+    def send_reply(self, message: ActorMessage) -> None:
+        """Queue an answer generated while reading (never waits, never fails
+        for a full buffer); a peer that lets answers pile up past twice the
+        send buffer is not reading them, and the link is closed."""
+        conn = self.connection
+        if conn.closed:
+            return
+        if conn.buffered >= 2 * conn.config.send_buffer:
+            conn.fail("peer does not read what it asked for")
+            self._drain()
+            return
+        self._queue(message, bounded=False)
+
     def _queue(self, message: ActorMessage, *, bounded: bool) -> None:
         conn = self.connection
         name = conn.peer.name if conn.peer else self.channel.remote

@@ -393,6 +393,16 @@ class Connection:
         self._urgent += _frame(Bye(reason[:4096]))
         self._close(CloseReason.LOCAL, reason)
 
+    def fail(self, detail: str) -> None:
+        """The peer broke a rule a layer above the core checks: protocol error."""
+        if self.state is not State.CLOSED:
+            self._protocol_error(detail)
+
+    @property
+    def was_up(self) -> bool:
+        """True if the handshake ever completed on this link."""
+        return self._was_up
+
     def connection_lost(self, detail: str) -> None:
         """The transport failed: close with reason ``transport``."""
         self._close(CloseReason.TRANSPORT, detail)

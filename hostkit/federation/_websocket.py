@@ -104,7 +104,10 @@ class WebsocketTransport:
             try:
                 yield _WsChannel(ws, secure, address)
             finally:
-                await ws.aclose()
+                # closed even when cancelled, or the socket leaks
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await ws.aclose()
+                await trio.aclose_forcefully(ws._stream)
 
     async def serve(
         self,
@@ -121,7 +124,11 @@ class WebsocketTransport:
         async def handler(request: WebSocketRequest) -> None:
             ws = await request.accept()
             remote = f"{request.remote.address}:{request.remote.port}"  # type: ignore[union-attr]
-            await on_channel(_WsChannel(ws, secure, remote))
+            try:
+                await on_channel(_WsChannel(ws, secure, remote))
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await ws.aclose()
 
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
