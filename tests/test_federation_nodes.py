@@ -298,7 +298,7 @@ async def test_cut_connection_fires_noconnection_then_reconnects(autojump_clock)
 
 
 async def test_silent_partition_is_detected_by_heartbeats_within_t_to_1_25t(autojump_clock):
-    async with cluster() as (feds, actors, net):
+    async with cluster() as (_feds, actors, net):
         a = actors["a"]
         await trio.sleep(10 * T)  # idle: ticks keep the link up
         assert not a.of("node-down")
@@ -323,7 +323,7 @@ async def test_delayed_wire_keeps_order(autojump_clock):
 
 async def test_full_send_buffer_fails_nowait_sends_and_blocks_awaitable_ones(autojump_clock):
     cfg = LinkConfig(heartbeat_timeout=1000.0, fragment_size=1024, max_frame=4096, send_buffer=8192)
-    async with cluster(config=cfg) as (feds, actors, net):
+    async with cluster(config=cfg) as (feds, actors, _net):
         a, b = actors["a"], actors["b"]
         s, t = a.new(), b.new()
         # sends without a checkpoint in between: the writer cannot drain yet
