@@ -248,7 +248,7 @@ def test_actor_message_before_handshake_is_a_protocol_error():
     b = Connection(
         name="b", creation=2, authenticator=ClusterSecret(SECRET), initiator=False, now=0.0
     )
-    body = m.ENCODER.encode(m.Send(1, 2, "hi"))
+    body = m.ENCODER.encode(m.Send(1, 2, b"hi"))
     b.receive_data(struct.pack(">I", len(body)) + body)
     ev = b.next_event()
     assert isinstance(ev, LinkClosed) and ev.reason is CloseReason.PROTOCOL_ERROR
@@ -257,21 +257,21 @@ def test_actor_message_before_handshake_is_a_protocol_error():
 def test_messages_flow_in_order_both_ways():
     pair = up_pair()
     for i in range(50):
-        pair.a.queue(m.Send(7, 1, f"msg {i}"))
-        pair.b.queue(m.Send(1, 7, f"back {i}"))
+        pair.a.queue(m.Send(7, 1, f"msg {i}".encode()))
+        pair.b.queue(m.Send(1, 7, f"back {i}".encode()))
     pair.pump()
     got_b = [e.message.payload for e in pair.of("b", Received)]
     got_a = [e.message.payload for e in pair.of("a", Received)]
-    assert got_b == [f"msg {i}" for i in range(50)]
-    assert got_a == [f"back {i}" for i in range(50)]
+    assert got_b == [f"msg {i}".encode() for i in range(50)]
+    assert got_a == [f"back {i}".encode() for i in range(50)]
 
 
 def test_large_message_is_fragmented_and_a_tick_overtakes_it():
     cfg = LinkConfig(heartbeat_timeout=4.0, fragment_size=1024, max_frame=4096)
     pair = up_pair(config=cfg)
-    big = "x" * 100_000
+    big = b"x" * 100_000
     pair.a.queue(m.Send(7, 1, big))
-    pair.a.queue(m.Send(7, 1, "after"))
+    pair.a.queue(m.Send(7, 1, b"after"))
     assert pair.a.buffered > 100_000
     first = pair.a.data_to_send(2048)  # a writer takes one piece
     pair.b.receive_data(first)
@@ -283,7 +283,7 @@ def test_large_message_is_fragmented_and_a_tick_overtakes_it():
     pair.b.receive_data(tick_and_piece)
     pair.pump()
     payloads = [e.message.payload for e in pair.of("b", Received)]
-    assert payloads == [big, "after"]
+    assert payloads == [big, b"after"]
 
 
 def test_idle_link_ticks_every_quarter_and_stays_up():
@@ -339,7 +339,7 @@ def test_oversized_frame_header_is_refused_before_buffering():
 def test_reassembled_message_over_the_limit_is_refused():
     cfg = LinkConfig(fragment_size=1024, max_frame=4096, max_message=4096, send_buffer=1 << 20)
     pair = up_pair(config=cfg)
-    pair.a.queue(m.Send(7, 1, "y" * 10_000))
+    pair.a.queue(m.Send(7, 1, b"y" * 10_000))
     pair.pump()
     assert closed(pair, "b").reason is CloseReason.PROTOCOL_ERROR
     assert closed(pair, "a").reason is CloseReason.REFUSED_BY_PEER
@@ -399,7 +399,7 @@ def test_arbitrary_bytes_end_only_that_link_with_a_protocol_error(junk, split):
         assert pair.b.state is State.CLOSED
     # the other end of an unrelated link is unaffected
     other = up_pair()
-    other.a.queue(m.Send(1, 1, "still fine"))
+    other.a.queue(m.Send(1, 1, b"still fine"))
     other.pump()
     assert other.of("b", Received)
 

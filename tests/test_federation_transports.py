@@ -76,8 +76,8 @@ async def exchange(transport, listen, dial_of, n=200, big=200_000):
                 await client_rec.up.wait()
                 await server_rec.up.wait()
             for i in range(n):
-                await link.send(m.Send(5, 1, f"m{i}"))
-            await link.send(m.Send(5, 1, "z" * big))
+                await link.send(m.Send(5, 1, f"m{i}".encode()))
+            await link.send(m.Send(5, 1, b"z" * big))
             with trio.fail_after(10):
                 await server_rec.got.wait()
             link.close("done")
@@ -86,7 +86,7 @@ async def exchange(transport, listen, dial_of, n=200, big=200_000):
                 await link.done.wait()
         nursery.cancel_scope.cancel()
     payloads = [msg.payload for msg in server_rec.received]
-    assert payloads == [f"m{i}" for i in range(n)] + ["z" * big]
+    assert payloads == [f"m{i}".encode() for i in range(n)] + [b"z" * big]
     assert server_rec.close_events[0].reason is CloseReason.PEER_CLOSED
 
 

@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from ._link import Link as LinkDriver
 
 
-def _size(payload: str) -> int:
-    return len(payload.encode())
+def _size(payload: bytes) -> int:
+    return len(payload)
 
 
 def exit_kind(kind: str, detail: str) -> tuple[str, str]:
@@ -64,7 +64,7 @@ def exit_kind(kind: str, detail: str) -> tuple[str, str]:
 
 
 def _cast(
-    fed: Federation, link: LinkDriver, peer: NodeId, to: int, sender: int, payload: str, tag: int
+    fed: Federation, link: LinkDriver, peer: NodeId, to: int, sender: int, payload: bytes, tag: int
 ) -> None:
     remote = RemotePid(peer.name, peer.creation, sender)
     if not fed.policy.allows(peer, SEND, LocalActor(to), {"size": _size(payload)}):

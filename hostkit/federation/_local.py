@@ -21,7 +21,7 @@ from typing import Final, Protocol
 
 from ._identity import NodeId, RemotePid
 
-#: ``hostkit.ExitReason.KINDS`` (a test keeps them equal).
+#: ``hostkit.ExitReason.KINDS`` (a test keeps them equal once the router lands).
 EXIT_KINDS: Final = frozenset(
     {
         "normal",
@@ -36,6 +36,8 @@ EXIT_KINDS: Final = frozenset(
         "denied",
         "noproc",
         "noconnection",
+        "protocol",
+        "limit",
     }
 )
 NOCONNECTION: Final = "noconnection"
@@ -45,7 +47,7 @@ NOPROC: Final = "noproc"
 class LocalNode(Protocol):
     """What the federation asks of the local host. Sync, never blocking."""
 
-    def deliver(self, sender: RemotePid | int, target: int, payload: str) -> str | None:
+    def deliver(self, sender: RemotePid | int, target: int, payload: bytes) -> str | None:
         """Enqueue a cast for local actor ``target``.
 
         ``sender`` is an int for a local sender (process groups). Returns None
@@ -54,13 +56,13 @@ class LocalNode(Protocol):
         ...
 
     def deliver_call(
-        self, sender: RemotePid, target: int, ref: int, payload: str, timeout_ms: int
+        self, sender: RemotePid, target: int, ref: int, payload: bytes, timeout_ms: int
     ) -> str | None:
         """Enqueue a call; the local actor's reply goes back through
         ``Federation.reply(sender, target, ref, ...)``. Returns like :meth:`deliver`."""
         ...
 
-    def deliver_reply(self, sender: RemotePid, target: int, ref: int, payload: str) -> None:
+    def deliver_reply(self, sender: RemotePid, target: int, ref: int, payload: bytes) -> None:
         """A remote actor answered local ``target``'s call ``ref`` (drop it
         unless that call is outstanding and was made to ``sender``)."""
         ...
@@ -91,7 +93,7 @@ class LocalNode(Protocol):
         peer: NodeId,
         component: str,
         digest: str,
-        args: str,
+        args: bytes,
         on_spawned: Callable[[int], None],
     ) -> int:
         """Start ``component`` (whose sha256 must equal ``digest``) for ``peer``.

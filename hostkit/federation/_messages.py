@@ -37,7 +37,7 @@ Detail = Annotated[str, msgspec.Meta(max_length=4096)]
 Nonce = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 ProofBytes = Annotated[bytes, msgspec.Meta(max_length=128)]
 Flags = Annotated[list[ShortText], msgspec.Meta(max_length=64)]
-Payload: TypeAlias = str  # actor payloads are UTF-8 text, as in the WIT `string`
+Payload: TypeAlias = bytes  # the router carries payloads as bytes (UTF-8 from guests)
 PidList = Annotated[list[U64], msgspec.Meta(max_length=4096)]
 
 

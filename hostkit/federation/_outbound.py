@@ -86,7 +86,7 @@ class Outbound:
             raise NoProc(f"{pid} belongs to an earlier boot of node {pid.node!r}")
         return link
 
-    def send(self, to: RemotePid, sender: int, payload: str, *, tag: int = 0) -> None:
+    def send(self, to: RemotePid, sender: int, payload: bytes, *, tag: int = 0) -> None:
         """Cast ``payload`` from local ``sender`` to ``to`` without waiting.
 
         A failure on the far side comes back as ``LocalNode.undeliverable``
@@ -99,21 +99,25 @@ class Outbound:
         """
         self._checked(to).send_nowait(Send(to.id, sender, payload, tag))
 
-    async def send_wait(self, to: RemotePid, sender: int, payload: str, *, tag: int = 0) -> None:
+    async def send_wait(self, to: RemotePid, sender: int, payload: bytes, *, tag: int = 0) -> None:
         """Like :meth:`send`, but waits while the link's send buffer is full."""
         await self._checked(to).send(Send(to.id, sender, payload, tag))
 
-    def send_named(self, node: str, name: str, sender: int, payload: str, *, tag: int = 0) -> None:
+    def send_named(
+        self, node: str, name: str, sender: int, payload: bytes, *, tag: int = 0
+    ) -> None:
         """Cast to the actor registered as ``name`` on ``node`` (``{name, node} ! msg``)."""
         self.link_to(node).send_nowait(SendNamed(name, sender, payload, tag))
 
-    def call(self, to: RemotePid, sender: int, ref: int, payload: str, *, timeout_ms: int) -> None:
+    def call(
+        self, to: RemotePid, sender: int, ref: int, payload: bytes, *, timeout_ms: int
+    ) -> None:
         """Send a call; the answer arrives as ``LocalNode.deliver_reply`` with
         ``ref``, or ``LocalNode.undeliverable`` with ``ref``. The router owns
         the timeout."""
         self._checked(to).send_nowait(Call(to.id, sender, ref, payload, timeout_ms))
 
-    def reply(self, to: RemotePid, sender: int, ref: int, payload: str) -> None:
+    def reply(self, to: RemotePid, sender: int, ref: int, payload: bytes) -> None:
         """Answer the call ``ref`` that remote ``to`` made to local ``sender``."""
         self._checked(to).send_reply(Reply(to.id, sender, ref, payload))
 
@@ -249,7 +253,7 @@ class Outbound:
         node: str,
         component: str,
         digest: str,
-        args: str = "",
+        args: bytes = b"",
         *,
         sender: int = 0,
         link: bool = False,
@@ -284,7 +288,7 @@ class Outbound:
     def _inbound_spawn(self, link: LinkDriver, peer: NodeId, msg: Spawn) -> None:
         from ._federation import MAX_CONCURRENT_SPAWNS
 
-        context = {"size": len(msg.args.encode())}
+        context = {"size": len(msg.args)}
         if not self.policy.allows(peer, SPAWN, ComponentRef(msg.component, msg.digest), context):
             link.send_reply(Spawned(msg.req, 0, "denied"))
         elif self._spawning[peer.name] >= MAX_CONCURRENT_SPAWNS:
@@ -344,7 +348,7 @@ class Outbound:
         """Members of ``group`` on every connected node (local ids are ints)."""
         return self.pg.members(group)
 
-    def pg_publish(self, group: str, sender: int, payload: str) -> int:
+    def pg_publish(self, group: str, sender: int, payload: bytes) -> int:
         """Deliver ``payload`` from local ``sender`` to every member of ``group``:
         local members directly, each node with members by one message.
         Returns how many local members and nodes it went to. Best effort per
