@@ -14,6 +14,7 @@ import click
 
 from ._audit import audit
 from ._demo import demo
+from ._node import node
 
 
 def _version() -> str:
@@ -31,3 +32,4 @@ def main() -> None:
 
 main.add_command(audit)
 main.add_command(demo)
+main.add_command(node)
