@@ -35,12 +35,13 @@ from aioquic.quic.events import (
 from aioquic.quic.packet import QuicPacketType, pull_quic_header
 
 from ._errors import FederationConfigError, NodeUnreachable
-from ._link import Channel
+from ._link import Channel, is_loopback
 
 ALPN: Final = "hostkit-federation/1"
 STREAM: Final = 0  # the dialler's first bidirectional stream
+LOOPBACK_DATAGRAM: Final = 16_000
 UNACKED_LIMIT: Final = 1024 * 1024  # stream bytes in flight before send_bytes waits
-_INBOX: Final = 256  # datagrams queued per server-side connection (then dropped, as UDP)
+_INBOX: Final = 256  # datagrams queued per server-side connection (then the reader waits)
 
 Address = tuple[Any, ...]
 
@@ -67,6 +68,8 @@ class _QuicDriver:
         self.why = ""
         self._acked = trio.Event()
         self._in_send, self._in_recv = trio.open_memory_channel[bytes](math.inf)
+        self._wait = trio.CancelScope()
+        self._send_lock = trio.Lock()
 
     # ------------------------------------------------------ Channel methods
 
@@ -78,6 +81,13 @@ class _QuicDriver:
             raise trio.BrokenResourceError(f"QUIC connection ended: {self.why}")
         self._conn.send_stream_data(STREAM, data)
         await self._transmit()
+        self._rearm()
+
+    def _rearm(self) -> None:
+        # Sending may set an earlier timer (pacing, acks): wake the run loop for it.
+        timer = self._conn.get_timer()
+        if timer is not None and timer < self._wait.deadline:
+            self._wait.deadline = timer
 
     async def receive_bytes(self) -> bytes:
         try:
@@ -99,10 +109,12 @@ class _QuicDriver:
         return len(stream.sender._buffer) if stream is not None else 0
 
     async def _transmit(self) -> None:
-        now = trio.current_time()
-        for data, addr in self._conn.datagrams_to_send(now=now):
-            with contextlib.suppress(OSError):  # as a lost datagram: QUIC retransmits
-                await self._sock.sendto(data, addr)
+        # Two tasks transmit (the run loop and the link's writer). Interleaved
+        # lists would reorder packets on the wire, which QUIC takes for loss.
+        async with self._send_lock:
+            for data, addr in self._conn.datagrams_to_send(now=trio.current_time()):
+                with contextlib.suppress(OSError):  # as a lost datagram: QUIC retransmits
+                    await self._sock.sendto(data, addr)
 
     def _end(self, why: str) -> None:
         if not self.terminated.is_set():
@@ -136,7 +148,8 @@ class _QuicDriver:
         while not self.terminated.is_set():
             timer = conn.get_timer()
             got = None
-            with trio.move_on_at(timer if timer is not None else math.inf):
+            with trio.CancelScope(deadline=timer if timer is not None else math.inf) as wait:
+                self._wait = wait
                 got = await datagrams()
             now = trio.current_time()
             if got is None:
@@ -157,6 +170,9 @@ class QuicTransport:
         server_name: TLS name to check, if not the dialled host.
         idle_timeout: QUIC idle timeout, seconds (set above the heartbeat).
         max_connections: server-side connection cap.
+        max_datagram_size: largest UDP payload sent. Default: QUIC's minimum,
+            1200 (safe on any path), or 16000 when the address is loopback
+            (whose MTU is 64 KiB; per-datagram cost dominates in Python).
     """
 
     def __init__(
@@ -168,7 +184,13 @@ class QuicTransport:
         server_name: str | None = None,
         idle_timeout: float = 60.0,
         max_connections: int = 256,
+        max_datagram_size: int | None = None,
     ) -> None:
+        if max_datagram_size is not None and not 1200 <= max_datagram_size <= LOOPBACK_DATAGRAM:
+            raise FederationConfigError(
+                f"max_datagram_size must be within 1200..{LOOPBACK_DATAGRAM}"
+            )
+        self._max_datagram_size = max_datagram_size
         self._certificate = certificate
         self._private_key = private_key
         self._ca_file = ca_file
@@ -176,9 +198,19 @@ class QuicTransport:
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
 
-    def _config(self, *, client: bool, host: str = "") -> QuicConfiguration:
+    def _config(self, *, client: bool, host: str) -> QuicConfiguration:
+        datagram = self._max_datagram_size or (
+            LOOPBACK_DATAGRAM if is_loopback(host) else SMALLEST_MAX_DATAGRAM_SIZE
+        )
         cfg = QuicConfiguration(
-            is_client=client, alpn_protocols=[ALPN], idle_timeout=self._idle_timeout
+            is_client=client,
+            alpn_protocols=[ALPN],
+            idle_timeout=self._idle_timeout,
+            max_datagram_size=datagram,
+            # the link's own send buffer and UNACKED_LIMIT bound what is in
+            # flight; QUIC's windows only need to not be the bottleneck
+            max_data=8 * UNACKED_LIMIT,
+            max_stream_data=4 * UNACKED_LIMIT,
         )
         if client:
             if self._ca_file is None:
@@ -226,7 +258,7 @@ class QuicTransport:
     ) -> None:
         """Serve on ``HOST:PORT`` (UDP; port 0 picks one, reported as ``HOST:PORT``)."""
         host, port = _host_port(address)
-        cfg = self._config(client=False)
+        cfg = self._config(client=False, host=host)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         inboxes: dict[Address, trio.MemorySendChannel[tuple[bytes, Address]]] = {}
         with trio.socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -251,9 +283,10 @@ class QuicTransport:
                         nursery.start_soon(
                             self._serve_one, conn, sock, peer, receive, on_channel, inboxes
                         )
-                    # a full or finished connection drops it, as the network may
-                    with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
-                        inbox.send_nowait((data, peer))
+                    # a busy connection slows this loop (the kernel buffers
+                    # meanwhile) rather than lose datagrams; a finished one drops them
+                    with contextlib.suppress(trio.BrokenResourceError):
+                        await inbox.send((data, peer))
 
     async def _serve_one(
         self,
