@@ -7,7 +7,7 @@ import ssl
 import pytest
 import trio
 
-from hostkit.federation import ClusterSecret, Connection, LinkConfig
+from hostkit.federation import ClusterSecret, Connection, LinkConfig, RemotePid
 from hostkit.federation import _messages as m
 from hostkit.federation._certs import make_dev_cert
 from hostkit.federation._errors import AuthenticationFailed
@@ -130,3 +130,144 @@ async def test_plain_websocket_dial_off_loopback_fails_before_connecting():
     with pytest.raises(AuthenticationFailed):
         async with WebsocketTransport().open_channel("ws://192.0.2.1:9/"):
             pass  # pragma: no cover
+
+
+class UdpRelay:
+    """A loopback UDP relay between a QUIC client and server that can drop datagrams."""
+
+    def __init__(self, server):
+        self.server = server
+        self.client = None
+        self.dropping = False
+        self.dropped = 0
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED):
+        import socket
+
+        with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            await sock.bind(("127.0.0.1", 0))
+            task_status.started(f"127.0.0.1:{sock.getsockname()[1]}")
+            while True:
+                data, addr = await sock.recvfrom(65536)
+                if addr != self.server:
+                    self.client = addr
+                    to = self.server
+                else:
+                    to = self.client
+                if self.dropping or to is None:
+                    self.dropped += 1
+                    continue
+                await sock.sendto(data, to)
+
+
+async def test_quic_datagrams_dropped_give_noconnection_then_reconnect(dev_cert):
+    from test_federation_nodes import SECRET as NODE_SECRET
+    from test_federation_nodes import Actors, Allow
+
+    from hostkit.federation import open_federation
+
+    transport = QuicTransport(
+        certificate=str(dev_cert.cert),
+        private_key=str(dev_cert.key),
+        ca_file=str(dev_cert.ca_cert),
+        max_datagram_size=1200,
+    )
+    cfg = LinkConfig(heartbeat_timeout=1.0)
+    ha, hb = Actors(), Actors()
+    async with (
+        open_federation(
+            "a",
+            authenticator=ClusterSecret(NODE_SECRET),
+            transport=transport,
+            local=ha,
+            policy=Allow(),
+            config=cfg,
+            reconnect=(0.1, 0.5),
+        ) as fa,
+        open_federation(
+            "b",
+            authenticator=ClusterSecret(NODE_SECRET),
+            transport=transport,
+            local=hb,
+            policy=Allow(),
+            config=cfg,
+        ) as fb,
+        trio.open_nursery() as nursery,
+    ):
+        ha.fed, hb.fed = fa, fb
+        bound = await fb.listen("127.0.0.1:0")
+        host, port = bound.rsplit(":", 1)
+        relay = UdpRelay((host, int(port)))
+        via = await nursery.start(relay.run)
+        fa.add_peer("b", via)
+        with trio.fail_after(10):
+            peer = await fa.wait_up("b")
+        la, rb = ha.new(), hb.new()
+        fa.link(la, RemotePid("b", peer.creation, rb))
+        fa.send(RemotePid("b", peer.creation, rb), la, b"x" * 5000)  # several datagrams
+        await hb.wait_for(lambda: hb.mailbox[rb])
+        relay.dropping = True
+        await ha.wait_for(lambda: ha.of("node-down"))
+        assert "heartbeat-timeout" in ha.of("node-down")[0][1]
+        assert ha.of("exit") == [(RemotePid("b", peer.creation, rb), la, "noconnection")]
+        assert relay.dropped > 0
+        relay.dropping = False
+        await ha.wait_for(lambda: len(ha.of("node-up")) == 2)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("limit", [None, 1, 7, 100, 5000])
+def test_chunking_and_write_limits_never_reorder_or_lose(limit):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from hostkit.federation import Received
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        sizes=st.lists(st.integers(0, 6000), min_size=1, max_size=30),
+        cuts=st.lists(st.integers(1, 3000), min_size=1, max_size=20),
+    )
+    def run(sizes, cuts):
+        cfg = LinkConfig(fragment_size=512, max_frame=2048)
+        a = Connection(
+            name="a",
+            creation=1,
+            authenticator=ClusterSecret(SECRET),
+            initiator=True,
+            now=0.0,
+            config=cfg,
+        )
+        b = Connection(
+            name="b",
+            creation=2,
+            authenticator=ClusterSecret(SECRET),
+            initiator=False,
+            now=0.0,
+            config=cfg,
+        )
+        for _ in range(4):  # handshake (b"" would mean EOF: skip empty writes)
+            for src, dst in ((a, b), (b, a)):
+                if data := src.data_to_send():
+                    dst.receive_data(data)
+                while (ev := dst.next_event()) is not None:
+                    if type(ev).__name__ == "PeerVerified":
+                        dst.accept()
+        for i, size in enumerate(sizes):
+            a.queue(m.Send(1, 1, bytes([i % 256]) * size))
+        stream = b""
+        while chunk := a.data_to_send(limit and limit * 10):
+            stream += chunk
+        got = []
+        pos, k = 0, 0
+        while pos < len(stream):
+            step = cuts[k % len(cuts)]
+            b.receive_data(stream[pos : pos + step])
+            pos += step
+            k += 1
+            while (ev := b.next_event()) is not None:
+                assert isinstance(ev, Received)
+                got.append(ev.message.payload)
+        assert got == [bytes([i % 256]) * size for i, size in enumerate(sizes)]
+
+    run()
