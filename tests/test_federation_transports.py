@@ -271,3 +271,24 @@ def test_chunking_and_write_limits_never_reorder_or_lose(limit):
         assert got == [bytes([i % 256]) * size for i, size in enumerate(sizes)]
 
     run()
+
+
+@pytest.mark.parametrize("kind", ["ws", "quic"])
+async def test_dialling_nothing_is_node_unreachable_not_a_crash(kind, dev_cert):
+    import socket
+
+    from hostkit.federation import NodeUnreachable
+
+    with socket.socket(
+        socket.AF_INET, socket.SOCK_DGRAM if kind == "quic" else socket.SOCK_STREAM
+    ) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    if kind == "ws":
+        transport, address = WebsocketTransport(), f"ws://127.0.0.1:{port}/"
+    else:
+        transport = QuicTransport(ca_file=str(dev_cert.ca_cert), idle_timeout=0.5)
+        address = f"127.0.0.1:{port}"
+    with pytest.raises(NodeUnreachable):
+        async with transport.open_channel(address):
+            pass  # pragma: no cover

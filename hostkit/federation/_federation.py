@@ -236,7 +236,7 @@ class Federation(Outbound):
             flags=sorted(event.flags),
         )
         if FLAG_PG in event.flags:
-            link.send_nowait(self.pg.sync())
+            link.send_reply(self.pg.sync())
         self.local.node_up(event.peer)
         waiter = self._up_events.pop(name, None)
         if waiter is not None:

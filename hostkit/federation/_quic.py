@@ -236,18 +236,28 @@ class QuicTransport:
             await sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
             driver = _QuicDriver(conn, sock, peer)
             conn.connect(peer, now=trio.current_time())
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(driver.run, lambda: sock.recvfrom(65536))
-                with trio.move_on_after(self._idle_timeout):
-                    await _first(driver.handshake, driver.terminated)
-                if not driver.handshake.is_set() or driver.terminated.is_set():
+            failed = None
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(driver.run, lambda: sock.recvfrom(65536))
+                    with trio.move_on_after(self._idle_timeout):
+                        await _first(driver.handshake, driver.terminated)
+                    if not driver.handshake.is_set() or driver.terminated.is_set():
+                        failed = driver.why or "no answer"
+                    else:
+                        try:
+                            yield driver
+                        finally:
+                            with trio.CancelScope(shield=True):
+                                await driver.aclose()
                     nursery.cancel_scope.cancel()
-                    raise NodeUnreachable(address, f"QUIC handshake failed: {driver.why}")
-                try:
-                    yield driver
-                finally:
-                    await driver.aclose()
-                    nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                # the block's own exception, not wrapped by our nursery
+                if len(group.exceptions) == 1:
+                    raise group.exceptions[0] from None
+                raise
+            if failed is not None:
+                raise NodeUnreachable(address, f"QUIC handshake failed: {failed}")
 
     async def serve(
         self,

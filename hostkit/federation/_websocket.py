@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 import trio
 from trio_websocket import (
     ConnectionClosed,
+    ConnectionTimeout,
     HandshakeError,
     WebSocketConnection,
     WebSocketRequest,
-    connect_websocket_url,
+    open_websocket_url,
     serve_websocket,
 )
 
@@ -91,23 +92,27 @@ class WebsocketTransport:
             raise FederationConfigError(f"websocket address {address!r} must be ws:// or wss://")
         secure = url.scheme == "wss"
         check_secure(url.hostname, secure, self.allow_insecure)
-        async with trio.open_nursery() as nursery:
-            try:
-                ws = await connect_websocket_url(
-                    nursery,
-                    address,
-                    ssl_context=self.client_ssl if secure else None,
-                    max_message_size=MAX_WS_MESSAGE,
-                )
-            except (HandshakeError, OSError) as exc:
-                raise NodeUnreachable(address, f"websocket connect failed: {exc!r}") from None
-            try:
-                yield _WsChannel(ws, secure, address)
-            finally:
-                # closed even when cancelled, or the socket leaks
-                with trio.CancelScope(shield=True), trio.move_on_after(1):
-                    await ws.aclose()
-                await trio.aclose_forcefully(ws._stream)
+        connected = False
+        try:
+            # open_websocket_url (unlike a nursery of our own) re-raises the
+            # block's exceptions unwrapped, and closes the socket on the way out
+            async with open_websocket_url(
+                address,
+                ssl_context=self.client_ssl if secure else None,
+                max_message_size=MAX_WS_MESSAGE,
+            ) as ws:
+                connected = True
+                try:
+                    yield _WsChannel(ws, secure, address)
+                finally:
+                    # a cancelled close would leak the socket: shield it, then force
+                    with trio.CancelScope(shield=True), trio.move_on_after(1):
+                        await ws.aclose()
+                    await trio.aclose_forcefully(ws._stream)
+        except (HandshakeError, ConnectionTimeout, OSError) as exc:
+            if connected:
+                raise
+            raise NodeUnreachable(address, f"websocket connect failed: {exc!r}") from None
 
     async def serve(
         self,
