@@ -435,3 +435,55 @@ def test_exit_kinds_match_the_runtime():
 
     runtime_kinds = set(ExitReason.KINDS) | {"protocol", "limit"}  # added by the router
     assert runtime_kinds == set(EXIT_KINDS)
+
+
+async def test_under_load_every_send_is_delivered_in_order_or_reported(autojump_clock):
+    async with cluster(hosts={"b": Actors(capacity=50)}) as (feds, actors, _):
+        a, b = actors["a"], actors["b"]
+        s, t = a.new(), b.new()
+        delivered = []
+
+        async def consumer():
+            while True:
+                await trio.sleep(0.001)
+                delivered.extend(p for _, p in b.mailbox[t])
+                b.mailbox[t].clear()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer)
+            total = 3000
+            for i in range(total):
+                await feds["a"].send_wait(rpid(feds["b"], t), s, b"%d" % i, tag=i)
+            with trio.fail_after(600):
+                while len(delivered) + len(a.of("undeliverable")) < total:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        reported = [tag for _, _, tag, reason in a.of("undeliverable") if reason == "mailbox-full"]
+        got = [int(p) for p in delivered]
+        assert got == sorted(got)  # in order
+        assert sorted(got + reported) == list(range(total))  # 0 silent losses
+        assert reported  # the mailbox did overflow under this load
+
+
+async def test_websocket_socket_closed_mid_stream_gives_noconnection_then_reconnects():
+    from hostkit.federation import WebsocketTransport
+
+    channels = []
+
+    class Recording(WebsocketTransport):
+        async def serve(self, address, on_channel, *, task_status=trio.TASK_STATUS_IGNORED):
+            async def record(channel):
+                channels.append(channel)
+                await on_channel(channel)
+
+            await super().serve(address, record, task_status=task_status)
+
+    async with cluster(transport=Recording()) as (feds, actors, _):
+        a, b = actors["a"], actors["b"]
+        la, rb = a.new(), b.new()
+        feds["a"].link(la, rpid(feds["b"], rb))
+        feds["a"].send(rpid(feds["b"], rb), la, b"x" * 100_000)
+        await trio.aclose_forcefully(channels[-1]._ws._stream)  # the socket, not a Bye
+        await a.wait_for(lambda: a.of("node-down"))
+        assert a.of("exit") == [(rpid(feds["b"], rb), la, "noconnection")]
+        await a.wait_for(lambda: len(a.of("node-up")) == 2)
