@@ -414,3 +414,23 @@ def test_arbitrary_bytes_during_handshake_never_authenticate(junk):
     while (ev := b.next_event()) is not None:
         assert not isinstance(ev, (PeerVerified, PeerUp, Received))
     assert b.state in (State.AWAIT_HELLO, State.AWAIT_PROOF, State.CLOSED)
+
+
+def test_local_close_sends_what_was_queued_before_bye():
+    pair = up_pair()
+    for i in range(3):
+        pair.a.queue(m.Send(7, 1, b"%d" % i))
+    pair.a.close("done")
+    pair.pump()
+    assert [e.message.payload for e in pair.of("b", Received)] == [b"0", b"1", b"2"]
+    assert closed(pair, "b").reason is CloseReason.PEER_CLOSED
+
+
+def test_bye_during_the_handshake_closes_cleanly():
+    b = Connection(
+        name="b", creation=2, authenticator=ClusterSecret(SECRET), initiator=False, now=0.0
+    )
+    body = m.ENCODER.encode(m.Bye("changed my mind"))
+    b.receive_data(struct.pack(">I", len(body)) + body)
+    ev = b.next_event()
+    assert isinstance(ev, LinkClosed) and ev.reason is CloseReason.PEER_CLOSED

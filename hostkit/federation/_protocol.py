@@ -45,8 +45,8 @@ events come out (:meth:`Connection.next_event`), messages go in
 # its total size is capped by ``max_message``.
 #
 # Transitions (message received -> handler; anything else is a protocol
-# error). Refuse is accepted in every state but CLOSED, Bye and Tick once
-# ESTABLISHED:
+# error). Refuse and Bye are accepted in every state but CLOSED, Tick once
+# ESTABLISHED. A local close() sends what is queued, then Bye:
 #
 #   state          | message | action                               | next
 #   ---------------+---------+--------------------------------------+--------------
@@ -387,9 +387,11 @@ class Connection:
         self._refuse(CloseReason.DENIED, reason, reason)
 
     def close(self, reason: str = "") -> None:
-        """Say Bye and close; the transport may be closed once the bytes are out."""
+        """Send what is queued, say Bye and close; the transport may be closed
+        once :meth:`data_to_send` returned the bytes."""
         if self.state is State.CLOSED:
             return
+        self._urgent += b"".join(self._bulk)
         self._urgent += _frame(Bye(reason[:4096]))
         self._close(CloseReason.LOCAL, reason)
 
@@ -432,6 +434,9 @@ class Connection:
     def _dispatch(self, message: Message, body: bytes) -> None:
         if isinstance(message, Refuse):
             self._close(CloseReason.REFUSED_BY_PEER, message.reason)
+            return
+        if isinstance(message, Bye):
+            self._close(CloseReason.PEER_CLOSED, message.reason)
             return
         handler = _TRANSITIONS.get((self.state, type(message)))
         if handler is None:
@@ -493,9 +498,6 @@ class Connection:
 
     def _on_tick(self, tick: Tick, body: bytes) -> None:
         pass
-
-    def _on_bye(self, bye: Bye, body: bytes) -> None:
-        self._close(CloseReason.PEER_CLOSED, bye.reason)
 
     def _on_frag(self, frag: Frag, body: bytes) -> None:
         if len(self._reassembly) + len(frag.data) > self.config.max_message:
@@ -561,6 +563,5 @@ _TRANSITIONS: Final[dict[tuple[State, type[msgspec.Struct]], _Handler]] = {
     (State.AWAIT_PROOF, Proof): Connection._on_proof,  # type: ignore[dict-item]
     (State.AWAIT_WELCOME, Welcome): Connection._on_welcome,  # type: ignore[dict-item]
     (State.ESTABLISHED, Tick): Connection._on_tick,  # type: ignore[dict-item]
-    (State.ESTABLISHED, Bye): Connection._on_bye,  # type: ignore[dict-item]
     (State.ESTABLISHED, Frag): Connection._on_frag,  # type: ignore[dict-item]
 }
