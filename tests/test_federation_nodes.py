@@ -268,6 +268,14 @@ async def test_monitor_gets_down_with_the_reason_and_at_once_when_unreachable():
 
 
 async def test_cut_connection_fires_noconnection_then_reconnects(autojump_clock):
+    with capture_audit() as records:
+        await _cut_and_reconnect()
+    ups = records.where(event="federation-connect", node="a", peer="b")
+    downs = records.where(event="federation-down", node="a", peer="b")
+    assert len(ups) == 2 and downs[0]["reason"] == "transport"  # then the shutdown's
+
+
+async def _cut_and_reconnect():
     async with cluster() as (feds, actors, net):
         a, b = actors["a"], actors["b"]
         la, rb, watched = a.new(), b.new(), b.new()
