@@ -21,7 +21,7 @@ import trio
 from ._errors import AuthenticationFailed, NodeUnreachable, SendBufferFull
 from ._identity import NodeId
 from ._messages import ActorMessage
-from ._protocol import Connection, LinkClosed, PeerUp, PeerVerified, Received
+from ._protocol import Connection, LinkClosed, PeerUp, PeerVerified, Received, State
 
 DEFAULT_WRITE_LIMIT: Final = 64 * 1024
 
@@ -136,7 +136,7 @@ class Link:
     @property
     def up(self) -> bool:
         """True while the handshake is complete and the link is open."""
-        return self.connection.state.value == "established"
+        return self.connection.state is State.ESTABLISHED
 
     async def run(self) -> None:
         """Run the link until it closes; always closes the channel."""
