@@ -11,6 +11,7 @@ its methods (``_outbound.py``).
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -42,6 +43,8 @@ from ._protocol import (
 
 if TYPE_CHECKING:
     from ..audit import AuditLog
+
+log = logging.getLogger("hostkit.federation")
 
 #: Inbound spawns one peer may have running at once.
 MAX_CONCURRENT_SPAWNS: Final = 16
@@ -250,6 +253,12 @@ class Federation(Outbound):
             dispatch(self, link, peer, event.message)
         except ProtocolError as exc:
             link.connection.fail(str(exc))
+        except Exception:
+            # a bug in the local host's LocalNode: keep the link (and every
+            # other link) reading, but never silently
+            log.exception(
+                "federation: handling %s from %s failed", type(event.message).__name__, peer
+            )
 
     def link_closed(self, link: Link, event: LinkClosed) -> None:
         name = event.peer.name if event.peer else None

@@ -108,7 +108,7 @@ class PidSlots:
             FederationConfigError: the actor id does not fit in 48 bits, or
                 all 65,535 slots are used (restart the host).
         """
-        if not 0 < pid.id <= LOCAL_ID_MASK:
+        if not 0 <= pid.id <= LOCAL_ID_MASK:  # id 0 is the remote host itself
             raise FederationConfigError(f"actor id {pid.id} of {pid} does not fit in 48 bits")
         node = pid.node_id
         slot = self._slot_of.get(node)

@@ -1,0 +1,132 @@
+"""Two real hosts (wasmtime, real guests) federated in one process, through the router's seam."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+
+import hostkit
+from hostkit import ActorExited, NoProc
+from hostkit.federation import ClusterSecret, LinkConfig, WebsocketTransport
+from hostkit.federation._hostbridge import open_host_federation
+from hostkit.testing import MemoryNetwork
+
+SECRET = bytes(range(32))
+
+
+class Allow:
+    def __init__(self, deny=()):
+        self.deny = set(deny)
+
+    def allows(self, peer, action, target, context):
+        return action not in self.deny
+
+
+@asynccontextmanager
+async def two_hosts(cache_dir: Path, transport, *, policy_b=None, config=None):
+    async with AsyncExitStack() as stack:
+        hosts, feds = {}, {}
+        for name in ("a", "b"):
+            cfg = hostkit.HostConfig(
+                node_name=name, scheduler_threads=1, cache_dir=cache_dir, activation_timeout=2.0
+            )
+            hosts[name] = await stack.enter_async_context(hostkit.open_host(cfg))
+            feds[name] = await stack.enter_async_context(
+                open_host_federation(
+                    hosts[name],
+                    authenticator=ClusterSecret(SECRET),
+                    transport=transport,
+                    policy=(policy_b if name == "b" and policy_b else Allow()),
+                    config=config or LinkConfig(heartbeat_timeout=2.0),
+                    reconnect=(0.1, 0.5),
+                )
+            )
+        listen = "b" if isinstance(transport, MemoryNetwork) else "127.0.0.1:0"
+        feds["a"].add_peer("b", await feds["b"].listen(listen))
+        with trio.fail_after(10):
+            await feds["a"].wait_up("b")
+            await feds["b"].wait_up("a")
+        yield hosts, feds
+
+
+@pytest.fixture(params=["memory", "websocket"])
+def transport(request):
+    return MemoryNetwork() if request.param == "memory" else WebsocketTransport()
+
+
+async def test_host_call_send_and_monitor_reach_a_guest_on_another_host(cache_dir, wasm, transport):
+    async with two_hosts(cache_dir, transport) as (hosts, _feds):
+        a, b = hosts["a"], hosts["b"]
+        b.load(wasm["echo"], name="echo")
+        pid = await b.spawn("echo")
+        assert pid.node == "b" and pid.creation == b.creation
+        with trio.fail_after(10):
+            assert await a.call(pid, "hello over the wire") == "hello over the wire"
+            for _ in range(3):
+                a.send(pid, "tick")
+            assert await a.call(pid, "count") == "3"  # FIFO: the casts came first
+        mon = a.monitor(pid)
+        await trio.testing.wait_all_tasks_blocked()
+        b.kill(pid)
+        with trio.fail_after(10):
+            reason = await mon.wait()
+        assert reason.kind == "killed"
+
+
+async def test_a_stale_or_unreachable_pid_is_an_error_to_the_host(cache_dir, wasm):
+    async with two_hosts(cache_dir, MemoryNetwork()) as (hosts, _feds):
+        a, b = hosts["a"], hosts["b"]
+        b.load(wasm["echo"], name="echo")
+        pid = await b.spawn("echo")
+        stale = hostkit.Pid(pid.id, "b", b.creation ^ 1)
+        with pytest.raises(NoProc):
+            a.send(stale, "x")
+        with pytest.raises(NoProc):
+            a.send(hostkit.Pid(1, "nowhere", 1), "x")
+        mon = a.monitor(hostkit.Pid(1, "nowhere", 1))
+        with trio.fail_after(5):
+            assert (await mon.wait()).kind == "noconnection"
+
+
+async def test_losing_the_link_gives_down_noconnection_and_fails_calls(cache_dir, wasm):
+    net = MemoryNetwork()
+    async with two_hosts(cache_dir, net) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        b.load(wasm["echo"], name="echo")
+        pid = await b.spawn("echo")
+        mon = a.monitor(pid)
+        await trio.testing.wait_all_tasks_blocked()
+        feds["a"].remove_peer("b")  # stop redialling, close the link
+        with trio.fail_after(10):
+            assert (await mon.wait()).kind == "noconnection"
+        with pytest.raises(NoProc):
+            await a.call(pid, "anyone?")
+
+
+async def test_a_peer_denied_by_policy_cannot_call_or_send(cache_dir, wasm):
+    deny = Allow(deny={"hostkit:plugin/process#call", "hostkit:plugin/process#send"})
+    async with two_hosts(cache_dir, MemoryNetwork(), policy_b=deny) as (hosts, _feds):
+        a, b = hosts["a"], hosts["b"]
+        b.load(wasm["echo"], name="echo")
+        pid = await b.spawn("echo")
+        with pytest.raises(ActorExited, match="denied"), trio.fail_after(10):
+            await a.call(pid, "let me in")
+        a.send(pid, "tick")  # handed to the link; b refuses it and reports back
+        await trio.sleep(0.2)
+        assert await b.call(pid, "count") == "0"
+
+
+async def test_remote_spawn_by_name_and_digest(cache_dir, wasm):
+    async with two_hosts(cache_dir, MemoryNetwork()) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        comp = b.load(wasm["echo"], name="echo")
+        child = await feds["a"].spawn("b", "echo", comp.digest)
+        pid = hostkit.Pid(child.id, child.node, child.creation)
+        assert b.is_alive(pid)
+        with trio.fail_after(10):
+            assert await a.call(pid, "spawned remotely") == "spawned remotely"
+        with pytest.raises(hostkit.SpawnError, match="LookupError"):
+            await feds["a"].spawn("b", "echo", "0" * 64)
