@@ -10,8 +10,8 @@ import trio
 
 import hostkit
 from hostkit import ActorExited, NoProc
-from hostkit.federation import ClusterSecret, LinkConfig, WebsocketTransport
-from hostkit.federation._hostbridge import open_host_federation
+from hostkit.audit import AuditLog
+from hostkit.federation import ClusterSecret, LinkConfig, WebsocketTransport, open_host_federation
 from hostkit.testing import MemoryNetwork
 
 SECRET = bytes(range(32))
@@ -130,3 +130,57 @@ async def test_remote_spawn_by_name_and_digest(cache_dir, wasm):
             assert await a.call(pid, "spawned remotely") == "spawned remotely"
         with pytest.raises(hostkit.SpawnError, match="LookupError"):
             await feds["a"].spawn("b", "echo", "0" * 64)
+
+
+CLUSTER_POLICY = """
+@id("cluster:connect")
+permit (principal in Group::"cluster", action == Action::"hostkit:federation#connect", resource);
+
+@id("cluster:cast-echo")
+permit (principal in Group::"cluster", action == Action::"hostkit:plugin/process#send", resource)
+when { resource.name == "echo" && context.size <= 64 };
+"""
+
+
+async def test_cedar_decides_what_a_peer_may_do_to_a_hosts_actors_and_audits_it(cache_dir, wasm):
+    from hostkit.capabilities import Authorizer
+    from hostkit.federation import federation_schema, host_peer_policy
+    from hostkit.testing import capture_audit
+
+    net = MemoryNetwork()
+    authorizer = Authorizer(CLUSTER_POLICY, schema=federation_schema())
+    with capture_audit() as records:
+        async with AsyncExitStack() as stack:
+            hosts, feds = {}, {}
+            for name in ("a", "b"):
+                cfg = hostkit.HostConfig(node_name=name, scheduler_threads=1, cache_dir=cache_dir)
+                log = AuditLog(node=name)
+                host = hosts[name] = await stack.enter_async_context(
+                    hostkit.open_host(cfg, audit=log)
+                )
+                policy = host_peer_policy(host, authorizer, groups_of=lambda n: ("cluster",))
+                feds[name] = await stack.enter_async_context(
+                    open_host_federation(
+                        host, authenticator=ClusterSecret(SECRET), transport=net, policy=policy
+                    )
+                )
+            feds["a"].add_peer("b", await feds["b"].listen("b"))
+            with trio.fail_after(10):
+                await feds["a"].wait_up("b")
+            b = hosts["b"]
+            b.load(wasm["echo"], name="echo")
+            pid = await b.spawn("echo")
+            hosts["a"].send(pid, "small")  # allowed: a cast of <= 64 bytes to echo
+            hosts["a"].send(pid, "x" * 100)  # too big for the policy
+            with pytest.raises(ActorExited, match="denied"), trio.fail_after(10):
+                await hosts["a"].call(pid, "count")  # no call grant
+            assert await b.call(pid, "count") == "1"
+    decisions = records.where(event="decision", node="b", peer="a")
+    assert [(d["action"], d["decision"]) for d in decisions] == [
+        ("hostkit:federation#connect", "allow"),
+        ("hostkit:plugin/process#send", "allow"),
+        ("hostkit:plugin/process#send", "deny"),
+        ("hostkit:plugin/process#call", "deny"),
+    ]
+    assert decisions[1]["resource"] == 'Plugin::"echo"'
+    assert records.where(event="federation-connect", node="b", peer="a")

@@ -241,3 +241,11 @@ async def test_peer_denied_by_policy_or_unknown_is_refused_and_audited():
     assert reasons["y"][0] == "auth-failed" and "unknown node 'y'" in reasons["y"][1]
     deny = records.where(event="decision", decision="deny", peer="x")
     assert deny and deny[0]["action"] == "hostkit:federation#connect"
+
+
+def test_federation_imports_without_wasmtime():
+    import subprocess
+    import sys
+
+    code = "import sys, hostkit.federation, hostkit.testing; assert 'wasmtime' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,7 +1,9 @@
 """Federation: hostkit nodes linked over websocket or QUIC (see docs/federation.md).
 
 The protocol core is sans-IO (:class:`Connection`); transports are thin
-adapters around it.
+adapters around it; :class:`Federation` owns a node's links and is the seam
+the router plugs into (:func:`open_host_federation` joins it to a Host).
+Importable without wasmtime.
 """
 
 from ._auth import ClusterSecret as ClusterSecret
@@ -17,6 +19,9 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import SendBufferFull as SendBufferFull
 from ._federation import Federation as Federation
 from ._federation import open_federation as open_federation
+from ._hostbridge import HostBridge as HostBridge
+from ._hostbridge import host_peer_policy as host_peer_policy
+from ._hostbridge import open_host_federation as open_host_federation
 from ._identity import NodeId as NodeId
 from ._identity import PidSlots as PidSlots
 from ._identity import RemotePid as RemotePid
@@ -58,6 +63,7 @@ __all__ = [
     "Federation",
     "FederationConfigError",
     "GroupRef",
+    "HostBridge",
     "Link",
     "LinkClosed",
     "LinkConfig",
@@ -83,9 +89,11 @@ __all__ = [
     "WebsocketTransport",
     "check_node_name",
     "federation_schema",
+    "host_peer_policy",
     "make_cluster_secret",
     "make_dev_cert",
     "make_node_key",
     "new_creation",
     "open_federation",
+    "open_host_federation",
 ]

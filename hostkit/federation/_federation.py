@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import trio
 
@@ -30,7 +30,7 @@ from ._local import NOCONNECTION, LocalNode
 from ._messages import FLAG_PG, KNOWN_FLAGS
 from ._outbound import Outbound
 from ._pg import ProcessGroups
-from ._policy import CONNECT, PeerPolicy, ThisNode
+from ._policy import CONNECT, PeerPolicy, Recorder, ThisNode
 from ._protocol import (
     CloseReason,
     Connection,
@@ -40,9 +40,6 @@ from ._protocol import (
     PeerVerified,
     Received,
 )
-
-if TYPE_CHECKING:
-    from ..audit import AuditLog
 
 log = logging.getLogger("hostkit.federation")
 
@@ -80,7 +77,7 @@ class Federation(Outbound):
         local: LocalNode,
         policy: PeerPolicy,
         config: LinkConfig | None = None,
-        audit: AuditLog | None = None,
+        audit: Recorder | None = None,
         creation: int | None = None,
         flags: frozenset[str] = KNOWN_FLAGS,
         reconnect: tuple[float, float] = (0.1, 30.0),

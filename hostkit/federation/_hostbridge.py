@@ -30,8 +30,10 @@ from .._errors import NoProc
 from ._errors import NodeUnreachable, SendBufferFull
 from ._identity import NodeId, PidSlots, RemotePid
 from ._local import NOCONNECTION, NOPROC
+from ._policy import CedarPeerPolicy
 
 if TYPE_CHECKING:
+    from ..capabilities import Authorizer
     from ..runtime import Host
     from ._federation import Federation
 
@@ -228,6 +230,60 @@ class HostBridge:
             )
 
 
+def host_peer_policy(
+    host: Host,
+    authorizer: Authorizer,
+    *,
+    groups_of: Callable[[str], tuple[str, ...]] = lambda name: (),
+) -> CedarPeerPolicy:
+    """A :class:`CedarPeerPolicy` for ``host``: a local actor is the resource
+    ``Plugin`` of its component (with the digest, version and publisher the
+    host's capability layer gives it), a component is spawnable by a peer
+    only if its sha256 equals the digest asked for, and each decision is a
+    record on the host's event stream (so in its audit log).
+
+    ``authorizer`` must use :func:`federation_schema` (or a schema extending
+    it); with the stock schema the federation-only actions are always denied.
+    """
+    from ..capabilities import Entity
+
+    router = host._router
+    identity_of = getattr(host._capabilities, "identity_of", None)  # the Gate has it
+
+    def entity(component: Any) -> Entity:
+        if identity_of is not None:
+            return Entity.plugin(identity_of(component))
+        return Entity.plugin(component.name)
+
+    def plugin_of_pid(pid: int) -> Entity | None:
+        actor = router.actors.get(pid)
+        return None if actor is None else entity(actor.component)
+
+    def plugin_of_component(name: str, digest: str) -> Entity | None:
+        component = host.components.get(name)
+        if component is None or component.digest != digest:
+            return None
+        return entity(component)
+
+    return CedarPeerPolicy(
+        authorizer,
+        plugin_of_pid=plugin_of_pid,
+        plugin_of_component=plugin_of_component,
+        groups_of=groups_of,
+        audit=_HostRecorder(host),
+    )
+
+
+class _HostRecorder:
+    """``AuditLog.record`` onto the host's event stream (``Host.audit``)."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+
+    def record(self, event: str, /, **fields: Any) -> None:
+        self._host.audit(event, **fields)
+
+
 @asynccontextmanager
 async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Federation]:
     """Federate ``host`` while the block runs: its node name and creation,
@@ -235,7 +291,9 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
     its actors.
 
     Takes the keyword arguments of :func:`open_federation` except ``local``
-    (``authenticator``, ``transport``, ``policy``, ...).
+    (``authenticator``, ``transport``, ``policy``, ...). Without ``audit``,
+    federation events (connect, refuse, down, drop) go to the host's event
+    stream, and so to its audit log.
 
     Raises:
         FederationConfigError: the host's ``node_name`` is not a valid node name.
@@ -244,6 +302,7 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
 
     bridge = HostBridge(host)
     router = host._router
+    kwargs.setdefault("audit", _HostRecorder(host))
     async with open_federation(
         host.node, creation=host.creation, local=bridge, **kwargs
     ) as federation:

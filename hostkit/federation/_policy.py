@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 from ._identity import NodeId
 
 if TYPE_CHECKING:
-    from ..audit import AuditLog
     from ..capabilities import Authorizer, CedarSchema, Entity
 
 CONNECT: Final = "hostkit:federation#connect"
@@ -129,6 +128,12 @@ class ThisNode:
 Target: TypeAlias = LocalActor | RegisteredName | ComponentRef | GroupRef | ThisNode
 
 
+class Recorder(Protocol):
+    """Where audit records go: an :class:`~hostkit.audit.AuditLog`, or the host."""
+
+    def record(self, event: str, /, **fields: Any) -> Any: ...
+
+
 class PeerPolicy(Protocol):
     """Decides what a peer may do here. Must not block; should audit."""
 
@@ -165,7 +170,7 @@ class CedarPeerPolicy:
         plugin_of_pid: Callable[[int], Entity | None] = lambda pid: None,
         plugin_of_component: Callable[[str, str], Entity | None] = lambda name, digest: None,
         groups_of: Callable[[str], tuple[str, ...]] = lambda name: (),
-        audit: AuditLog | None = None,
+        audit: Recorder | None = None,
     ) -> None:
         self._authorizer = authorizer
         self._plugin_of_pid = plugin_of_pid
