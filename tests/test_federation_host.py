@@ -184,3 +184,27 @@ async def test_cedar_decides_what_a_peer_may_do_to_a_hosts_actors_and_audits_it(
     ]
     assert decisions[1]["resource"] == 'Plugin::"echo"'
     assert records.where(event="federation-connect", node="b", peer="a")
+
+
+async def test_a_remote_sender_is_a_slot_encoded_u64_for_guests(cache_dir, wasm):
+    async with two_hosts(cache_dir, MemoryNetwork()) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        b.load(wasm["echo"], name="echo")
+        pid = await b.spawn("echo")
+        a.send(pid, "tick")
+        with trio.fail_after(10):
+            assert await a.call(pid, "count") == "1"
+        bridge = feds["b"].local
+        sender = hostkit.Pid(0, "a", a.creation)  # host code on a
+        # the cast's sender got slot 1 when it was delivered to the guest
+        assert bridge.slots.slot(_remote(sender).node_id) == 1
+        wire = bridge.slots.encode(_remote(sender))
+        assert wire == 1 << 48 and bridge.guest_pid(wire) == sender
+        assert bridge.guest_pid(7) == hostkit.Pid(7, "b", b.creation)
+        assert bridge.guest_pid(9 << 48 | 1) is None
+
+
+def _remote(pid):
+    from hostkit.federation import RemotePid
+
+    return RemotePid(pid.node, pid.creation, pid.id)

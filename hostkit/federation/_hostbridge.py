@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._errors import NoProc
-from ._errors import NodeUnreachable, SendBufferFull
+from ._errors import FederationConfigError, NodeUnreachable, SendBufferFull
 from ._identity import NodeId, PidSlots, RemotePid
 from ._local import NOCONNECTION, NOPROC
 from ._policy import CedarPeerPolicy
@@ -68,6 +68,18 @@ class HostBridge:
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.get_ident()
         self._calls: dict[int, RemotePid] = {}  # our call ref -> the callee it went to
+
+    def guest_pid(self, wire: int) -> Any:
+        """The ``Pid`` a guest means by ``wire`` (a u64 with a node slot in the
+        high 16 bits), or None if it names no node this host has seen. For the
+        router, to resolve guests' remote pids (not wired yet)."""
+        try:
+            decoded = self.slots.decode(wire)
+        except FederationConfigError:
+            return None
+        if isinstance(decoded, int):
+            return self._Pid(decoded, self.host.node, self.host.creation)
+        return self._Pid(decoded.id, decoded.node, decoded.creation)
 
     # ------------------------------------------------ outbound (any thread)
 
