@@ -145,6 +145,41 @@ async def federated(transport, listen: str, n: int, payload: bytes) -> float:
         return n / (time.perf_counter() - start)
 
 
+async def call_round_trips(transport, listen: str, n: int) -> tuple[float, float]:
+    """Median microseconds of ``Host.call`` to an echo actor: local, then remote."""
+    import hostkit
+    from hostkit.federation import open_host_federation
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
+    import build as plugin_build
+
+    echo = plugin_build.build_wat("echo")
+    async with (
+        hostkit.open_host(hostkit.HostConfig(node_name="a")) as a,
+        hostkit.open_host(hostkit.HostConfig(node_name="b")) as b,
+        open_host_federation(
+            a, authenticator=ClusterSecret(SECRET), transport=transport, policy=Allow()
+        ) as fa,
+        open_host_federation(
+            b, authenticator=ClusterSecret(SECRET), transport=transport, policy=Allow()
+        ) as fb,
+    ):
+        fa.add_peer("b", await fb.listen(listen))
+        await fa.wait_up("b")
+        a.load(echo, name="echo")
+        b.load(echo, name="echo")
+        local, remote = await a.spawn("echo"), await b.spawn("echo")
+        figures = []
+        for pid in (local, remote):
+            samples = []
+            for _ in range(n):
+                start = time.perf_counter()
+                await a.call(pid, "ping")
+                samples.append(time.perf_counter() - start)
+            figures.append(statistics.median(samples) * 1e6)
+        return figures[0], figures[1]
+
+
 def median_range(values: list[float]) -> str:
     return f"{statistics.median(values):>10,.0f} /s  (range {min(values):,.0f}-{max(values):,.0f})"
 
@@ -197,6 +232,14 @@ def main() -> None:
                     f"  {'hostkit over ' + name:<40} {median_range(rates)}  "
                     f"{ratio:5.2f}x baseline  (>= 0.5x: {verdict})"
                 )
+        n_calls = 300 if args.quick else 2000
+        print(f"\nHost.call round trip to an echo actor, median of {n_calls} calls")
+        for name, (make, listen) in transports.items():
+            local_us, remote_us = trio.run(call_round_trips, make(), listen, n_calls)
+            print(
+                f"  {'over ' + name:<40} local {local_us:8.1f} us   remote {remote_us:8.1f} us"
+                f"   ({remote_us / local_us:4.1f}x local)"
+            )
     sys.stdout.flush()
 
 
