@@ -495,3 +495,29 @@ async def test_websocket_socket_closed_mid_stream_gives_noconnection_then_reconn
         await a.wait_for(lambda: a.of("node-down"))
         assert a.of("exit") == [(rpid(feds["b"], rb), la, "noconnection")]
         await a.wait_for(lambda: len(a.of("node-up")) == 2)
+
+
+async def test_a_restarted_node_replaces_its_old_link_at_once(autojump_clock):
+    async with cluster() as (feds, actors, net):
+        a = actors["a"]
+        la = a.new()
+        old_b = feds["b"].node
+        feds["a"].link(la, RemotePid(old_b.name, old_b.creation, 1))
+        net.wires[-1].partition()  # old b vanishes without a word
+        new_host = Actors()
+        async with open_federation(
+            "b",
+            authenticator=ClusterSecret(SECRET),
+            transport=net,
+            local=new_host,
+            policy=Allow(),
+            config=LinkConfig(heartbeat_timeout=1000.0),
+        ) as new_b:
+            new_host.fed = new_b
+            new_b.add_peer("a", "a")
+            with trio.fail_after(5):  # long before any heartbeat timeout
+                await a.wait_for(lambda: len(a.of("node-up")) == 2)
+            assert a.of("node-down")[0][0] == old_b
+            assert "replaced by b#" in a.of("node-down")[0][1]  # not the heartbeat
+            assert a.of("exit") == [(RemotePid("b", old_b.creation, 1), la, "noconnection")]
+            assert feds["a"].peers() == [new_b.node]

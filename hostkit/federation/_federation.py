@@ -216,6 +216,11 @@ class Federation(Outbound):
 
     def link_verified(self, link: Link, event: PeerVerified) -> str | None:
         peer = event.peer
+        current = self._up.get(peer.name)
+        if current is not None and current.peer is not None and current.peer != peer:
+            # a new boot of the node proved itself: the old link is dead even
+            # if its heartbeat has not noticed yet (Erlang does the same)
+            current.close(f"replaced by {peer}")
         if peer.name in self._up or peer.name in self._verified:
             # simultaneous dials: one is refused; the dialler retries after backoff
             return "already connected"
