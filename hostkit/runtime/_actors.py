@@ -59,6 +59,7 @@ class Actor:
 
     __slots__ = (
         "calls",
+        "cast_prefix",
         "component",
         "depth",
         "exit_waiters",
@@ -86,6 +87,8 @@ class Actor:
     ) -> None:
         self.id = aid
         self.pid = pid
+        # the header of a cast from this actor, up to the length field
+        self.cast_prefix = b"c%016x0000000000000000" % aid
         self.component = component
         self.init_args = init_args
         self.depth = depth  # 0: spawned by host code; n: by a guest at depth n - 1

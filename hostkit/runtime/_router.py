@@ -52,7 +52,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
-from .._errors import MailboxFull, MessageTooLarge, NoProc
+from .._errors import CapabilityDenied, MailboxFull, MessageTooLarge, NoProc
 from .._events import LimitReached, ProtocolViolation
 from .._frames import FrameError, frame, iter_frames
 from .._pid import NORMAL, SHUTDOWN, ExitReason, Pid
@@ -133,8 +133,8 @@ def refusal(code: str, target: Pid | int, router: Router) -> Exception:
         return MessageTooLarge(
             f"message exceeds max_message_size ({router.max_size} bytes); nothing was sent"
         )
-    if code == DENIED:
-        return NoProc(f"{pid}: denied")
+    if code == DENIED:  # host code is not gated: only another node refuses it
+        return CapabilityDenied(f"{pid}: its node refused the signal")
     if isinstance(target, Pid) and not router.is_local(target):
         return NoProc(
             f"{pid} is on node {target.node!r} (creation {target.creation}), which this host "
@@ -258,8 +258,7 @@ class Router:
     def take(self, actor: Actor, n: int) -> bytes:
         """Pop up to ``n`` frames as one batch (caller holds the actor's lock)."""
         mb = actor.mailbox
-        n = min(len(mb), n)
-        if n == len(mb):
+        if len(mb) <= n:
             batch = b"".join(mb)
             mb.clear()
         else:
@@ -430,7 +429,7 @@ class Router:
         cap = self.outbox_frames
         n = 0
         actors, gate, push, max_size = self.actors, self.gate, self.push, self.max_size
-        prefix = b"c%016x0000000000000000" % actor.id
+        prefix = actor.cast_prefix
         try:
             for kind, pid, ref, start, end in iter_frames(out):
                 n += 1

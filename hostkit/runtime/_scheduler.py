@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._host import Host
 
 log = logging.getLogger("hostkit.runtime")
+_get_ident = threading.get_ident
 _TRIO_THREADS = (os.path.join("trio", "_threads.py"),)
 
 
@@ -96,7 +97,6 @@ class Scheduler:
         local: deque[Actor] = deque()
         self._tls.local = local
         self._tls.depth = 0
-        self._tls.running = []  # actors whose activations are on this thread's stack
         deferred: list[Callable[[], None]] = []
         self.host._post_tls.deferred = deferred
         flush = self.host._flush_deferred
@@ -133,8 +133,8 @@ class Scheduler:
     def running_here(self, aid: int) -> bool:
         """Whether ``aid`` is executing on this thread (its activation is on
         this thread's stack): a call to it from here would wait for itself."""
-        running: list[Actor] | None = getattr(self._tls, "running", None)
-        return bool(running) and any(a.id == aid for a in running)  # type: ignore[union-attr]
+        actor = self.actors.get(aid)
+        return actor is not None and actor.thread == _get_ident()
 
     def waits_on_trio(self, actor: Actor) -> bool:
         """Whether ``actor``'s activation is parked in a host function that
@@ -291,18 +291,15 @@ class Scheduler:
             return
         inst = actor.instance
         assert inst is not None
-        running = self._tls.running
-        running.append(actor)
-        actor.thread = threading.get_ident()
+        actor.thread = _get_ident()  # see running_here / waits_on_trio
         try:
             out = inst.deliver(batch, cfg.fuel, time.monotonic() + cfg.activation_timeout)
         except GuestFault as fault:
+            actor.thread = 0
             pending = actor.reason if fault.kind == "killed" else None
             self.exit(actor, pending or ExitReason(fault.kind, fault.detail))
             return
-        finally:
-            running.pop()
-            actor.thread = 0
+        actor.thread = 0
         if out:
             self.router.route_outbox(actor, out)
         with actor.lock:
@@ -389,6 +386,7 @@ class Scheduler:
         if dropped:
             router.bounce(dropped, detail)
         cause = self._causes.pop(actor.id, None)
+        # published before the signals it sends, so the log reads cause first
+        self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))
         self.links.propagate(actor, reason)
         self.host.actor_exited(actor, reason)
-        self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))
