@@ -521,3 +521,21 @@ async def test_a_restarted_node_replaces_its_old_link_at_once(autojump_clock):
             assert "replaced by b#" in a.of("node-down")[0][1]  # not the heartbeat
             assert a.of("exit") == [(RemotePid("b", old_b.creation, 1), la, "noconnection")]
             assert feds["a"].peers() == [new_b.node]
+
+
+async def test_three_nodes_over_websocket_publish_to_a_group():
+    from hostkit.federation import WebsocketTransport
+
+    async with cluster(("a", "b", "c"), transport=WebsocketTransport()) as (feds, actors, _):
+        members = {name: actors[name].new() for name in feds}
+        for name, pid in members.items():
+            feds[name].pg_join("all", [pid])
+        with trio.fail_after(10):
+            while len(feds["c"].pg_members("all")) < 3:
+                await trio.sleep(0.01)
+        assert feds["c"].pg_publish("all", members["c"], b"to everyone") == 3
+        for name in ("a", "b", "c"):
+            await actors[name].wait_for(lambda name=name: actors[name].mailbox[members[name]])
+            ((sender, payload),) = actors[name].mailbox[members[name]]
+            assert payload == b"to everyone"
+            assert sender in (members["c"], rpid(feds["c"], members["c"]))
