@@ -208,3 +208,15 @@ def _remote(pid):
     from hostkit.federation import RemotePid
 
     return RemotePid(pid.node, pid.creation, pid.id)
+
+
+async def test_a_call_in_flight_fails_with_noconnection_when_the_node_goes(cache_dir, wasm):
+    net = MemoryNetwork()
+    cfg = LinkConfig(heartbeat_timeout=0.5)
+    async with two_hosts(cache_dir, net, config=cfg) as (hosts, _feds):
+        a, b = hosts["a"], hosts["b"]
+        b.load(wasm["echo"], name="echo")
+        pid = await b.spawn("echo")
+        net.wires[-1].partition()  # the call goes out and nothing comes back
+        with pytest.raises(ActorExited, match="noconnection"), trio.fail_after(20):
+            await a.call(pid, "hello?", timeout=30)

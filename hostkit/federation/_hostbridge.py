@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("hostkit.federation")
 
 FULL = "mailbox-full"
+#: A call from a peer is cancelled after this long at most (its own timeout
+#: if shorter), so a guest that never answers cannot pile up pending calls.
+MAX_INBOUND_CALL_MS = 60_000
+_PRUNE_AT = 4096
 DENIED = "denied"
 
 
@@ -108,6 +112,9 @@ class HostBridge:
                 case "send":
                     fed.send(target, sender, signal.payload)
                 case "call":
+                    if len(self._calls) >= _PRUNE_AT:  # drop calls the router gave up on
+                        pending = self._router.calls
+                        self._calls = {r: t for r, t in self._calls.items() if r in pending}
                     self._calls[signal.ref] = target
                     fed.call(target, sender, signal.ref, signal.payload, timeout_ms=0)
                 case "monitor":
@@ -156,8 +163,10 @@ class HostBridge:
         code, local_ref = self._router.start_call(None, target, payload, waiter, timeout_ms)
         if code is not None:
             return str(code)
-        if timeout_ms:
-            self.federation._nursery.start_soon(self._expire, local_ref, timeout_ms)
+        # the caller's node owns the timeout; this bounds what a caller that
+        # never gets (or wants) an answer can make this host keep
+        expiry = min(timeout_ms or MAX_INBOUND_CALL_MS, MAX_INBOUND_CALL_MS)
+        self.federation._nursery.start_soon(self._expire, local_ref, expiry)
         return None
 
     async def _expire(self, ref: int, timeout_ms: int) -> None:
@@ -228,7 +237,11 @@ class HostBridge:
         pass
 
     def node_down(self, node: NodeId, reason: str) -> None:
-        pass
+        # calls to it fail now, not at their timeout
+        for ref, target in list(self._calls.items()):
+            if target.node == node.name:
+                del self._calls[ref]
+                self._router.remote_reply(ref, None, (NOCONNECTION, None))
 
     def exited(self, pid: Any, reason: Any) -> None:
         """The host's exit hook (any thread): tell the federation on its thread."""
