@@ -220,3 +220,59 @@ async def test_a_call_in_flight_fails_with_noconnection_when_the_node_goes(cache
         net.wires[-1].partition()  # the call goes out and nothing comes back
         with pytest.raises(ActorExited, match="noconnection"), trio.fail_after(20):
             await a.call(pid, "hello?", timeout=30)
+
+
+async def test_a_peer_cannot_answer_a_call_it_was_not_asked_or_for_another_actor(cache_dir):
+    from test_federation_hostile import Evil
+
+    from hostkit.federation import Connection, PeerUp, Received
+    from hostkit.federation import _messages as m
+
+    net = MemoryNetwork()
+    cfg = hostkit.HostConfig(node_name="a", scheduler_threads=1, cache_dir=cache_dir)
+    async with (
+        hostkit.open_host(cfg) as a,
+        open_host_federation(
+            a, authenticator=ClusterSecret(SECRET), transport=net, policy=Allow()
+        ) as fed,
+        trio.open_nursery() as nursery,
+    ):
+        await fed.listen("a")
+        async with net.open_channel("a") as channel:
+            conn = Connection(
+                name="evil",
+                creation=66,
+                authenticator=ClusterSecret(SECRET),
+                initiator=True,
+                now=trio.current_time(),
+                expected_peer="a",
+            )
+            evil = Evil(conn, channel)
+            await evil.pump_until(lambda: any(isinstance(e, PeerUp) for e in evil.received))
+            await fed.wait_up("evil")
+            result = []
+
+            async def caller():
+                result.append(await a.call(hostkit.Pid(7, "evil", 66), "question", timeout=10))
+
+            nursery.start_soon(caller)
+
+            def calls():
+                return [
+                    e.message
+                    for e in evil.received
+                    if isinstance(e, Received) and isinstance(e.message, m.Call)
+                ]
+
+            await evil.pump_until(lambda: calls())
+            (call,) = calls()
+            assert (call.to, call.payload) == (7, b"question")
+            await evil.send(m.Reply(call.sender, 7, call.ref ^ 1, b"forged ref"))
+            await evil.send(m.Reply(call.sender, 8, call.ref, b"not the callee"))
+            await trio.sleep(0.2)
+            assert result == []
+            await evil.send(m.Reply(call.sender, 7, call.ref, b"the answer"))
+            with trio.fail_after(5):
+                while not result:
+                    await trio.sleep(0.01)
+            assert result == ["the answer"]
