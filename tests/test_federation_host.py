@@ -40,7 +40,7 @@ async def two_hosts(cache_dir: Path, transport, *, policy_b=None, config=None):
                     authenticator=ClusterSecret(SECRET),
                     transport=transport,
                     policy=(policy_b if name == "b" and policy_b else Allow()),
-                    config=config or LinkConfig(heartbeat_timeout=2.0),
+                    config=config or LinkConfig(heartbeat_timeout=5.0),
                     reconnect=(0.1, 0.5),
                 )
             )
@@ -212,7 +212,7 @@ def _remote(pid):
 
 async def test_a_call_in_flight_fails_with_noconnection_when_the_node_goes(cache_dir, wasm):
     net = MemoryNetwork()
-    cfg = LinkConfig(heartbeat_timeout=0.5)
+    cfg = LinkConfig(heartbeat_timeout=1.5)
     async with two_hosts(cache_dir, net, config=cfg) as (hosts, _feds):
         a, b = hosts["a"], hosts["b"]
         b.load(wasm["echo"], name="echo")

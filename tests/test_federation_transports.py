@@ -172,7 +172,7 @@ async def test_quic_datagrams_dropped_give_noconnection_then_reconnect(dev_cert)
         ca_file=str(dev_cert.ca_cert),
         max_datagram_size=1200,
     )
-    cfg = LinkConfig(heartbeat_timeout=1.0)
+    cfg = LinkConfig(heartbeat_timeout=2.0)  # real time: leave room for a loaded CI
     ha, hb = Actors(), Actors()
     async with (
         open_federation(
