@@ -539,3 +539,20 @@ async def test_three_nodes_over_websocket_publish_to_a_group():
             ((sender, payload),) = actors[name].mailbox[members[name]]
             assert payload == b"to everyone"
             assert sender in (members["c"], rpid(feds["c"], members["c"]))
+
+
+async def test_node_monitors_see_up_and_down_and_a_slow_watcher_is_dropped(autojump_clock):
+    from hostkit.federation import NodeDown, NodeUp
+
+    async with cluster() as (feds, _actors, net):
+        with feds["a"].watch_nodes() as events, feds["a"].watch_nodes(buffer=1) as slow:
+            net.wires[-1].cut()
+            first = await events.receive()
+            assert isinstance(first, NodeDown) and first.node.name == "b"
+            assert "transport" in first.reason
+            second = await events.receive()
+            assert second == NodeUp(feds["b"].node)  # redialled
+            # the slow watcher got the first event, then was dropped, not waited for
+            assert isinstance(await slow.receive(), NodeDown)
+            with pytest.raises(trio.EndOfChannel):
+                await slow.receive()

@@ -18,6 +18,9 @@ from ._errors import NodeUnreachable as NodeUnreachable
 from ._errors import ProtocolError as ProtocolError
 from ._errors import SendBufferFull as SendBufferFull
 from ._federation import Federation as Federation
+from ._federation import NodeDown as NodeDown
+from ._federation import NodeEvent as NodeEvent
+from ._federation import NodeUp as NodeUp
 from ._federation import open_federation as open_federation
 from ._hostbridge import HostBridge as HostBridge
 from ._hostbridge import host_peer_policy as host_peer_policy
@@ -69,9 +72,12 @@ __all__ = [
     "LinkConfig",
     "LocalActor",
     "LocalNode",
+    "NodeDown",
+    "NodeEvent",
     "NodeId",
     "NodeKeys",
     "NodeUnreachable",
+    "NodeUp",
     "PeerPolicy",
     "PeerUp",
     "PeerVerified",

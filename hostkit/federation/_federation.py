@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -47,6 +47,24 @@ log = logging.getLogger("hostkit.federation")
 MAX_CONCURRENT_SPAWNS: Final = 16
 #: Outstanding outbound requests (spawn, whereis) per node.
 MAX_PENDING: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUp:
+    """A link to ``node`` came up (a node monitor's ``nodeup``)."""
+
+    node: NodeId
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDown:
+    """The link to ``node`` is gone (``nodedown``); ``reason`` says why."""
+
+    node: NodeId
+    reason: str
+
+
+NodeEvent = NodeUp | NodeDown
 
 
 @dataclass
@@ -108,6 +126,7 @@ class Federation(Outbound):
         self._spawning: Counter[str] = Counter()
         self._spawning_pids: set[int] = set()
         self._early_exits: dict[int, tuple[str, str]] = {}
+        self._watchers: list[trio.MemorySendChannel[NodeEvent]] = []
 
     # --------------------------------------------------------------- peers
 
@@ -133,6 +152,28 @@ class Federation(Outbound):
         peer = self._up[node].peer
         assert peer is not None
         return peer
+
+    @contextmanager
+    def watch_nodes(self, *, buffer: int = 256) -> Iterator[trio.MemoryReceiveChannel[NodeEvent]]:
+        """Node monitors: a channel of :class:`NodeUp` / :class:`NodeDown` events
+        while the block runs. A watcher that falls ``buffer`` events behind
+        is dropped: its channel ends (it never blocks a link)."""
+        send, receive = trio.open_memory_channel[NodeEvent](buffer)
+        self._watchers.append(send)
+        try:
+            yield receive
+        finally:
+            if send in self._watchers:
+                self._watchers.remove(send)
+            send.close()
+
+    def _notify(self, event: NodeEvent) -> None:
+        for send in list(self._watchers):
+            try:
+                send.send_nowait(event)
+            except (trio.WouldBlock, trio.BrokenResourceError):
+                self._watchers.remove(send)
+                send.close()
 
     async def serve(
         self, address: str, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
@@ -243,6 +284,7 @@ class Federation(Outbound):
         if FLAG_PG in event.flags:
             link.send_reply(self.pg.sync())
         self.local.node_up(event.peer)
+        self._notify(NodeUp(event.peer))
         waiter = self._up_events.pop(name, None)
         if waiter is not None:
             waiter.set()
@@ -306,7 +348,9 @@ class Federation(Outbound):
                 del self._pending[req]
                 pending.error = NOCONNECTION
                 pending.done.set()
-        local.node_down(peer, f"{event.reason.value}: {event.detail}")
+        reason = f"{event.reason.value}: {event.detail}"
+        local.node_down(peer, reason)
+        self._notify(NodeDown(peer, reason))
 
     def _record(self, event: str, **fields: Any) -> None:
         if self._audit is not None:
