@@ -276,3 +276,41 @@ async def test_a_peer_cannot_answer_a_call_it_was_not_asked_or_for_another_actor
                 while not result:
                     await trio.sleep(0.01)
             assert result == ["the answer"]
+
+
+async def test_links_across_hosts_with_spawn_link_and_noconnection(cache_dir, wasm):
+    from hostkit.federation import RemotePid
+
+    net = MemoryNetwork()
+    async with two_hosts(cache_dir, net) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        comp = b.load(wasm["echo"], name="echo")
+        a.load(wasm["echo"], name="echo")
+
+        # spawn_link: a's actor is linked to the new child before it runs
+        parent = await a.spawn("echo")
+        child = await feds["a"].spawn("b", "echo", comp.digest, sender=parent.id, link=True)
+        watch_parent = a.monitor(parent)
+        b.kill(hostkit.Pid(child.id, "b", child.creation))
+        with trio.fail_after(10):
+            assert (await watch_parent.wait()).kind == "killed"  # the exit crossed the link
+
+        # the other way: a local exit ends the remote linked actor
+        local = await a.spawn("echo")
+        remote = await b.spawn("echo")
+        feds["a"].link(local.id, RemotePid("b", b.creation, remote.id))
+        watch_remote = b.monitor(remote)
+        await trio.testing.wait_all_tasks_blocked()
+        a.exit(local, "error")
+        with trio.fail_after(10):
+            assert (await watch_remote.wait()).kind == "error"
+
+        # losing the node: noconnection
+        local2 = await a.spawn("echo")
+        remote2 = await b.spawn("echo")
+        feds["a"].link(local2.id, RemotePid("b", b.creation, remote2.id))
+        watch_local2 = a.monitor(local2)
+        await trio.testing.wait_all_tasks_blocked()
+        feds["a"].remove_peer("b")
+        with trio.fail_after(10):
+            assert (await watch_local2.wait()).kind == "noconnection"
