@@ -314,3 +314,37 @@ async def test_links_across_hosts_with_spawn_link_and_noconnection(cache_dir, wa
         feds["a"].remove_peer("b")
         with trio.fail_after(10):
             assert (await watch_local2.wait()).kind == "noconnection"
+
+
+async def test_a_supervisor_on_one_host_restarts_its_child_on_another(cache_dir, wasm):
+    from hostkit.federation import remote_actor
+    from hostkit.supervision import ChildSpec, SupervisorFlags, open_supervisor
+
+    net = MemoryNetwork()
+    async with two_hosts(cache_dir, net) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        comp = b.load(wasm["echo"], name="echo")
+        child = ChildSpec("worker", remote_actor(feds["a"], "b", "echo", comp.digest))
+        flags = SupervisorFlags("one_for_one", intensity=5, period=60)
+
+        def on_b():
+            return [d["pid"] for d in b.actors()]
+
+        async def until(predicate):
+            with trio.fail_after(20):
+                while not predicate():
+                    await trio.sleep(0.01)
+
+        async with open_supervisor(a, flags, [child], name="root") as sup:
+            await until(lambda: len(on_b()) == 1)
+            (first,) = on_b()
+            b.kill(first)
+            await until(lambda: len(on_b()) == 1 and on_b()[0] != first)
+            (second,) = on_b()
+            (node,) = sup.which_children()
+            assert node.restarts == 1 and "killed" in str(node.last_exit)
+            net.wires[-1].cut()  # b goes away: noconnection on both sides
+            await until(lambda: len(on_b()) == 1 and on_b()[0] not in (first, second))
+            (node,) = sup.which_children()
+            assert node.restarts == 2 and "noconnection" in str(node.last_exit)
+        await until(lambda: on_b() == [])  # stopping the supervisor stopped the remote child

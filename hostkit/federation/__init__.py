@@ -23,8 +23,10 @@ from ._federation import NodeEvent as NodeEvent
 from ._federation import NodeUp as NodeUp
 from ._federation import open_federation as open_federation
 from ._hostbridge import HostBridge as HostBridge
+from ._hostbridge import RemoteActorExited as RemoteActorExited
 from ._hostbridge import host_peer_policy as host_peer_policy
 from ._hostbridge import open_host_federation as open_host_federation
+from ._hostbridge import remote_actor as remote_actor
 from ._identity import NodeId as NodeId
 from ._identity import PidSlots as PidSlots
 from ._identity import RemotePid as RemotePid
@@ -87,6 +89,7 @@ __all__ = [
     "QuicTransport",
     "Received",
     "RegisteredName",
+    "RemoteActorExited",
     "RemotePid",
     "SendBufferFull",
     "State",
@@ -102,4 +105,5 @@ __all__ = [
     "new_creation",
     "open_federation",
     "open_host_federation",
+    "remote_actor",
 ]

@@ -73,7 +73,7 @@ class _Pending:
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
     error: str | None = None
-    link_sender: int = 0
+    link_sender: int | None = None  # spawn_link: the local end (0: the host)
     monitor: tuple[int, int] | None = None  # (watcher, ref)
 
 

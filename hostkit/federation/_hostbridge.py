@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._errors import NoProc
+from .._errors import FederationError, NoProc
 from ._errors import FederationConfigError, NodeUnreachable, SendBufferFull
 from ._identity import NodeId, PidSlots, RemotePid
 from ._local import NOCONNECTION, NOPROC
@@ -72,6 +72,31 @@ class HostBridge:
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.get_ident()
         self._calls: dict[int, RemotePid] = {}  # our call ref -> the callee it went to
+        # exits of remote actors linked to this host itself (pid 0)
+        self._host_exits: dict[RemotePid, tuple[str, str]] = {}
+        self._host_waiters: dict[RemotePid, Callable[[str, str], None]] = {}
+
+    async def wait_host_link(self, remote: RemotePid) -> tuple[str, str]:
+        """Wait for the exit signal of ``remote``, linked to this host itself
+        (``Federation.spawn(..., link=True)`` with sender 0): its exit reason
+        kind and detail (``noconnection`` if its node went away)."""
+        found = self._host_exits.pop(remote, None)
+        if found is not None:
+            await trio.lowlevel.checkpoint()
+            return found
+        done = trio.Event()
+        box: list[tuple[str, str]] = []
+
+        def arrived(kind: str, detail: str) -> None:
+            box.append((kind, detail))
+            done.set()
+
+        self._host_waiters[remote] = arrived
+        try:
+            await done.wait()
+        finally:
+            self._host_waiters.pop(remote, None)
+        return box[0]
 
     def guest_pid(self, wire: int) -> Any:
         """The ``Pid`` a guest means by ``wire`` (a u64 with a node slot in the
@@ -210,6 +235,15 @@ class HostBridge:
         return self._actor(pid) is not None
 
     def exit_signal(self, sender: RemotePid, target: int, kind: str, detail: str) -> None:
+        if target == 0:  # a link to this host itself (spawn_link by host code)
+            waiter = self._host_waiters.pop(sender, None)
+            if waiter is not None:
+                waiter(kind, detail)
+            else:
+                if len(self._host_exits) >= _PRUNE_AT:
+                    self._host_exits.pop(next(iter(self._host_exits)))
+                self._host_exits[sender] = (kind, detail)
+            return
         actor = self._actor(target)
         if actor is not None:
             pid = self._Pid(sender.id, sender.node, sender.creation)
@@ -339,3 +373,57 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
         finally:
             router.remote = None
             bridge.closed = True
+
+
+class RemoteActorExited(FederationError):
+    """A supervised remote actor ended abnormally; ``kind`` is its exit reason
+    (``noconnection`` when its node went away)."""
+
+    def __init__(self, pid: Any, kind: str, detail: str) -> None:
+        super().__init__(f"remote actor {pid} exited: {kind}" + (f": {detail}" if detail else ""))
+        self.kind = kind
+        self.detail = detail
+
+
+def remote_actor(
+    federation: Federation,
+    node: str,
+    component: str,
+    digest: str,
+    init: str = "",
+    *,
+    wait_for_node: float = 10.0,
+) -> Any:
+    """A supervisor child (a ``TaskStart``) that runs ``component`` on ``node``.
+
+    Each start spawns the actor there, linked to this host (atomically, as
+    ``spawn_link``), and waits for its exit signal: an abnormal exit --
+    ``noconnection`` included, when the node goes away -- ends the child with
+    :class:`RemoteActorExited`, and the supervisor applies its strategy and
+    intensity. A start first waits up to ``wait_for_node``
+    seconds for the node's link. Stopping the child sends the remote actor an
+    exit signal ``shutdown`` over the link. The federation must be joined to
+    the supervisor's host (:func:`open_host_federation`).
+    """
+    from .._pid import Pid
+    from ..supervision import TaskStart
+
+    async def run(*, task_status: Any) -> None:
+        bridge = federation.local
+        if not isinstance(bridge, HostBridge):
+            raise FederationConfigError("remote_actor needs a federation from open_host_federation")
+        with trio.move_on_after(wait_for_node):
+            await federation.wait_up(node)
+        # spawn_link: the link to this host exists before the actor runs, so
+        # no exit can be missed (a monitor set up afterwards could miss one)
+        child = await federation.spawn(node, component, digest, init.encode(), link=True)
+        pid = Pid(child.id, child.node, child.creation)
+        task_status.started(pid)
+        try:
+            kind, detail = await bridge.wait_host_link(child)
+        finally:
+            federation.exit(0, child, "shutdown")  # stopped by the supervisor (if linked)
+        if kind not in ("normal", "shutdown"):
+            raise RemoteActorExited(pid, kind, detail)
+
+    return TaskStart(run, wait_started=True)

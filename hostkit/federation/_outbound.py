@@ -140,6 +140,16 @@ class Outbound:
         if self._forget_link(pid, remote) and remote.node in self._up:
             self._up[remote.node].send_reply(Unlink(pid, remote.id))
 
+    def exit(self, pid: int, remote: RemotePid, kind: str, detail: str = "") -> bool:
+        """Send an exit signal from local ``pid`` to the ``remote`` actor it is
+        linked with, and drop the link (how a supervisor stops a remote child).
+        Exit signals only travel over links. Returns False if there is no such
+        link or its node is gone."""
+        if not self._forget_link(pid, remote) or remote.node not in self._up:
+            return False
+        self._up[remote.node].send_reply(Exit(pid, remote.id, kind, detail[:4096]))
+        return True
+
     def _forget_link(self, pid: int, remote: RemotePid) -> bool:
         remotes = self._links_of.get(pid)
         if remotes is None or remote not in remotes:
@@ -224,7 +234,7 @@ class Outbound:
         if result is not None and error is None:
             # Spawn with link/monitor: in place before any later message of
             # the new actor (e.g. its exit) is read from this ordered link.
-            if entry.link_sender:
+            if entry.link_sender is not None:
                 self._links_of.setdefault(entry.link_sender, set()).add(result)
             if entry.monitor is not None:
                 self._out_mon[entry.monitor] = result
@@ -276,7 +286,7 @@ class Outbound:
         req, entry = self._request(
             node,
             lambda req: Spawn(req, sender, component, digest, args, link, monitor_ref),
-            link_sender=sender if link else 0,
+            link_sender=sender if link else None,
             monitor=(sender, monitor_ref) if monitor_ref else None,
         )
         result = await self._await(req, entry, timeout, f"spawn {component!r}")
