@@ -113,3 +113,12 @@ async def test_aclose_checkpoints_even_when_already_closed(
         pass
     with assert_checkpoints():
         await host.aclose()
+
+
+async def test_load_async_checkpoints_on_every_path(
+    host: hostkit.Host, wasm: dict[str, Path], tmp_path: Path
+) -> None:
+    with assert_checkpoints():
+        await host.load_async(wasm["echo"])
+    with assert_checkpoints(), pytest.raises(hostkit.ComponentLoadError):
+        await host.load_async(tmp_path / "missing.wasm")

@@ -17,6 +17,7 @@ import pytest
 import trio
 
 import hostkit
+import hostkit.events
 from hostkit import events as _events
 from hostkit.audit import AuditLog
 from hostkit.capabilities import CallLimits, Gate, RateLimit
@@ -294,3 +295,39 @@ def test_host_config_resolves_the_outbox_frame_default() -> None:
         hostkit.HostConfig(outbox_max_frames=0)
     with pytest.raises(ValueError, match="node_name"):
         hostkit.HostConfig(node_name="two\nlines")
+
+
+async def test_a_call_cycle_on_one_thread_is_a_deadlock_not_a_timeout(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    cfg = dataclasses.replace(config, scheduler_threads=1, activation_timeout=30.0)
+    async with hostkit.open_host(cfg) as host:
+        spawner = host.load(wasm["spawner"])
+        a, b = await host.spawn(spawner), await host.spawn(spawner)
+        # a calls b; b runs on a's thread while a waits, and calls a back
+        with trio.fail_after(20):  # the inner call's own timeout is 1 s
+            reply = await host.call(a, f"relay:{b.id:016x}relay:{a.id:016x}hi", timeout=25)
+        assert reply == "error:3"  # call-error case 3: deadlock
+
+
+async def test_a_broken_audit_log_never_unwinds_an_exit(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    class Broken:
+        def record(self, event: str, /, **fields: Any) -> None:
+            raise hostkit.AuditError("disk full")
+
+    async with hostkit.open_host(config, audit=Broken()) as host:
+        linker = host.load(wasm["linker"])
+        a, b = await host.spawn(linker), await host.spawn(linker)
+        host.link(a, b)
+        host.send(b, "crash")
+        assert (await host.wait(a)).kind == "trap"  # the link still fired
+        with pytest.raises(hostkit.AuditError):
+            host.audit("restart", actor=str(a))  # host code hears about it
+
+
+def test_hostkit_events_lists_each_public_name_once() -> None:
+    exported = hostkit.events.__all__
+    assert len(exported) == len(set(exported))
+    assert all(hasattr(hostkit.events, name) for name in exported)

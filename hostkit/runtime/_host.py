@@ -124,7 +124,7 @@ class Host:
         Raises:
             AuditError: the log refused the record.
         """
-        self._sched.publish(ActorRestarted(event, dict(fields)))
+        self.events.publish(ActorRestarted(event, dict(fields)))
 
     def actor_exited(self, actor: Actor, reason: ExitReason) -> None:
         """Called once per actor, from whichever thread ended it."""

@@ -73,8 +73,14 @@ class Scheduler:
         self._causes: dict[int, Pid] = {}  # actor id -> the pid whose signal is ending it
 
     def publish(self, event: HostEvent) -> None:
+        """Publish from the runtime: an exit or a spawn has happened whatever
+        the subscribers say, so a failing one (a broken audit log) is logged,
+        never allowed to unwind the runtime mid-exit."""
         if self.events:
-            self.events.publish(event)
+            try:
+                self.events.publish(event)
+            except Exception:
+                log.exception("could not publish %r (is the audit log broken?)", event)
 
     def post(self, fn: Callable[[], None]) -> None:
         self.host._post(fn)
