@@ -264,7 +264,12 @@ class HostBridge:
         if comp is None or comp.digest != digest:
             raise LookupError(f"no component {component!r} with digest {digest[:12]}... here")
         pid = await self.host.spawn(component, args.decode(errors="replace"))
+        # Host.spawn has no hook before the actor's first activation, so links
+        # are recorded once it returns; an actor that already ended by then is
+        # reported to them as noproc (after the peer has its pid)
         on_spawned(pid.id)
+        if not self.is_alive(pid.id):
+            self.federation.local_exited(pid.id, NOPROC, "ended before the spawn completed")
         return pid.id
 
     def node_up(self, node: NodeId) -> None:
