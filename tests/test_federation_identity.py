@@ -249,3 +249,40 @@ def test_federation_imports_without_wasmtime():
 
     code = "import sys, hostkit.federation, hostkit.testing; assert 'wasmtime' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"heartbeat_timeout": 0}, "heartbeat_timeout"),
+        ({"fragment_size": 100}, "fragment_size"),
+        ({"fragment_size": 65536}, "fragment_size"),
+        ({"max_message": 1000}, "max_message"),
+    ],
+)
+def test_bad_link_settings_are_refused_by_name(kwargs, match):
+    from hostkit.federation import LinkConfig
+
+    with pytest.raises(FederationConfigError, match=match):
+        LinkConfig(**kwargs)
+
+
+def test_bad_transport_settings_are_refused_by_name():
+    from hostkit.federation import QuicTransport
+
+    with pytest.raises(FederationConfigError, match="max_datagram_size"):
+        QuicTransport(max_datagram_size=100)
+    with pytest.raises(FederationConfigError, match="needs ca_file"):
+        QuicTransport()._config(client=True, host="127.0.0.1")
+    with pytest.raises(FederationConfigError, match="certificate and private_key"):
+        QuicTransport()._config(client=False, host="127.0.0.1")
+
+
+async def test_bad_addresses_are_refused_by_name():
+    from hostkit.federation import WebsocketTransport
+
+    with pytest.raises(FederationConfigError, match="ws:// or wss://"):
+        async with WebsocketTransport().open_channel("http://127.0.0.1:1/"):
+            pass  # pragma: no cover
+    with pytest.raises(FederationConfigError, match="HOST:PORT"):
+        await WebsocketTransport().serve("nowhere", lambda channel: None)
