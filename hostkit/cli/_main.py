@@ -18,6 +18,7 @@ from ._build_cmds import build_command, new_command
 from ._call import call_command
 from ._demo import demo
 from ._inspect import inspect_command
+from ._node import node
 from ._policy import policy
 from ._run import run, send
 
@@ -43,3 +44,4 @@ for _command in (new_command, build_command, call_command, inspect_command, poli
 _register_audit_view(audit)
 main.add_command(run)
 main.add_command(send)
+main.add_command(node)
