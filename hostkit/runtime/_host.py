@@ -106,6 +106,7 @@ class Host:
             wasi=cfg.wasi,
             max_component_bytes=cfg.max_component_bytes,
             resolver=resolver,
+            pool=cfg.pool(),
         )
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
         self._capabilities = capabilities

@@ -14,6 +14,7 @@ from ..._errors import CapabilityDenied
 from . import _capi
 from ._capi import noop_finalizer
 from ._guard import GUARDS, TLS, Guard, GuestFault, guard_ids, on_epoch_deadline
+from ._pool import pool_fault
 
 if TYPE_CHECKING:
     from ._engine import CompiledComponent, Limits, WasmEngine
@@ -88,6 +89,10 @@ class Instance:
         try:
             inst = engine.linker.instantiate(store, component.raw)
         except wasmtime.WasmtimeError as exc:
+            GUARDS.pop(self.guard_id, None)
+            full = pool_fault(str(exc))
+            if full is not None:
+                raise GuestFault("limit", full) from None
             raise self._fault_from_text(str(exc)) from None
         finally:
             TLS.inst = prev
