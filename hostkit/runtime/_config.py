@@ -13,8 +13,6 @@ from ._wasm import Limits, PoolSettings
 
 _MiB = 1024 * 1024
 _POOL_MAX = 1_000_000
-#: wasmtime's default guard region after each linear memory (64-bit hosts)
-_POOL_GUARD = 32 * _MiB
 #: at most half of x86-64's 128 TiB user address space
 _POOL_MAX_RESERVATION = 64 * 2**40
 
@@ -84,8 +82,9 @@ class HostConfig:
         pool_core_instances / pool_memories / pool_tables: core-module
             instances, linear memories and tables the pool holds across all
             actors; ``None``: 8, 2 and 4 per ``pool_instances``. Each memory
-            slot reserves ``max_memory_bytes`` plus a 32 MiB guard of address
-            space (never RAM) when the host starts.
+            slot reserves ``max_memory_bytes`` of address space (not RAM)
+            when the host starts, with no guard region: pooled guests check
+            every memory access explicitly.
         pool_memory_cow: start each linear memory as a copy-on-write
             mapping of the component's data image (fast spawn, pages shared
             until written) instead of copying the data in.
@@ -213,7 +212,7 @@ class HostConfig:
             raise ValueError(
                 f"the instance pool would reserve {self.pool_reservation_bytes() / 2**40:.1f} "
                 f"TiB of address space (pool_memories={pool.memories:,} x (max_memory_bytes="
-                f"{self.max_memory_bytes:,} + a 32 MiB guard)); the limit is "
+                f"{self.max_memory_bytes:,}); the limit is "
                 f"{_POOL_MAX_RESERVATION // 2**40} TiB: lower pool_memories or max_memory_bytes"
             )
 
@@ -240,7 +239,7 @@ class HostConfig:
         pool = self.pool()
         if pool is None:
             return 0
-        return pool.memories * (self.max_memory_bytes + _POOL_GUARD)
+        return pool.memories * self.max_memory_bytes
 
     def limits(self) -> Limits:
         return Limits(

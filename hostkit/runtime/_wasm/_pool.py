@@ -8,9 +8,13 @@ When every slot of a kind is taken, instantiating fails with wasmtime's
 "maximum concurrent ... limit" error, which :func:`pool_fault` turns into a
 message naming the HostConfig field to raise.
 
-Compiled code depends on the memory reservation (bounds checks are explicit
-below 4 GiB) and on ``memory_init_cow``: both go into the compile cache's
-fingerprint and to the compile worker (see ``_cache``, ``_worker``).
+A memory slot is exactly ``memory_bytes`` of address space: the memory
+reservation is that size and there is no guard region, so compiled code
+checks every memory access explicitly (it cannot elide checks against a
+guard) and a guest fully using a small slot shares one kernel mapping with
+its neighbours. Compiled code depends on the reservation, the guard and
+``memory_init_cow``: they go into the compile cache's fingerprint and to
+the compile worker (see ``_cache``, ``_worker``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class PoolSettings:
     ``instances`` is the number of component instances (one per live actor);
     ``core_instances``, ``memories`` and ``tables`` count the core modules'
     instances, linear memories and tables across all of them. A memory slot
-    is ``memory_bytes`` of address space (plus wasmtime's guard region); a
+    is ``memory_bytes`` of address space; a
     table slot holds ``table_elements``. The per-component caps bound what
     one component may define (checked at load as well, see ``Limits``).
     """
@@ -50,13 +54,14 @@ class PoolSettings:
     @property
     def fingerprint(self) -> str:
         """What compiled code depends on among these settings."""
-        return f"pool-res{self.memory_bytes}-cow{int(self.memory_cow)}"
+        return f"pool-res{self.memory_bytes}-guard0-cow{int(self.memory_cow)}"
 
 
 def configure_engine(cfg: Any, pool: PoolSettings) -> None:
     """Switch ``cfg`` (a ``wasmtime.Config``) to the pooling allocator."""
     ptr = cfg.ptr()
     _capi.config_memory_reservation(ptr, pool.memory_bytes)
+    _capi.config_memory_guard_size(ptr, 0)
     _capi.config_memory_init_cow(ptr, pool.memory_cow)
     conf = _capi.pool_new()
     try:

@@ -6,8 +6,9 @@ artifact to stdout.
     argv: fuel(0|1) cpu_seconds address_space_bytes max_code_bytes
           [memory_reservation memory_init_cow(0|1)]
 
-The last two mirror the instance pool's engine settings (``_pool``): a
-reservation of 0 leaves wasmtime's defaults.
+The last two mirror the instance pool's engine settings (``_pool``: that
+reservation, no guard region, CoW or not); a reservation of 0 leaves
+wasmtime's defaults.
 
 Exit codes: 0 ok; 2 invalid component (stderr: wasmtime's message);
 3 the compiled code exceeds max_code_bytes; 4 out of memory (Python side).
@@ -42,6 +43,7 @@ def main(argv: list[str]) -> int:
             from wasmtime import _ffi as ffi
 
             ffi.wasmtime_config_memory_reservation_set(cfg.ptr(), reservation)
+            ffi.wasmtime_config_memory_guard_size_set(cfg.ptr(), 0)
             ffi.wasmtime_config_memory_init_cow_set(cfg.ptr(), bool(cow))
         engine = wasmtime.Engine(cfg)
         try:
