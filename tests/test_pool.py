@@ -120,3 +120,15 @@ def test_pool_exhaustion_messages_are_recognised() -> None:
     assert "HostConfig.pool_core_instances=7" in (pool_fault(text) or "")
     assert "pool_tables" in (pool_fault("maximum concurrent limit of 3 for tables reached") or "")
     assert pool_fault("wasm trap: unreachable") is None
+
+
+async def test_a_host_closes_cleanly_when_more_actors_stop_than_it_remembers(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    # 120k actors against the default exit_history of 100k, in miniature: the
+    # exit records of the first actors to stop are forgotten while close waits
+    cfg = _pool(config, pool_instances=8, exit_history=2)
+    async with hostkit.open_host(cfg) as host:
+        echo = host.load(wasm["echo"])
+        pids = [await host.spawn(echo) for _ in range(6)]
+    assert not any(host.is_alive(pid) for pid in pids)
