@@ -178,9 +178,8 @@ async def density(args: argparse.Namespace) -> None:
             print(f"no ceiling met: {len(pids)} actors live")
         t = time.perf_counter()
         answer = await host.call(pids[len(pids) // 2], "still serving?")
-        print(
-            f"a call to a live actor after that: {answer!r} in {(time.perf_counter() - t) * 1e6:.0f} us"
-        )
+        took = (time.perf_counter() - t) * 1e6
+        print(f"a call to a live actor after that: {answer!r} in {took:.0f} us")
         t_close = time.perf_counter()
     print(f"host with {len(pids)} actors closed in {time.perf_counter() - t_close:.2f} s")
 
