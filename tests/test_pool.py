@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import hostkit
+from hostkit.runtime._wasm import _instance
 from hostkit.runtime._wasm._cache import fingerprint
-from hostkit.runtime._wasm._pool import pool_fault
+from hostkit.runtime._wasm._pool import MAP_HEADROOM, MapBudget, _count_maps, pool_fault
 
 
 def _pool(config: hostkit.HostConfig, **fields: object) -> hostkit.HostConfig:
@@ -132,3 +133,28 @@ async def test_a_host_closes_cleanly_when_more_actors_stop_than_it_remembers(
         echo = host.load(wasm["echo"])
         pids = [await host.spawn(echo) for _ in range(6)]
     assert not any(host.is_alive(pid) for pid in pids)
+
+
+def test_the_map_budget_refuses_near_the_kernel_limit_and_counts_rarely_far_from_it() -> None:
+    in_use = _count_maps()
+    near = MapBudget(limit=in_use + 100, headroom=MAP_HEADROOM)
+    refusal = near.check()
+    assert refusal is not None
+    assert "vm.max_map_count" in refusal and "memory mappings" in refusal
+    far = MapBudget(limit=in_use + MAP_HEADROOM + 16 * 1000)
+    assert far.check() is None  # counted once: room for ~1000 more spawns
+    assert all(far.check() is None for _ in range(900))
+
+
+async def test_a_spawn_at_the_mapping_limit_fails_and_the_host_serves_and_closes(
+    config: hostkit.HostConfig, wasm: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with hostkit.open_host(config) as host:
+        echo = host.load(wasm["echo"])
+        live = await host.spawn(echo)
+        tight = MapBudget(limit=_count_maps() + MAP_HEADROOM - 1)
+        monkeypatch.setattr(_instance, "MAP_BUDGET", tight)
+        with pytest.raises(hostkit.SpawnError, match=r"vm\.max_map_count"):
+            await host.spawn(echo)
+        assert await host.call(live, "serving") == "serving"
+    assert not host.is_alive(live)

@@ -14,7 +14,7 @@ from ..._errors import CapabilityDenied
 from . import _capi
 from ._capi import noop_finalizer
 from ._guard import GUARDS, TLS, Guard, GuestFault, guard_ids, on_epoch_deadline
-from ._pool import pool_fault
+from ._pool import MAP_BUDGET, pool_fault
 
 if TYPE_CHECKING:
     from ._engine import CompiledComponent, Limits, WasmEngine
@@ -66,6 +66,9 @@ class Instance:
         self.component = component
         self.owner = owner
         self.host_call_budget = host_call_budget
+        refused = MAP_BUDGET.check()
+        if refused is not None:
+            raise GuestFault("limit", refused)
         self.guard = Guard()
         self.guard_id = next(guard_ids)
         GUARDS[self.guard_id] = self.guard

@@ -20,12 +20,20 @@ the compile worker (see ``_cache``, ``_worker``).
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
 from . import _capi
 
-__all__ = ["PoolSettings", "configure_engine", "pool_fault"]
+__all__ = [
+    "MAP_BUDGET",
+    "MAP_HEADROOM",
+    "MapBudget",
+    "PoolSettings",
+    "configure_engine",
+    "pool_fault",
+]
 
 
 @dataclass(frozen=True)
@@ -116,3 +124,78 @@ def pool_fault(text: str) -> str | None:
             "memory or out of memory mappings, see vm.max_map_count)"
         )
     return None
+
+
+# -- the kernel's mapping budget -------------------------------------------------
+#: Mappings kept free for everything else the process does (threads, Python's
+#: arenas, closing the host): spawns stop this far below vm.max_map_count.
+MAP_HEADROOM: Final = 2048
+#: The most mappings one spawn is assumed to add between two counts.
+_MAPS_PER_SPAWN: Final = 16
+
+
+def _max_map_count() -> int | None:
+    try:
+        with open("/proc/sys/vm/max_map_count", "rb") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _count_maps() -> int:
+    with open("/proc/self/maps", "rb") as f:
+        return f.read().count(b"\n")
+
+
+class MapBudget:
+    """Refuses an instance before the process runs out of kernel memory
+    mappings (Linux's ``vm.max_map_count``, 65,530 by default). At that
+    ceiling any mmap fails, a new thread's stack included, so a host that
+    reached it could not even close; the budget keeps ``MAP_HEADROOM`` free.
+
+    Counting ``/proc/self/maps`` costs about 1 us per mapping, so it is
+    counted again only when the spawns since the last count could, at
+    ``_MAPS_PER_SPAWN`` each, have used up what was left: rarely far from
+    the ceiling, at every spawn near it. Not a hard guarantee (other code
+    maps memory too), a margin. Without /proc it does nothing.
+    """
+
+    def __init__(self, limit: int | None = None, headroom: int = MAP_HEADROOM) -> None:
+        self._lock = threading.Lock()
+        limit = _max_map_count() if limit is None else limit
+        self._ceiling = None if limit is None else max(0, limit - headroom)
+        self._limit = limit
+        self._counted = 0
+        self._since = 0
+        self._spare = 0  # spawns allowed before counting again
+
+    def check(self) -> str | None:
+        """None if one more instance may map memory, else why not."""
+        if self._ceiling is None:
+            return None
+        with self._lock:
+            if self._since < self._spare:
+                self._since += 1
+                return None
+            try:
+                self._counted = _count_maps()
+            except OSError:
+                return None
+            self._since = 0
+            left = self._ceiling - self._counted
+            if left <= 0:
+                self._spare = 0
+                return (
+                    f"the process holds {self._counted:,} memory mappings, near the kernel's "
+                    f"limit (vm.max_map_count={self._limit:,}; {MAP_HEADROOM:,} are kept free "
+                    "so the host can keep running): stop actors, use the instance pool with "
+                    "small slots (HostConfig.pool_instances, max_memory_bytes), or raise "
+                    "vm.max_map_count"
+                )
+            self._spare = left // _MAPS_PER_SPAWN
+            self._since = 1
+            return None
+
+
+#: One per process: the mapping limit is the process's, whatever the hosts.
+MAP_BUDGET: Final = MapBudget()
