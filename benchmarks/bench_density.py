@@ -58,7 +58,7 @@ def max_map_count() -> int:
         return -1
 
 
-def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int = 2000) -> float:
+def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int) -> float:
     """Median of 5 rounds of n raw instantiations, engine set up like the host's."""
     import wasmtime
     from wasmtime import component as wc
@@ -85,11 +85,13 @@ def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int = 2000) -> fl
     engine = wasmtime.Engine(wcfg)
     comp = wc.Component(engine, echo.read_bytes())
     linker = wc.Linker(engine)
+    linker.add_wasip2()
     with linker.root() as root:
         with root.add_instance("hostkit:plugin/types@0.1.0"):
             pass
         with root.add_instance("hostkit:plugin/process@0.1.0") as proc:
             proc.add_func("self", lambda store: 7)
+    linker.define_unknown_imports_as_traps(comp)  # a Python guest's other imports
 
     def one() -> float:
         keep: list[Any] = []
@@ -98,6 +100,7 @@ def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int = 2000) -> fl
             s = wasmtime.Store(engine)
             s.set_fuel(10**9)
             s.set_epoch_deadline(1000)
+            s.set_wasi(wasmtime.WasiConfig())
             keep.append((s, linker.instantiate(s, comp)))
         elapsed = (time.perf_counter() - t) / n * 1e6
         keep.clear()
@@ -107,7 +110,7 @@ def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int = 2000) -> fl
 
 
 async def density(args: argparse.Namespace) -> None:
-    echo_path = plugin_build.build_wat("echo")
+    echo_path = plugin_build.build(args.guest)
     cfg = hostkit.HostConfig(
         scheduler_threads=2,
         max_actors=args.count + 10,
@@ -117,14 +120,15 @@ async def density(args: argparse.Namespace) -> None:
         pool_memory_cow=args.cow,
         exit_history=1000,
     )
-    raw = raw_instantiate_us(echo_path, cfg)
+    raw_n = min(2000, args.count)
+    raw = raw_instantiate_us(echo_path, cfg, raw_n)
     print(
         f"pool_instances={args.pool} max_memory_bytes={args.memory} cow={args.cow} "
         f"warm={args.warm} spawners={args.spawners} "
         f"reserved={cfg.pool_reservation_bytes() / 2**30:.1f} GiB "
         f"vm.max_map_count={max_map_count()}"
     )
-    print(f"baseline: raw instantiate, same engine settings: {raw:.2f} us (median of 5 x 2000)")
+    print(f"baseline: raw instantiate, same engine settings: {raw:.2f} us (median of 5 x {raw_n})")
     gc.collect()
     maps0, rss0 = maps(), rss_kib()
     t_open = time.perf_counter()
@@ -148,7 +152,7 @@ async def density(args: argparse.Namespace) -> None:
                     return
                 pids.append(pid)
                 if args.warm:
-                    await host.call(pid, "w")
+                    await host.call(pid, "count")
 
         marks = [c for c in CHECKPOINTS if c < args.count] + [args.count]
         done, t_prev = 0, time.perf_counter()
@@ -186,6 +190,7 @@ async def density(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--guest", default="echo", help="a guest plugins/build.py builds")
     parser.add_argument("--count", type=int, default=120_000, help="actors to spawn")
     parser.add_argument("--pool", type=int, default=None, help="pool_instances (0: no pool)")
     parser.add_argument("--memory", type=int, default=128 * 1024, help="max_memory_bytes")
