@@ -77,9 +77,9 @@ def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int) -> float:
             replace(
                 pool,
                 instances=n + 10,
-                core_instances=8 * (n + 10),
-                memories=2 * (n + 10),
-                tables=4 * (n + 10),
+                core_instances=16 * (n + 10),
+                memories=n + 10,
+                tables=2 * (n + 10),
             ),
         )
     engine = wasmtime.Engine(wcfg)
@@ -134,7 +134,7 @@ async def density(args: argparse.Namespace) -> None:
     t_open = time.perf_counter()
     async with hostkit.open_host(cfg) as host:
         print(f"host opened in {(time.perf_counter() - t_open) * 1e3:.1f} ms")
-        echo = host.load(echo_path)
+        echo = await host.load_async(echo_path)
         gc.collect()
         maps0, rss0 = maps(), rss_kib()
         pids: list[hostkit.Pid] = []

@@ -81,7 +81,8 @@ class HostConfig:
             naming this field. See docs/concepts.md, "The instance pool".
         pool_core_instances / pool_memories / pool_tables: core-module
             instances, linear memories and tables the pool holds across all
-            actors; ``None``: 8, 2 and 4 per ``pool_instances``. Each memory
+            actors; ``None``: 16, 1 and 2 per ``pool_instances`` (a
+            componentize-py guest uses 14, 1 and 2; a WAT guest 2, 1, 0-1). Each memory
             slot reserves ``max_memory_bytes`` of address space (not RAM)
             when the host starts, with no guard region: pooled guests check
             every memory access explicitly.
@@ -223,9 +224,9 @@ class HostConfig:
             return None
         return PoolSettings(
             instances=n,
-            core_instances=min(_POOL_MAX, self.pool_core_instances or 8 * n),
-            memories=min(_POOL_MAX, self.pool_memories or 2 * n),
-            tables=min(_POOL_MAX, self.pool_tables or 4 * n),
+            core_instances=min(_POOL_MAX, self.pool_core_instances or 16 * n),
+            memories=min(_POOL_MAX, self.pool_memories or n),
+            tables=min(_POOL_MAX, self.pool_tables or 2 * n),
             memory_bytes=self.max_memory_bytes,
             table_elements=self.max_table_elements,
             per_component_instances=self.max_instances,
