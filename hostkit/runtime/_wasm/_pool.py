@@ -119,9 +119,10 @@ def pool_fault(text: str) -> str | None:
                 )
         return f"the instance pool is full: {found.group(0)}"
     if "Cannot allocate memory" in text or "os error 12" in text:
+        cause = "; ".join(ln.strip() for ln in text.strip().splitlines()[-2:] if ln.strip())
         return (
-            "the host could not map memory for the instance (os error 12: out of "
-            "memory or out of memory mappings, see vm.max_map_count)"
+            "the host could not map memory for the instance (out of memory, or out "
+            f"of memory mappings: see vm.max_map_count): {cause}"
         )
     return None
 
