@@ -158,3 +158,18 @@ async def test_a_spawn_at_the_mapping_limit_fails_and_the_host_serves_and_closes
             await host.spawn(echo)
         assert await host.call(live, "serving") == "serving"
     assert not host.is_alive(live)
+
+
+async def test_pooled_and_unpooled_hosts_share_a_cache_dir_without_mixing_code(
+    config: hostkit.HostConfig, wasm: dict[str, Path], tmp_path: Path
+) -> None:
+    # wasmtime refuses code compiled for another memory reservation; the
+    # fingerprint keeps each engine's entries apart, and the worker compiles
+    # with the pool's settings
+    shared = replace(config, cache_dir=tmp_path / "cache")
+    for cfg in (shared, _pool(shared, pool_instances=2), shared, _pool(shared, pool_instances=2)):
+        async with hostkit.open_host(cfg) as host:
+            pid = await host.spawn(host.load(wasm["echo"]))
+            assert await host.call(pid, "hi") == "hi"
+    entries = sorted(p.parent.name for p in (tmp_path / "cache").rglob("*.cwasm"))
+    assert len(entries) == 2 and any("pool-res" in name for name in entries)
