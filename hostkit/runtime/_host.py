@@ -7,7 +7,7 @@ import os
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,7 @@ class Host:
             wasi=cfg.wasi,
             max_component_bytes=cfg.max_component_bytes,
             resolver=resolver,
+            pool=cfg.pool(),
         )
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
         self._capabilities = capabilities
@@ -637,7 +638,11 @@ class Host:
                     sched.request_stop(actor, SHUTDOWN)
             with trio.move_on_after(self.config.shutdown_timeout):
                 for actor in live:
-                    await self.wait(actor.pid)
+                    # past exit_history stopped actors, early exit records are
+                    # forgotten: wait() would call such an actor unknown
+                    if actor.state != EXITED:
+                        with suppress(NoProc):
+                            await self.wait(actor.pid)
             for actor in list(sched.actors.values()):
                 sched.kill(actor, SHUTDOWN)
             with trio.CancelScope(shield=True):
