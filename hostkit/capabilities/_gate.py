@@ -364,7 +364,11 @@ class Gate:
         # An actor past its denial budget on the messaging path (sends, calls,
         # spawns, links, names, log) is ended by the router after its
         # activation, with reason `denied`, like one denied on a host call.
-        self._end_denied = lambda actor, why: router.violation(actor, why, kind="denied")
+        # Once: an actor already ending keeps its first reason, and its later
+        # denials in the same activation add no further records.
+        self._end_denied = lambda actor, why: (
+            None if actor.reason is not None else router.violation(actor, why, kind="denied")
+        )
         # Lifecycle records come from the host's event stream (the host
         # records through `record`); only the per-actor caches are ours to drop.
         host.add_exit_hook(self._forget_actor)

@@ -15,6 +15,7 @@ import trio
 
 from .._errors import (
     ActorExited,
+    AuditError,
     CallDeadlock,
     CallTimeout,
     ComponentLoadError,
@@ -651,6 +652,13 @@ class Host:
         finally:
             self._closed = True
             self._drain()
+            # No guest runs any more: denials counted but not yet summarised
+            # are written now, so the log is complete in count at close.
+            if self._capabilities is not None:
+                try:
+                    self._capabilities.flush_denials()
+                except AuditError as exc:
+                    log.error("could not write the last denial summaries: %s", exc)
 
 
 @asynccontextmanager
