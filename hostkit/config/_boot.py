@@ -26,6 +26,7 @@ from ..capabilities.providers import (
 )
 from ..runtime import Component, Host, HostConfig, open_host
 from ..supervision import Supervisor, open_supervisor
+from ._app import load_app
 from ._load import HostFile, load_config
 
 #: hostkit's stock default policy: a plugin may read the clock, draw random
@@ -51,6 +52,7 @@ class ConfiguredHost:
         audit: The audit log (``[audit] path``, or in memory only).
         supervisor: The root supervisor of ``[supervisor]``.
         components: Component name -> loaded :class:`~hostkit.Component`.
+        app_plugins: The plugin objects ``[app] plugins`` registered, in order.
     """
 
     config: HostFile
@@ -59,6 +61,7 @@ class ConfiguredHost:
     audit: AuditLog
     supervisor: Supervisor
     components: dict[str, Component] = field(default_factory=dict)
+    app_plugins: tuple[object, ...] = ()
 
 
 def host_config(config: HostFile) -> HostConfig:
@@ -79,13 +82,28 @@ def host_config(config: HostFile) -> HostConfig:
 
 
 def _plugin_manager(
-    config: HostFile, plugins: Iterable[object], hookspecs: Iterable[type | ModuleType], stack: Any
+    config: HostFile,
+    plugins: Iterable[object],
+    hookspecs: Iterable[type | ModuleType],
+    app: tuple[list[tuple[str, object]], list[tuple[str, Any]]],
+    stack: Any,
 ) -> pluggy.PluginManager:
     pm = pluggy.PluginManager("hostkit")
     for specs in hookspecs:
         pm.add_hookspecs(specs)
+    app_plugins, app_specs = app
+    for key, specs in app_specs:
+        try:
+            pm.add_hookspecs(specs)
+        except ValueError as exc:
+            raise ConfigError(f"{config.path}: {key}: {exc}") from None
     for plugin in plugins:
         pm.register(plugin)
+    for key, plugin in app_plugins:
+        try:
+            pm.register(plugin)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise ConfigError(f"{config.path}: {key}: cannot register it: {exc}") from None
     t = config.tables
     roots: dict[str, Root] = {}
     for prefix, spec in t.files.roots.items():
@@ -128,7 +146,8 @@ async def open_configured_host(
     """Boot the host a ``host.toml`` describes, for an ``async with`` block.
 
     In order: the stock providers (plus the application's own ``plugins``
-    and ``hookspecs``, for its WIT API), the audit log, the capability gate
+    and ``hookspecs``, for its WIT API, both from the arguments and from
+    the file's ``[app]`` table), the audit log, the capability gate
     with the policy files and grants, the host, every component (compiled
     in a worker thread), then the supervision tree. Leaving the block stops
     the tree (children in reverse order), closes the host and the audit log.
@@ -139,7 +158,8 @@ async def open_configured_host(
         hookspecs: classes or modules with the application's hookspecs.
 
     Raises:
-        ConfigError: the configuration is malformed.
+        ConfigError: the configuration is malformed, or an ``[app]`` entry
+            does not import or register (names the key).
         ComponentLoadError: a component cannot be loaded (names it and why).
         PolicyError: a policy file or grant does not validate.
         SpawnError: a child failed to start.
@@ -148,7 +168,8 @@ async def open_configured_host(
         config = load_config(config)
     t = config.tables
     async with AsyncExitStack() as stack:
-        pm = _plugin_manager(config, plugins, hookspecs, stack)
+        app = load_app(config)
+        pm = _plugin_manager(config, plugins, hookspecs, app, stack)
         schema = CedarSchema.stock()
         for fragment in t.policies.schema:
             schema = schema.extend(config.resolve(fragment))
@@ -173,5 +194,7 @@ async def open_configured_host(
         supervisor = await stack.enter_async_context(
             open_supervisor(host, config.flags, config.children, name=sup.name)
         )
-        yield ConfiguredHost(config, host, gate, audit, supervisor, components)
+        yield ConfiguredHost(
+            config, host, gate, audit, supervisor, components, tuple(p for _, p in app[0])
+        )
 

@@ -167,6 +167,27 @@ class SupervisorTable(_Table):
     children: list[ChildTable] = []
 
 
+#: ``module`` or ``module:attribute`` (dotted names), as ``[app]`` lists them.
+ImportRef = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+        r"(:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$",
+    ),
+]
+
+
+class AppTable(_Table):
+    """``[app]``: the application's own Python API (its WIT packages'
+    hookspecs and the pluggy plugins implementing them), imported with the
+    file's directory on ``sys.path``."""
+
+    plugins: list[ImportRef] = []
+    hookspecs: list[ImportRef] = []
+
+
 class ControlTable(_Table):
     """``[control]``: the local control endpoint of ``hostkit run``."""
 
@@ -191,6 +212,7 @@ class HostFileTables(_Table):
     grants: list[GrantTable] = []
     supervisor: SupervisorTable = msgspec.field(default_factory=SupervisorTable)
     control: ControlTable = msgspec.field(default_factory=ControlTable)
+    app: AppTable = msgspec.field(default_factory=AppTable)
 
 
 #: The top-level tables ``host.toml`` may have, in documentation order.
