@@ -24,7 +24,7 @@ from ..capabilities.providers import (
     LogProvider,
     RandomProvider,
 )
-from ..runtime import Component, Host, HostConfig, open_host
+from ..runtime import Component, ComponentLimits, Host, HostConfig, open_host
 from ..supervision import Supervisor, open_supervisor
 from ._app import load_app
 from ._load import HostFile, load_config
@@ -79,6 +79,31 @@ def host_config(config: HostFile) -> HostConfig:
     except ValueError as exc:
         key = str(exc).split(" ", 1)[0].replace("HostConfig.", "host.")
         raise ConfigError(f"{config.path}: {key}: {exc}") from None
+
+
+def component_limits(config: HostFile) -> dict[str, ComponentLimits]:
+    """The ``limits`` of each ``[[components]]`` entry that has them, checked
+    against ``[host]`` (each at most the host's).
+
+    Raises:
+        ConfigError: a limit exceeds the host's (names the key).
+    """
+    cfg = host_config(config)
+    out: dict[str, ComponentLimits] = {}
+    for i, comp in enumerate(config.tables.components):
+        if comp.limits is None:
+            continue
+        t = comp.limits
+        limits = ComponentLimits(t.fuel_per_activation, t.activation_timeout, t.max_memory_bytes)
+        try:
+            limits.resolve(cfg, cfg.limits())
+        except ValueError as exc:
+            field_name = str(exc).split(":", 1)[0].split(" ", 1)[0]
+            raise ConfigError(
+                f"{config.path}: components[{i}].limits.{field_name}: {exc}"
+            ) from None
+        out[comp.name] = limits
+    return out
 
 
 def _plugin_manager(
@@ -186,10 +211,11 @@ async def open_configured_host(
         policies += [config.resolve(p) for p in t.policies.files]
         policies += config.grants
         gate = Gate(pm, policies=policies, schema=schema, audit=audit, identities=identities)
+        limits = component_limits(config)
         host = await stack.enter_async_context(open_host(host_config(config), capabilities=gate))
         components = {}
         for name, path in config.component_paths.items():
-            components[name] = await host.load_async(path, name=name)
+            components[name] = await host.load_async(path, name=name, limits=limits.get(name))
         sup = t.supervisor
         supervisor = await stack.enter_async_context(
             open_supervisor(host, config.flags, config.children, name=sup.name)

@@ -117,6 +117,14 @@ class GrantTable(_Table):
     kv_write: list[NonEmpty] = []
 
 
+class ComponentLimitsTable(_Table):
+    """``limits = { ... }`` of a component: each at most ``[host]``'s."""
+
+    fuel_per_activation: Positive | None = None
+    activation_timeout: PositiveFloat | None = None
+    max_memory_bytes: Positive | None = None
+
+
 class ComponentTable(_Table):
     """One ``[[components]]`` entry: a ``.wasm`` loaded under a name."""
 
@@ -125,6 +133,7 @@ class ComponentTable(_Table):
     version: str = ""
     publisher: str = ""
     groups: list[NonEmpty] = []
+    limits: ComponentLimitsTable | None = None
 
 
 class BackoffTable(_Table):
