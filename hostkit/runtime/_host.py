@@ -33,6 +33,7 @@ from .._events import (
 )
 from .._pid import KILLED, SHUTDOWN, ExitReason, Pid
 from ._actors import EXITED, SPAWNING, Actor, Waiter, describe
+from ._component_limits import ComponentLimits
 from ._config import HostConfig
 from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
 from ._process import ProcessImports
@@ -161,6 +162,7 @@ class Host:
         *,
         name: str | None = None,
         progress: Callable[[CompileProgress], None] | None = None,
+        limits: ComponentLimits | None = None,
     ) -> Component:
         """Validate and compile a component (cached on disk by digest).
 
@@ -181,10 +183,13 @@ class Host:
                 stem. Required for bytes.
             progress: called with a `CompileProgress` about every 0.25 s
                 while a compile runs, then for the loading step.
+            limits: `ComponentLimits` for this component's actors, each at most
+                the host's (a higher one is refused).
 
         Raises:
             ComponentLoadError: naming the component and the problem (for
-                a compile limit, which limit).
+                a compile limit, which limit; for ``limits``, which one
+                exceeds the host's).
         """
         self._check_open()
         if isinstance(source, bytes | bytearray | memoryview):
@@ -211,6 +216,10 @@ class Host:
             raise ComponentLoadError(repr(name), "a component name must be non-empty, one line")
         existing = self.components.get(name)
         cfg = self.config
+        try:  # per-component limits: only ever lower than the host's
+            effective = None if limits is None else limits.resolve(cfg, cfg.limits())
+        except ValueError as exc:
+            raise ComponentLoadError(name, f"limits: {exc}") from None
         try:
             trio.lowlevel.current_task()
             on_trio = True
@@ -231,6 +240,7 @@ class Host:
             raise ComponentLoadError(
                 name, f"a different component is already loaded under this name ({existing!r})"
             )
+        compiled.limits = effective
         self.components[name] = compiled
         if progress is not None:
             progress(CompileProgress(name, "done", 0.0, cfg.compile_cpu_seconds))
@@ -242,6 +252,7 @@ class Host:
         *,
         name: str | None = None,
         progress: Callable[[CompileProgress], None] | None = None,
+        limits: ComponentLimits | None = None,
     ) -> Component:
         """:meth:`load` in a worker thread: the event loop keeps running while
         a component compiles. ``progress`` is called on the Trio thread."""
@@ -252,7 +263,9 @@ class Host:
             def report(event: CompileProgress) -> None:
                 trio.from_thread.run_sync(callback, event)
 
-        return await trio.to_thread.run_sync(lambda: self.load(source, name=name, progress=report))
+        return await trio.to_thread.run_sync(
+            lambda: self.load(source, name=name, progress=report, limits=limits)
+        )
 
     def _component(self, component: Component | str) -> Component:
         if isinstance(component, str):
