@@ -10,8 +10,10 @@ a temporary directory (the working tree is never edited); the targeted tests
 run against that copy with a timeout. A mutant is
 
 - ``killed`` when the tests fail (or time out),
-- ``survived`` when they pass: a missing test, or an equivalent mutant that
-  must be explained next to the code (``# equivalent mutant: ...``),
+- ``survived`` when they pass: a missing test,
+- ``equivalent`` when they pass but the mutant is marked equivalent (no
+  behaviour differs) *and* a ``# equivalent mutant: ...`` comment next to
+  its snippet says why; counted apart from the kill rate and listed,
 - ``stale`` when its snippet is no longer in the file (or is there more than
   once): the code moved on and the mutant must be rewritten. Stale mutants
   are reported, never skipped silently, and make the run fail.
@@ -61,7 +63,7 @@ _IGNORED = shutil.ignore_patterns(
 @dataclass
 class Outcome:
     mutant: Mutant
-    status: str  # killed | timeout | survived | stale | error
+    status: str  # killed | timeout | survived | equivalent | stale | error
     seconds: float = 0.0
     detail: str = ""
 
@@ -129,11 +131,24 @@ def _run_one(tree: Path, m: Mutant, timeout: float) -> Outcome:
     if code is None:
         return Outcome(m, "timeout", took, last)
     if code == 0:
+        if m.equivalent:
+            if _explained(original, m.snippet):
+                return Outcome(m, "equivalent", took, last)
+            return Outcome(m, "survived", took, "marked equivalent, but no comment explains it")
         return Outcome(m, "survived", took, last)
     if code in (1, 2, 3):  # failed, interrupted (collection/import error), internal error
         return Outcome(m, "killed", took, last)
     # 4: a test path that does not exist; 5: no tests ran. The list is wrong.
     return Outcome(m, "error", took, f"pytest exit {code}: {last}")
+
+
+def _explained(source: str, snippet: str) -> bool:
+    """Whether a ``# equivalent mutant:`` comment is within 6 lines of ``snippet``."""
+    lines = source.splitlines()
+    first = source[: source.index(snippet)].count("\n")
+    last = first + snippet.count("\n")
+    near = lines[max(0, first - 6) : last + 7]
+    return any("# equivalent mutant:" in line for line in near)
 
 
 def _module(m: Mutant) -> str:
@@ -181,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             tree = trees[index % len(trees)]
             out = _run_one(tree, m, args.timeout)
             mark = {"killed": "killed  ", "timeout": "killed* ", "survived": "SURVIVED"}
-            mark |= {"stale": "STALE   ", "error": "ERROR   "}
+            mark |= {"stale": "STALE   ", "error": "ERROR   ", "equivalent": "equiv.  "}
             print(
                 f"{mark[out.status]} {m.id:38} {out.seconds:6.1f}s  {out.detail}",
                 flush=True,
@@ -203,18 +218,27 @@ def _report(outcomes: list[Outcome], threshold: float) -> int:
     per: dict[str, Counter[str]] = defaultdict(Counter)
     for o in outcomes:
         per[_module(o.mutant)]["killed" if o.status == "timeout" else o.status] += 1
-    print("\nper module (killed/run, stale):")
+    print("\nper module (killed/run):")
     for module in sorted(per):
         c = per[module]
         run = c["killed"] + c["survived"]
-        print(f"  {module:36} {c['killed']:3}/{run:<3} stale {c['stale']} error {c['error']}")
+        print(
+            f"  {module:36} {c['killed']:3}/{run:<3} equivalent {c['equivalent']} "
+            f"stale {c['stale']} error {c['error']}"
+        )
     killed = sum(o.status in ("killed", "timeout") for o in outcomes)
     survivors = [o for o in outcomes if o.status == "survived"]
     stale = [o for o in outcomes if o.status == "stale"]
+    equivalent = [o for o in outcomes if o.status == "equivalent"]
     errors = [o for o in outcomes if o.status == "error"]
     run = killed + len(survivors)
     rate = 100.0 * killed / run if run else 0.0
-    print(f"\nkill rate: {killed}/{run} = {rate:.1f}% ({len(stale)} stale)")
+    print(
+        f"\nkill rate: {killed}/{run} = {rate:.1f}% "
+        f"({len(equivalent)} equivalent, explained in the code; {len(stale)} stale)"
+    )
+    for o in equivalent:
+        print(f"equiv.   {o.mutant.id} ({o.mutant.file}): see the comment next to it")
     for o in survivors:
         print(f"SURVIVED {o.mutant.id} ({o.mutant.file}): {o.mutant.why}")
     for o in stale:

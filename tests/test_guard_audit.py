@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hostkit.audit import AuditLog, verify
+from hostkit import AuditError
+from hostkit.audit import AuditLog, MemorySink, verify
 from hostkit.cli import main
 
 
@@ -40,3 +41,13 @@ def test_verify_expect_count_accepts_the_whole_log(tmp_path: Path) -> None:
     _log_of(path, 3)
     result = CliRunner().invoke(main, ["audit", "verify", "--expect-count", "3", str(path)])
     assert result.exit_code == 0 and result.output.startswith("OK: 3 records")
+
+
+def test_a_closed_log_refuses_records_and_writes_nothing() -> None:
+    sink = MemorySink()
+    log = AuditLog([sink])
+    log.record("decision", actor="<0.1>", action="kv.get", decision="allow")
+    log.close()
+    with pytest.raises(AuditError, match="the audit log is closed"):
+        log.record("decision", actor="<0.1>", action="kv.get", decision="allow")
+    assert len(sink.lines) == 1 and log.count == 1

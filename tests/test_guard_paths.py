@@ -46,3 +46,10 @@ def test_a_symlink_to_a_sibling_sharing_the_roots_prefix_leads_outside(root: Pat
     os.symlink(root.parent / "root2", root / "link")
     with pytest.raises(HostCallError, match="symlink leads outside"):
         resolve_in_roots("/data/link/secret.txt", {"/data": Root(root)})
+
+
+@pytest.mark.parametrize("path", ["/data/../root2/secret.txt", "/data/sub/..", "../x"])
+def test_a_parent_reference_is_refused_naming_the_rule(root: Path, path: str) -> None:
+    files = FilesProvider({"/data": root})
+    with pytest.raises(HostCallError, match=r"'\.\.' component; parent references are refused"):
+        files.files_read(CTX, path, "utf8")
