@@ -49,6 +49,7 @@ AUDIT_T = (
 )
 SUP_T = ("tests/test_supervision_core.py",)
 CONFIG_T = ("tests/test_guard_config.py",)
+RUNTIME_T = ("tests/test_guard_runtime.py", "tests/test_runtime.py")
 
 
 def _m(
@@ -666,5 +667,70 @@ MUTANTS: list[Mutant] = [
         "        if False:\n",
         "fuel_per_activation is positive or None",
         CONFIG_T,
+    ),
+    # ------------------------------------------------------ runtime limits
+    _m(
+        "runtime-call-timeout-swallowed",
+        "hostkit/runtime/_host.py",
+        "            with trio.fail_after(timeout):\n                await done.wait()",
+        "            with trio.move_on_after(timeout):\n                await done.wait()",
+        "host.call to a guest that never replies raises CallTimeout at the timeout",
+        RUNTIME_T,
+    ),
+    _m(
+        "runtime-budget-not-renewed",
+        "hostkit/runtime/_wasm.py",
+        "        guard.deadline = deadline\n        guard.host_calls = 0\n",
+        "        guard.deadline = deadline\n",
+        "the host-call budget is per activation, renewed before each",
+        RUNTIME_T,
+    ),
+    _m(
+        "runtime-budget-unchecked",
+        "hostkit/runtime/_wasm.py",
+        "    if guard.host_calls > inst.host_call_budget:\n",
+        "    if False:\n",
+        "an activation making more host calls than the budget ends the actor",
+        RUNTIME_T,
+    ),
+    _m(
+        "runtime-process-send-size",
+        "hostkit/runtime/_actors.py",
+        '        if len(payload) > self.cfg.max_message_size:\n            return "too-large"\n',
+        "",
+        "process.send obeys max_message_size",
+        RUNTIME_T,
+    ),
+    _m(
+        "runtime-outbox-send-size",
+        "hostkit/runtime/_actors.py",
+        "                if length > max_size:\n",
+        "                if False:\n",
+        "an outbox `s` frame obeys max_message_size",
+        RUNTIME_T,
+    ),
+    _m(
+        "runtime-host-send-size",
+        "hostkit/runtime/_actors.py",
+        "        if len(payload) > self.cfg.max_message_size:\n            raise MessageTooLarge(",
+        "        if False:\n            raise MessageTooLarge(",
+        "Host.send / Host.call obey max_message_size",
+        RUNTIME_T,
+    ),
+    _m(
+        "runtime-mailbox-unbounded",
+        "hostkit/runtime/_actors.py",
+        "            if not system and len(mb) >= self.cfg.mailbox_capacity:\n",
+        "            if False:\n",
+        "a mailbox is bounded by mailbox_capacity",
+        RUNTIME_T,
+    ),
+    _m(
+        "runtime-load-bytes-size",
+        "hostkit/runtime/_wasm.py",
+        "        if len(data) > self.max_component_bytes:\n",
+        "        if False:\n",
+        "load(bytes) obeys max_component_bytes",
+        RUNTIME_T,
     ),
 ]
