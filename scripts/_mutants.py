@@ -733,4 +733,12 @@ MUTANTS: list[Mutant] = [
         "load(bytes) obeys max_component_bytes",
         RUNTIME_T,
     ),
+    _m(
+        "runtime-down-dropped-when-full",
+        "hostkit/runtime/_actors.py",
+        'self._push(watcher, frame(b"d", pid, ref, payload), system=True)',
+        'self._push(watcher, frame(b"d", pid, ref, payload))',
+        "a DOWN is a system frame: never lost to a full mailbox",
+        RUNTIME_T,
+    ),
 ]

@@ -189,3 +189,17 @@ async def test_remembering_permits_never_remembers_a_size_bound_or_a_denial(
         assert await host.call(spawner, f"send:{child:016x}abcd") == "error:3"
         for _ in range(2):  # no grant to message "other": denied every time
             assert await host.call(spawner, f"send:{int(other):016x}x") == "error:3"
+
+
+async def test_a_denied_send_is_decided_again_even_when_permits_are_remembered(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    # No send policy reads context here, so permitted pairs are remembered
+    # (audit_every_message=False); a denied pair must never be.
+    policies = [DEFAULT, *grant(Messaging("echo"), plugin="spawner")]
+    gate = Gate(pluggy.PluginManager("hostkit"), policies=policies, audit_every_message=False)
+    async with hostkit.open_host(config, capabilities=gate) as host:
+        spawner = await host.spawn(host.load(wasm["spawner"]))
+        other = await host.spawn(host.load(wasm["spawner"], name="other"))
+        for _ in range(3):
+            assert await host.call(spawner, f"send:{int(other):016x}x") == "error:3"

@@ -94,3 +94,18 @@ async def test_loading_bytes_over_max_component_bytes_is_refused_naming_the_limi
     cfg = hostkit.HostConfig(max_component_bytes=len(data), cache_dir=cache_dir)
     async with hostkit.open_host(cfg) as host:
         assert host.load(data, name="echo").name == "echo"
+
+
+async def test_a_down_reaches_a_watcher_whose_mailbox_is_full(
+    cache_dir: Path, wasm: dict[str, Path]
+) -> None:
+    cfg = hostkit.HostConfig(
+        mailbox_capacity=4, scheduler_threads=2, cache_dir=cache_dir, activation_timeout=5
+    )
+    async with hostkit.open_host(cfg) as host:
+        watcher = await host.spawn(host.load(wasm["guard_watcher"]))
+        target = await host.spawn(host.load(wasm["trap"]))
+        # The watcher fills its own mailbox, then the target dies while it is full.
+        assert await host.call(watcher, f"W{int(target):016x}") == "4"
+        assert (await host.wait(target)).kind == "trap"
+        assert await host.call(watcher, "D") == "1"  # the DOWN was not dropped
