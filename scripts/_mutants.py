@@ -270,7 +270,8 @@ MUTANTS: list[Mutant] = [
         '    unescaped = pattern.replace("\\\\*", "")\n    if "*" in unescaped:\n'
         '        return f"resource.name like {cedar_pattern(pattern)}"',
         '    if "*" in pattern:\n        return f"resource.name like {cedar_pattern(pattern)}"',
-        "an escaped \\* in a name pattern is a literal star, not a wildcard",
+        "an escaped \\* in a name pattern is a literal star, not a wildcard "
+        "(decisions are the same via like; the printed policy reviewers read is not)",
         SHORT_T,
     ),
     _m(

@@ -68,3 +68,9 @@ def test_an_escaped_star_above_a_final_doublestar_is_a_plain_directory() -> None
 def test_a_negative_size_bound_is_refused_when_the_policies_load(capability: Any) -> None:
     with pytest.raises(ValueError, match="max_size must be >= 0, got -1"):
         Authorizer(grant(capability, plugin="x"))
+
+
+def test_a_name_pattern_with_only_escaped_stars_prints_as_an_exact_name() -> None:
+    # Reviewers read the printed policy: an exact name reads as `==`.
+    text = Register("job\\*").for_plugin("x").to_cedar()
+    assert 'resource.name == "job*"' in text and "like" not in text
