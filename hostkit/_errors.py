@@ -10,6 +10,7 @@
      +-- NoProc                   the pid or name does not name a live actor
      +-- ActorExited              the actor you were calling exited before replying
      +-- CallTimeout              no reply within the timeout (also a TimeoutError)
+     +-- CallDeadlock             the call would wait for itself (re-entry into a running actor)
      +-- CapabilityDenied         a policy denied the operation (also a PermissionError)
      +-- PolicyError              a policy or schema failed to parse or validate
      +-- SupervisorSpecError      a child spec or supervisor flag is invalid (names the field)
@@ -17,6 +18,7 @@
      +-- AuditError               the audit log could not be written or verified
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
+     +-- WrongThreadError         the Trio host was used from another thread or asyncio
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .runtime._pid import Pid
+    from ._pid import Pid
 
 
 class HostkitError(Exception):
@@ -85,6 +87,12 @@ class CallTimeout(HostkitError, TimeoutError):
     processed later; its reply is then discarded."""
 
 
+class CallDeadlock(HostkitError, RuntimeError):
+    """The call would wait for itself: its target is the actor executing the
+    host function that made it (re-entry). Your host function is at fault:
+    reply through the function's result instead, or cast (``send``)."""
+
+
 class CapabilityDenied(HostkitError, PermissionError):
     """A policy denied the operation. The message names principal, action and
     resource; the audit log holds the decision."""
@@ -115,3 +123,9 @@ class FederationError(HostkitError):
 class HostClosedError(HostkitError):
     """The host is closed or closing: you used it after (or while) leaving
     ``open_host``."""
+
+
+class WrongThreadError(HostkitError, RuntimeError):
+    """You called the Trio ``Host`` from a thread other than the one that
+    opened it, or from asyncio. The message names the API to use instead:
+    ``hostkit.blocking`` from plain threads, ``hostkit.aio`` from asyncio."""

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hostkit._frames import frame as host_frame
 from hostkit.guest._frames import (
     HEADER_SIZE,
     MAX_ID,
@@ -16,7 +17,6 @@ from hostkit.guest._frames import (
     encode_frame,
     encode_frames,
 )
-from hostkit.runtime._actors import frame as host_frame
 
 kinds = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 ids = st.integers(min_value=0, max_value=MAX_ID)

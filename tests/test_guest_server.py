@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hostkit._frames import frame as host_frame
 from hostkit.guest import (
     NOREPLY,
     CallFailed,
@@ -21,7 +22,6 @@ from hostkit.guest import (
     decode_frames,
 )
 from hostkit.guest._component import export
-from hostkit.runtime._actors import frame as host_frame
 
 
 class FakeProcess:

@@ -13,6 +13,8 @@ PACKAGES = [
     "hostkit.supervision",
     "hostkit.capabilities",
     "hostkit.audit",
+    "hostkit.blocking",
+    "hostkit.aio",
 ]
 
 

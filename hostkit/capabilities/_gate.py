@@ -89,6 +89,9 @@ CALL: Final = "hostkit:plugin/process#call"
 SPAWN: Final = "hostkit:plugin/process#spawn"
 REGISTER: Final = "hostkit:plugin/process#register"
 WHEREIS: Final = "hostkit:plugin/process#whereis"
+LINK: Final = "hostkit:plugin/process#link"
+MONITOR: Final = "hostkit:plugin/process#monitor"
+LOG: Final = "hostkit:plugin/process#log"
 _NAME_ACTIONS: Final = {"register": REGISTER, "whereis": WHEREIS}
 _REMEMBER_LIMIT: Final = 65536
 _SCALARS: Final = frozenset(
@@ -337,8 +340,13 @@ class Gate:
 
     def attach(self, host: Host) -> None:
         """Hook into ``host`` (done by ``open_host(capabilities=...)``)."""
-        host._sched.gate = self
-        host.add_lifecycle_hook(self._on_lifecycle)
+        host._sched.router.gate = self
+        # Lifecycle records come from the host's event stream (the host
+        # records through `record`); only the per-actor cache is ours to drop.
+        host.add_exit_hook(self._forget_actor)
+
+    def _forget_actor(self, pid: Any, reason: Any) -> None:
+        self._contexts_by_actor.pop(int(pid), None)
 
     def resolve(self, interface: str, function: str, func_type: Any) -> Callable[..., Any]:
         """The runtime's import resolver: bind ``interface#function`` to its hook.
@@ -552,24 +560,44 @@ class Gate:
 
     # -- ProcessGate: what guests do to other actors -----------------------------------
 
+    # Sends and calls, from `process` imports and outbox frames alike (the
+    # router asks the same check for both), count against `CallLimits` like
+    # any host call: a remembered decision skips Cedar, never the limits.
+
     def check_send(self, sender: Actor, target: Actor, size: int) -> str | None:
         """Whether ``sender`` may send ``size`` bytes to ``target``: None, or why not."""
         key = (SEND, sender.component, target.component)
         if key in self._process_ok:
-            return None
-        return self._check_target(SEND, sender, target.component, {"size": size}, key)
+            return self.limits.check(sender.component.name, SEND, size)
+        return self._check_target(SEND, sender, target.component, {"size": size}, key, size)
 
     def check_call(self, sender: Actor, target: Actor, size: int, timeout_ms: int) -> str | None:
         """Whether ``sender`` may call ``target``: None, or why not."""
         key = (CALL, sender.component, target.component)
         if key in self._process_ok:
-            return None
+            return self.limits.check(sender.component.name, CALL, size)
         context = {"size": size, "timeout_ms": timeout_ms}
-        return self._check_target(CALL, sender, target.component, context, key)
+        return self._check_target(CALL, sender, target.component, context, key, size)
 
     def check_spawn(self, parent: Actor, component: CompiledComponent, size: int) -> str | None:
         """Whether ``parent`` may spawn ``component``: None, or why not."""
         return self._check_target(SPAWN, parent, component, {"size": size}, None, size=size)
+
+    def check_link(self, actor: Actor, target: Actor) -> str | None:
+        """Whether ``actor`` may link to ``target`` (and so end it, or be
+        ended by it, through exit signals): None, or why not."""
+        return self._check_target(LINK, actor, target.component, {}, None)
+
+    def check_monitor(self, actor: Actor, target: Actor) -> str | None:
+        """Whether ``actor`` may monitor ``target``: None, or why not."""
+        return self._check_target(MONITOR, actor, target.component, {}, None)
+
+    def check_log(self, actor: Actor, level: str, size: int) -> str | None:
+        """Whether ``actor`` may write a ``size``-byte ``process.log`` line:
+        decided, rate-limited and payload-capped like a host function."""
+        who = self._who_of(actor.component)
+        context = {"level": level, "size": size}
+        return self._decide(LOG, actor, who.entity, context, None, size)
 
     def check_name(self, actor: Actor, action: str, name: str) -> str | None:
         """Whether ``actor`` may ``register`` or look up (``whereis``) ``name``."""

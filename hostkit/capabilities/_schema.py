@@ -347,6 +347,22 @@ action "hostkit:plugin/process#call" appliesTo {
   context: { size: Long, timeout_ms: Long }
 };
 
+// Links and monitors are capabilities: a link lets either end's abnormal
+// exit end the other (exit signals travel only over links), a monitor tells
+// the watcher when and why the target exits. The resource is the plugin of
+// the target actor. Unlink and demonitor only remove and are not gated.
+action "hostkit:plugin/process#link" appliesTo {
+  principal: [Plugin, Node],
+  resource: [Plugin],
+  context: {}
+};
+
+action "hostkit:plugin/process#monitor" appliesTo {
+  principal: [Plugin, Node],
+  resource: [Plugin],
+  context: {}
+};
+
 action "hostkit:plugin/process#register" appliesTo {
   principal: [Plugin],
   resource: [Name],

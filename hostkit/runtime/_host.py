@@ -1,191 +1,59 @@
-"""The Trio-facing host: ``open_host``, ``Host`` and ``HostConfig``."""
+"""The Trio-facing host: ``open_host`` and ``Host`` (``HostConfig`` is in ``_config``)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
 from .._errors import (
     ActorExited,
+    CallDeadlock,
     CallTimeout,
     ComponentLoadError,
     HostClosedError,
     NoProc,
     SpawnError,
 )
-from ._actors import EXITED, SPAWNING, Actor, Scheduler, Waiter, describe
-from ._pid import HOST_PID, KILLED, SHUTDOWN, ExitReason, Pid
-from ._wasm import CompiledComponent, HostFunction, ImportResolver, Limits, WasmEngine
+from .._events import (
+    ActorKilled,
+    ActorRestarted,
+    ActorSpawned,
+    AuditSubscriber,
+    EventBus,
+    SpawnRefused,
+)
+from .._pid import KILLED, SHUTDOWN, ExitReason, Pid
+from ._actors import EXITED, SPAWNING, Actor, Waiter, describe
+from ._config import HostConfig
+from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
+from ._process import ProcessImports
+from ._registry import SpawnRefused as _Refused
+from ._router import FULL, Signal, refusal
+from ._scheduler import Scheduler
+from ._wasm import CompiledComponent, HostFunction, ImportResolver, WasmEngine
+
+__all__ = ["CapabilityLayer", "Component", "Host", "HostConfig", "Monitor", "open_host"]
 
 log = logging.getLogger("hostkit.host")
+_get_ident = threading.get_ident
 guest_log = logging.getLogger("hostkit.guest")
 
-_MiB = 1024 * 1024
-
-
-def _default_cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hostkit")) / "components"
-
-
-@dataclass(frozen=True)
-class HostConfig:
-    """Limits and tuning of one host. Every field has a safe default.
-
-    Args:
-        scheduler_threads: threads that run guests (wasm releases the GIL).
-        batch_size: most envelopes delivered to one actor per activation.
-        mailbox_capacity: frames an actor's mailbox holds before senders get
-            :class:`~hostkit.MailboxFull`.
-        max_message_size: largest payload in bytes (UTF-8).
-        activation_timeout: wall-clock seconds one guest call may run
-            (init, a delivery, terminate) before it is ended with ``deadline``.
-        fuel_per_activation: fuel (roughly wasm instructions) per guest call;
-            ``None`` turns fuel metering off (epoch deadlines still apply).
-        host_call_budget: host imports one activation may make.
-        max_memory_bytes / max_table_elements / max_instances / max_tables /
-            max_memories: per-Store limits, armed before instantiation.
-        max_component_bytes: components larger than this are refused unread.
-        tick_seconds: epoch tick; bounds how fast a kill or deadline lands.
-        cache_dir: compiled-component cache; ``None`` disables it.
-        wasi: offer an *empty* WASI (no env, args, preopens, network) to guests
-            that import it, e.g. componentize-py guests.
-        shutdown_timeout: seconds closing the host waits for actors'
-            ``terminate`` before killing them.
-        exit_history: exit reasons remembered for :meth:`Host.wait` after exit.
-    """
-
-    scheduler_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    batch_size: int = 64
-    mailbox_capacity: int = 10_000
-    max_message_size: int = 1 * _MiB
-    activation_timeout: float = 2.0
-    fuel_per_activation: int | None = 2_000_000_000
-    host_call_budget: int = 10_000
-    max_memory_bytes: int = 256 * _MiB
-    max_table_elements: int = 100_000
-    max_instances: int = 64
-    max_tables: int = 64
-    max_memories: int = 16
-    max_component_bytes: int = 64 * _MiB
-    tick_seconds: float = 0.01
-    cache_dir: Path | None = field(default_factory=_default_cache_dir)
-    wasi: bool = True
-    shutdown_timeout: float = 1.0
-    exit_history: int = 100_000
-
-    def __post_init__(self) -> None:
-        positive = (
-            "scheduler_threads",
-            "batch_size",
-            "mailbox_capacity",
-            "max_message_size",
-            "activation_timeout",
-            "host_call_budget",
-            "max_memory_bytes",
-            "max_instances",
-            "max_component_bytes",
-            "tick_seconds",
-            "exit_history",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"HostConfig.{name} must be a positive number, got {value!r}")
-        if self.fuel_per_activation is not None and self.fuel_per_activation <= 0:
-            raise ValueError("HostConfig.fuel_per_activation must be positive or None")
-        if self.tick_seconds > self.activation_timeout:
-            raise ValueError("HostConfig.tick_seconds must not exceed activation_timeout")
-
-    def limits(self) -> Limits:
-        return Limits(
-            memory_bytes=self.max_memory_bytes,
-            table_elements=self.max_table_elements,
-            instances=self.max_instances,
-            tables=self.max_tables,
-            memories=self.max_memories,
-        )
-
-    @property
-    def fuel(self) -> int:
-        return self.fuel_per_activation or 0
-
-
 Component = CompiledComponent
-
-
-class CapabilityLayer(Protocol):
-    """What :func:`open_host` needs from ``capabilities=`` (the capability
-    gate, :class:`hostkit.capabilities.Gate`): an import resolver, and a way
-    to hook itself into the host it serves (scheduler checks, audit of
-    lifecycle events)."""
-
-    def resolve(self, interface: str, function: str, func_type: Any) -> Callable[..., Any] | None:
-        """An :data:`ImportResolver`."""
-        ...
-
-    def attach(self, host: Host) -> None:
-        """Called once the host is built, before any component loads."""
-        ...
-
-    def record(self, event: str, /, **fields: Any) -> Any:
-        """Write one audit record (raises ``AuditError`` if it cannot)."""
-        ...
-
-
-class Monitor:
-    """A host-side monitor of one actor: exactly one DOWN, with the reason.
-
-    Get one from :meth:`Host.monitor`. Monitoring a dead or unknown pid
-    yields DOWN ``noproc`` at once.
-    """
-
-    __slots__ = ("_done", "_host", "_reason", "pid", "ref")
-
-    def __init__(self, host: Host, pid: Pid) -> None:
-        self._host = host
-        self.pid = pid
-        self._done = trio.Event()
-        self._reason: ExitReason | None = None
-        self.ref = 0
-
-    def _fire(self, reason: ExitReason) -> None:
-        if self._reason is None:
-            self._reason = reason
-            self._done.set()
-
-    @property
-    def down(self) -> ExitReason | None:
-        """The DOWN reason once it arrived, else None."""
-        return self._reason
-
-    async def wait(self) -> ExitReason:
-        """Wait for the DOWN and return the monitored actor's exit reason."""
-        await self._done.wait()
-        assert self._reason is not None
-        return self._reason
-
-    def cancel(self) -> bool:
-        """Demonitor. Returns whether the monitor was still active; a DOWN
-        that already arrived stays readable (``flush`` is implied for the host:
-        nothing is queued anywhere)."""
-        return self._host._sched.demonitor(0, self.ref, True)
 
 
 class Host:
     """A running host. Get one from :func:`open_host`; do not construct it.
 
-    All methods must be called from the Trio thread that opened the host.
+    All methods must be called from the Trio thread that opened the host
+    (others raise :class:`~hostkit.WrongThreadError`).
     """
 
     def __init__(
@@ -194,6 +62,7 @@ class Host:
         host_functions: Sequence[HostFunction],
         resolver: ImportResolver | None = None,
         capabilities: CapabilityLayer | None = None,
+        audit: Recorder | None = None,
     ) -> None:
         if capabilities is not None:
             if resolver is not None:
@@ -203,15 +72,28 @@ class Host:
         self.components: dict[str, CompiledComponent] = {}
         self._closed = False
         self._token = trio.lowlevel.current_trio_token()
-        self._inbox: deque[Callable[[], None]] = deque()
-        self._wake_pending = False
-        self._post_tls = threading.local()
-        self._sched = Scheduler(self, config.scheduler_threads)
+        self._thread = threading.get_ident()
+        # results from scheduler threads reach Trio through one inbox
+        inbox = TrioInbox(self._token)
+        self._post = inbox.post
+        self._post_tls = inbox.tls
+        self._flush_deferred = inbox.flush
+        self._drain = inbox.drain
+        #: The stream of typed host events (see ``hostkit._events``).
+        self.events = EventBus()
+        recorder = audit if audit is not None else capabilities
+        if recorder is not None:
+            self.events.subscribe(AuditSubscriber(recorder), essential=True)
+        self._recorder = recorder
+        #: Drawn at every boot: pids of an earlier boot never name actors of this one.
+        self.creation = secrets.randbits(32) or 1
+        self._sched = Scheduler(self, config.scheduler_threads, config.node_name, self.creation)
+        self._router = self._sched.router
         cfg = config
         self.engine = WasmEngine(
-            process_api=self._sched,
+            process_api=ProcessImports(self._sched),
             host_functions=host_functions,
-            cache_dir=cfg.cache_dir,
+            cache_dir=None if cfg.cache_dir is None else Path(cfg.cache_dir),
             tick_seconds=cfg.tick_seconds,
             fuel=cfg.fuel_per_activation is not None,
             wasi=cfg.wasi,
@@ -219,44 +101,9 @@ class Host:
             resolver=resolver,
         )
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
-        self._lifecycle_hooks: list[Callable[[str, Actor, str], None]] = []
         self._capabilities = capabilities
         if capabilities is not None:
             capabilities.attach(self)
-
-    # -- plumbing from scheduler threads into Trio -------------------------------
-    def _post(self, fn: Callable[[], None]) -> None:
-        deferred: list[Callable[[], None]] | None = getattr(self._post_tls, "deferred", None)
-        if deferred is not None:
-            # On a scheduler thread: wake Trio once, after the activation is
-            # done, rather than mid-activation (which makes the two threads
-            # ping-pong the GIL for the rest of it).
-            deferred.append(fn)
-            return
-        self._wake(fn)
-
-    def _flush_deferred(self, deferred: list[Callable[[], None]]) -> None:
-        """Called by a scheduler thread after each activation."""
-        if deferred:
-            self._inbox.extend(deferred[:-1])
-            last = deferred[-1]
-            deferred.clear()
-            self._wake(last)
-
-    def _wake(self, fn: Callable[[], None]) -> None:
-        self._inbox.append(fn)
-        if not self._wake_pending:
-            self._wake_pending = True
-            try:
-                self._token.run_sync_soon(self._drain)
-            except trio.RunFinishedError:
-                self._wake_pending = False
-
-    def _drain(self) -> None:
-        self._wake_pending = False
-        inbox = self._inbox
-        while inbox:
-            inbox.popleft()()
 
     def stdio_for(self, actor: Actor) -> Callable[[bytes], None] | None:
         if not actor.component.needs_wasi:
@@ -266,36 +113,15 @@ class Host:
         # Bounded, escaped and tagged per actor: see runtime/_stdio.py.
         return GuestStdio(str(actor.pid), actor.component.name, logger=guest_log)
 
-    def actor_spawned(self, actor: Actor) -> None:
-        log.debug("spawned %s from %s", actor.pid, actor.component.name)
-        if self._lifecycle_hooks:
-            self._lifecycle("spawn", actor, "")
-
     def audit(self, event: str, /, **fields: Any) -> None:
-        """Write an audit record through the capability gate's log, when the
-        host has one (``open_host(capabilities=...)``); otherwise do nothing.
-        Used for events the host cannot see itself, e.g. a supervisor's
-        ``restart``.
+        """Record an event the host cannot see itself (a supervisor's
+        ``restart``): published on :attr:`events` as ``ActorRestarted``, so
+        written to the host's audit log when it has one.
 
         Raises:
             AuditError: the log refused the record.
         """
-        if self._capabilities is not None:
-            self._capabilities.record(event, **fields)
-
-    def add_lifecycle_hook(self, hook: Callable[[str, Actor, str], None]) -> None:
-        """Call ``hook(event, actor, detail)`` when an actor is spawned
-        (``"spawn"``, after its init succeeded), exits (``"exit"``, detail the
-        reason) or is killed by the host (``"kill"``). From any thread; an
-        exception is logged, never propagated. For the capability gate's audit."""
-        self._lifecycle_hooks.append(hook)
-
-    def _lifecycle(self, event: str, actor: Actor, detail: str) -> None:
-        for hook in self._lifecycle_hooks:
-            try:
-                hook(event, actor, detail)
-            except Exception:
-                log.exception("lifecycle hook %r failed on %s of %s", hook, event, actor.pid)
+        self.events.publish(ActorRestarted(event, dict(fields)))
 
     def actor_exited(self, actor: Actor, reason: ExitReason) -> None:
         """Called once per actor, from whichever thread ended it."""
@@ -306,8 +132,6 @@ class Host:
         pid = actor.pid
         for hook in self._exit_hooks:
             hook(pid, reason)
-        if self._lifecycle_hooks:
-            self._lifecycle("exit", actor, str(reason))
         for w in waiters:
             self._post(lambda w=w: w(reason))  # type: ignore[misc]
 
@@ -315,6 +139,10 @@ class Host:
     def _check_open(self) -> None:
         if self._closed or self._sched.closing:
             raise HostClosedError("the host is closed; open a new one with hostkit.open_host()")
+
+    def _check_thread(self, api: str) -> None:
+        if threading.get_ident() != self._thread:
+            raise thread_error(api)
 
     def load(self, source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Component:
         """Validate and compile a component (cached on disk by digest).
@@ -380,17 +208,28 @@ class Host:
 
         Raises:
             SpawnError: init returned an error, trapped or ran out of budget,
-                the Store limits refused the instance, or ``name`` is taken.
+                the Store limits or the OS refused the instance, a live-actor
+                cap (``max_actors``, ``max_actors_per_plugin``) is reached,
+                or ``name`` is taken.
         """
-        self._check_open()
-        comp = self._component(component)
-        sched = self._sched
-        actor = sched.new_actor(comp, init.encode())
-        if name is not None:
-            error = sched.register(actor, name)
-            if error is not None:
-                sched._exit(actor, ExitReason("error", error))
-                raise SpawnError(f"cannot spawn {comp.name!r} as {name!r}: {error}")
+        try:
+            self._check_thread("spawn")
+            self._check_open()
+            comp = self._component(component)
+            sched = self._sched
+            try:
+                actor = sched.new_actor(comp, init.encode())
+            except _Refused as exc:
+                sched.publish(SpawnRefused(comp.name, str(exc)))
+                raise SpawnError(f"cannot spawn {comp.name!r}: {exc}") from None
+            if name is not None:
+                error = sched.registry.register(actor, name)
+                if error is not None:
+                    sched.exit(actor, ExitReason("error", error))
+                    raise SpawnError(f"cannot spawn {comp.name!r} as {name!r}: {error}")
+        except BaseException:
+            await trio.lowlevel.checkpoint()
+            raise
         done = trio.Event()
         result: list[str | None] = []
 
@@ -406,26 +245,65 @@ class Host:
             sched.kill(actor)
             raise
         if result[0] is not None:
+            self._sched.publish(SpawnRefused(comp.name, result[0]))
             raise SpawnError(f"spawn of {comp.name!r} failed: {result[0]}")
         self.actor_spawned(actor)
         return actor.pid
 
+    def actor_spawned(self, actor: Actor) -> None:
+        log.debug("spawned %s from %s", actor.pid, actor.component.name)
+        self._sched.publish(ActorSpawned(actor.pid, actor.plugin))
+
     def _actor(self, pid: Pid | int) -> Actor:
-        actor = self._sched.lookup(int(pid))
+        actor = self._lookup(pid)
         if actor is None:
-            raise NoProc(f"{Pid(int(pid))} is not alive")
+            raise refusal("noproc", pid, self._router)
         return actor
+
+    def _lookup(self, pid: Pid | int) -> Actor | None:
+        return self._sched.actors.get(self._router.local_id(pid) or -1)  # None: another node
 
     def send(self, pid: Pid | int, msg: str) -> None:
         """Cast ``msg`` to ``pid`` (no reply). Returns once it is enqueued.
 
         Raises:
-            MailboxFull: the target's mailbox is at capacity; nothing enqueued.
+            MailboxFull: the target's mailbox (or the host's mailbox budget)
+                is full; nothing enqueued. :meth:`send_wait` waits for room.
             MessageTooLarge: ``msg`` exceeds ``max_message_size``.
-            NoProc: ``pid`` is not alive.
+            NoProc: ``pid`` is not alive, or is on a node this host cannot reach.
         """
-        self._check_open()
-        self._sched.send(int(pid), 0, msg.encode())
+        if _get_ident() != self._thread:
+            raise thread_error("send")
+        if self._closed or self._sched.closing:
+            self._check_open()
+        code = self._router.send(None, pid, msg.encode())
+        if code is not None:
+            raise refusal(code, pid, self._router)
+
+    async def send_wait(self, pid: Pid | int, msg: str, *, poll: float = 0.001) -> None:
+        """:meth:`send`, but waits while the mailbox is full (polling from
+        ``poll`` seconds up to 50 ms apart) instead of raising ``MailboxFull``.
+
+        Raises:
+            MessageTooLarge, NoProc: as for :meth:`send`.
+        """
+        data = msg.encode()
+        delay = poll
+        while True:
+            try:
+                self._check_thread("send_wait")
+                self._check_open()
+                code = self._router.send(None, pid, data)
+                if code is not None and code != FULL:
+                    raise refusal(code, pid, self._router)
+            except BaseException:
+                await trio.lowlevel.checkpoint()
+                raise
+            if code is None:
+                await trio.lowlevel.checkpoint()
+                return
+            await trio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     # The timeout is part of the call protocol (like gen_server:call/3), not a
     # substitute for cancel scopes: it also bounds how long the reply slot lives.
@@ -434,40 +312,63 @@ class Host:
 
         Raises:
             CallTimeout: no reply within ``timeout`` seconds.
+            CallDeadlock: ``pid`` is executing the host function that makes
+                this call (re-entry); raised at once.
             ActorExited: the actor exited before replying.
             MailboxFull, MessageTooLarge, NoProc: as for :meth:`send`.
         """
-        self._check_open()
         done = trio.Event()
-        waiter = Waiter(int(pid), on_done=lambda _w: self._post(done.set))
-        ref = self._sched.start_call(int(pid), 0, msg.encode(), waiter)
+        try:
+            self._check_thread("call")
+            self._check_open()
+            callee = self._router.local_id(pid) or 0
+            waiter = Waiter(callee, on_done=lambda _w: self._post(done.set))
+            target = self._sched.actors.get(callee)
+            if target is not None and self._sched.waits_on_trio(target):
+                raise CallDeadlock(
+                    f"{target.pid} is executing the host function that made this call "
+                    "and waits for it: the call would wait for itself"
+                )
+            code, ref = self._router.start_call(None, pid, msg.encode(), waiter)
+            if code is not None:
+                raise refusal(code, pid, self._router)
+        except BaseException:
+            await trio.lowlevel.checkpoint()
+            raise
         try:
             with trio.fail_after(timeout):
                 await done.wait()
         except trio.TooSlowError:
-            self._sched.cancel_call(ref)
-            raise CallTimeout(f"no reply from {Pid(int(pid))} within {timeout} s") from None
+            self._router.cancel_call(ref)
+            raise CallTimeout(f"no reply from {pid} within {timeout} s") from None
         except BaseException:
-            self._sched.cancel_call(ref)
+            self._router.cancel_call(ref)
             raise
         if waiter.error is not None:
-            raise ActorExited(Pid(int(pid)), waiter.error[1] or waiter.error[0])
+            raise ActorExited(self._pid(pid), waiter.error[1] or waiter.error[0])
         assert waiter.value is not None
         return waiter.value.decode()
+
+    def _pid(self, pid: Pid | int) -> Pid:
+        return pid if isinstance(pid, Pid) else self._sched.registry.pid(int(pid))
 
     def kill(self, pid: Pid | int) -> None:
         """End ``pid`` now with reason ``killed`` (untrappable). A guest
         spinning in wasm is stopped at the next epoch tick. No-op if dead."""
-        actor = self._sched.lookup(int(pid))
+        self._check_thread("kill")
+        actor = self._lookup(pid)
         if actor is not None:
-            if self._lifecycle_hooks:
-                self._lifecycle("kill", actor, "killed by the host")
-            self._sched.kill(actor)
+            self._killed(actor, "killed by the host")
+            self._sched.kill(actor, cause=self.pid)
+
+    def _killed(self, actor: Actor, detail: str) -> None:
+        self._sched.publish(ActorKilled(actor.pid, actor.plugin, detail))
 
     def stop(self, pid: Pid | int, reason: str = "shutdown") -> None:
         """Ask ``pid`` to stop: pending deliveries are dropped, its
         ``terminate`` runs, and it exits with ``reason``."""
-        actor = self._sched.lookup(int(pid))
+        self._check_thread("stop")
+        actor = self._lookup(pid)
         if actor is not None:
             self._sched.request_stop(
                 actor,
@@ -481,38 +382,50 @@ class Host:
         Raises:
             NoProc: ``pid`` never existed here (or is too old to remember).
         """
-        sched = self._sched
-        known = sched.exited.get(int(pid))
+        try:
+            self._check_thread("wait")
+            aid = self._router.local_id(pid)
+            if aid is None:
+                raise refusal("noproc", pid, self._router)
+            registry = self._sched.registry
+            known = registry.exited.get(aid)
+            actor = registry.lookup(aid) if known is None else None
+            if known is None and actor is None:
+                known = registry.exited.get(aid)
+                if known is None:
+                    raise NoProc(f"{self._pid(pid)} never existed on this host")
+            if actor is not None:
+                with actor.lock:
+                    if actor.state == EXITED and actor.reason is not None:
+                        known = actor.reason
+                    else:
+                        done = trio.Event()
+                        box: list[ExitReason] = []
+
+                        def on_exit(reason: ExitReason) -> None:
+                            box.append(reason)
+                            done.set()
+
+                        actor.exit_waiters.append(on_exit)
+        except BaseException:
+            await trio.lowlevel.checkpoint()
+            raise
         if known is not None:
+            await trio.lowlevel.checkpoint()
             return known
-        actor = sched.lookup(int(pid))
-        if actor is None:
-            known = sched.exited.get(int(pid))
-            if known is not None:
-                return known
-            raise NoProc(f"{Pid(int(pid))} never existed on this host")
-        done = trio.Event()
-        box: list[ExitReason] = []
-
-        def on_exit(reason: ExitReason) -> None:
-            box.append(reason)
-            done.set()
-
-        with actor.lock:
-            if actor.state == EXITED and actor.reason is not None:
-                return actor.reason
-            actor.exit_waiters.append(on_exit)
         await done.wait()
         return box[0]
 
     def whereis(self, name: str) -> Pid | None:
         """The pid registered under ``name``, or None."""
-        actor = self._sched.names.get(name)
+        self._check_thread("whereis")
+        actor = self._sched.registry.names.get(name)
         return actor.pid if actor is not None else None
 
     def register(self, pid: Pid | int, name: str) -> None:
         """Register ``pid`` under ``name``. Raises ValueError if taken."""
-        error = self._sched.register(self._actor(pid), name)
+        self._check_thread("register")
+        error = self._sched.registry.register(self._actor(pid), name)
         if error is not None:
             raise ValueError(error)
 
@@ -522,24 +435,29 @@ class Host:
 
     # -- links, monitors, exit signals ---------------------------------------------
     def link(self, a: Pid | int, b: Pid | int) -> None:
-        """Link two actors (Erlang's rules; see docs/supervision.md).
+        """Link two actors (Erlang's rules; see docs/supervision.md). Host
+        code is trusted: its links are not gated.
 
         Raises:
             NoProc: either actor is not alive.
         """
-        if not self._sched.link(self._actor(a), int(b)):
-            raise NoProc(f"{Pid(int(b))} is not alive")
+        self._check_thread("link")
+        other = self._router.local_id(b)
+        if other is None or self._sched.links.link(self._actor(a), other, gated=False):
+            raise refusal("noproc", b, self._router)
 
     def unlink(self, a: Pid | int, b: Pid | int) -> None:
         """Remove the link between ``a`` and ``b``, if any."""
-        actor = self._sched.lookup(int(a))
-        if actor is not None:
-            self._sched.unlink(actor, int(b))
+        self._check_thread("unlink")
+        actor, other = self._lookup(a), self._router.local_id(b)
+        if actor is not None and other is not None:
+            self._sched.links.unlink(actor, other)
 
     def monitor(self, pid: Pid | int) -> Monitor:
         """Monitor ``pid`` from host code; see :class:`Monitor`."""
-        mon = Monitor(self, Pid(int(pid)))
-        mon.ref = self._sched.monitor(0, int(pid), mon._fire)
+        self._check_thread("monitor")
+        mon = Monitor(self, self._pid(pid))
+        mon.ref = self._sched.links.monitor(mon._fire, pid)
         return mon
 
     def exit(self, pid: Pid | int, reason: ExitReason | str) -> None:
@@ -548,28 +466,33 @@ class Host:
         actor receives an ``e`` frame, a normal reason is ignored (except
         ``shutdown`` from the host, which stops a non-trapping actor), and any
         other reason ends the actor with it."""
-        actor = self._sched.lookup(int(pid))
+        self._check_thread("exit")
+        actor = self._lookup(pid)
         if actor is None:
+            if isinstance(pid, Pid) and self._router.local_id(pid) is None:
+                text = str(reason).encode()
+                self._router.to_remote(Signal("exit", self.pid, pid, 0, text))
             return
+        links = self._sched.links
         if reason == "kill":
-            if self._lifecycle_hooks:
-                self._lifecycle("kill", actor, "exit signal 'kill' from the host")
-            self._sched.exit_signal(actor, 0, KILLED, untrappable=True)
+            self._killed(actor, "exit signal 'kill' from the host")
+            links.exit_signal(actor, self.pid, KILLED, untrappable=True)
             return
         if isinstance(reason, str):
             reason = (
                 ExitReason(reason) if reason in ExitReason.KINDS else ExitReason("error", reason)
             )
-        self._sched.exit_signal(actor, 0, reason)
+        links.exit_signal(actor, self.pid, reason)
 
     def set_trap_exit(self, pid: Pid | int, on: bool) -> bool:
         """Make ``pid`` trap exit signals (or not); returns the old setting."""
+        self._check_thread("set_trap_exit")
         actor = self._actor(pid)
         previous, actor.trap_exit = actor.trap_exit, on
         return previous
 
     def is_alive(self, pid: Pid | int) -> bool:
-        return self._sched.lookup(int(pid)) is not None
+        return self._lookup(pid) is not None
 
     def add_exit_hook(self, hook: Callable[[Pid, ExitReason], None]) -> None:
         """Call ``hook(pid, reason)`` on every exit (from any thread)."""
@@ -577,18 +500,26 @@ class Host:
 
     @property
     def pid(self) -> Pid:
-        """The host's own pid, ``Pid(0)``: the sender of host-side messages."""
-        return HOST_PID
+        """The host's own pid (id 0 on this node): the sender of host-side
+        messages."""
+        return self._sched.registry.pid(0)
+
+    @property
+    def node(self) -> str:
+        """This host's node name (``HostConfig.node_name``)."""
+        return self.config.node_name
 
     # -- lifecycle ---------------------------------------------------------------
     async def _start(self) -> None:
         self.engine.start()
         self._sched.start()
+        await trio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
         """Stop every actor (``terminate`` first, then kill after
         ``shutdown_timeout``), then the scheduler threads and the ticker."""
         if self._closed:
+            await trio.lowlevel.checkpoint()
             return
         sched = self._sched
         sched.closing = True
@@ -619,6 +550,7 @@ async def open_host(
     host_functions: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
     resolver: ImportResolver | None = None,
     capabilities: CapabilityLayer | None = None,
+    audit: Recorder | None = None,
 ) -> AsyncIterator[Host]:
     """Open a host for the duration of an ``async with`` block.
 
@@ -631,18 +563,30 @@ async def open_host(
             or None (then the load fails naming the import).
         capabilities: the capability gate (:class:`hostkit.capabilities.Gate`):
             binds imports to pluggy hooks behind Cedar decisions, gates
-            guests' sends, calls, spawns and names, and audits decisions and
-            actor lifecycles. Replaces ``resolver``.
+            guests' sends, calls, spawns, links, monitors and names.
+            Replaces ``resolver``.
+        audit: the audit log (:class:`hostkit.audit.AuditLog`) that records
+            the host's events (spawns, exits with their cause, kills, limits,
+            protocol violations, restarts), with or without a gate. Default:
+            the gate's log when there is a gate, else none.
+
+    Raises:
+        WrongThreadError: outside Trio (from asyncio: ``hostkit.aio.open_host``).
 
     On exit every actor is stopped and every thread joined.
     """
     from ._wasm import host_function_table
 
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        raise thread_error("open_host") from None
     host = Host(
         config or HostConfig(),
         host_function_table(host_functions or {}),
         resolver,
         capabilities,
+        audit,
     )
     await host._start()
     try:

@@ -1,0 +1,155 @@
+"""``HostConfig``: every limit and tuning knob of one host, with safe defaults.
+
+``docs/security.md`` ("The signal path") says what each bound allows at most.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._wasm import Limits
+
+_MiB = 1024 * 1024
+
+
+def _default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hostkit")) / "components"
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Limits and tuning of one host. Every field has a safe default.
+
+    Args:
+        scheduler_threads: threads that run guests (wasm releases the GIL).
+        batch_size: most envelopes delivered to one actor per activation.
+        mailbox_capacity: frames an actor's mailbox holds before senders get
+            :class:`~hostkit.MailboxFull`.
+        mailbox_max_bytes: bytes (frames with their 41-byte headers) an
+            actor's mailbox holds before senders get ``MailboxFull``.
+        mailbox_system_reserve: extra frames a mailbox takes for *system*
+            frames (DOWN, trapped exits, undeliverable and spawn reports)
+            past ``mailbox_capacity``; an actor whose reserve is full too is
+            ended with reason ``limit``.
+        host_mailbox_bytes: bytes queued in all mailboxes of the host
+            together; past it every send is refused with ``MailboxFull``.
+        outbox_max_frames: frames one activation's outbox may hold; past it
+            the actor ends with reason ``limit``. Default ``8 * batch_size``.
+        outbox_max_bytes: bytes one activation's outbox may hold; past it
+            nothing in it is routed and the actor ends with reason ``limit``.
+        max_actors: live actors in the host; spawns past it fail.
+        max_actors_per_plugin: live actors of one component; spawns past it fail.
+        max_spawn_depth: longest chain of guest spawns (an actor spawned by
+            host code is at depth 0, its guest-spawned child at 1, ...).
+        max_message_size: largest payload in bytes (UTF-8).
+        activation_timeout: wall-clock seconds one guest call may run
+            (init, a delivery, terminate) before it is ended with ``deadline``.
+        fuel_per_activation: fuel (roughly wasm instructions) per guest call;
+            ``None`` turns fuel metering off (epoch deadlines still apply).
+        host_call_budget: host imports one activation may make.
+        max_memory_bytes / max_table_elements / max_instances / max_tables /
+            max_memories: per-Store limits, armed before instantiation.
+        max_component_bytes: components larger than this are refused unread.
+        tick_seconds: epoch tick; bounds how fast a kill or deadline lands.
+        cache_dir: compiled-component cache (a path or ``str``); ``None``
+            disables it.
+        wasi: offer an *empty* WASI (no env, args, preopens, network) to guests
+            that import it, e.g. componentize-py guests.
+        shutdown_timeout: seconds closing the host waits for actors'
+            ``terminate`` before killing them.
+        exit_history: exit reasons remembered for :meth:`Host.wait` after exit.
+        node_name: this host's node name, carried by every pid it hands out.
+    """
+
+    scheduler_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    batch_size: int = 64
+    mailbox_capacity: int = 10_000
+    mailbox_max_bytes: int = 16 * _MiB
+    mailbox_system_reserve: int = 1_000
+    host_mailbox_bytes: int = 512 * _MiB
+    outbox_max_frames: int | None = None
+    outbox_max_bytes: int = 16 * _MiB
+    max_actors: int = 16_384
+    max_actors_per_plugin: int = 10_000
+    max_spawn_depth: int = 16
+    max_message_size: int = 1 * _MiB
+    activation_timeout: float = 2.0
+    fuel_per_activation: int | None = 2_000_000_000
+    host_call_budget: int = 10_000
+    max_memory_bytes: int = 256 * _MiB
+    max_table_elements: int = 100_000
+    max_instances: int = 64
+    max_tables: int = 64
+    max_memories: int = 16
+    max_component_bytes: int = 64 * _MiB
+    tick_seconds: float = 0.01
+    cache_dir: Path | str | None = field(default_factory=_default_cache_dir)
+    wasi: bool = True
+    shutdown_timeout: float = 1.0
+    exit_history: int = 100_000
+    node_name: str = "nonode@nohost"
+
+    def __post_init__(self) -> None:
+        positive = (
+            "scheduler_threads",
+            "batch_size",
+            "mailbox_capacity",
+            "mailbox_max_bytes",
+            "host_mailbox_bytes",
+            "outbox_max_bytes",
+            "max_actors",
+            "max_actors_per_plugin",
+            "max_spawn_depth",
+            "max_message_size",
+            "activation_timeout",
+            "host_call_budget",
+            "max_memory_bytes",
+            "max_instances",
+            "max_component_bytes",
+            "tick_seconds",
+            "exit_history",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"HostConfig.{name} must be a positive number, got {value!r}")
+        if not isinstance(self.mailbox_system_reserve, int) or self.mailbox_system_reserve < 0:
+            raise ValueError("HostConfig.mailbox_system_reserve must be an int >= 0")
+        if self.outbox_max_frames is not None and self.outbox_max_frames <= 0:
+            raise ValueError("HostConfig.outbox_max_frames must be positive or None")
+        if self.fuel_per_activation is not None and self.fuel_per_activation <= 0:
+            raise ValueError("HostConfig.fuel_per_activation must be positive or None")
+        if self.tick_seconds > self.activation_timeout:
+            raise ValueError("HostConfig.tick_seconds must not exceed activation_timeout")
+        if not isinstance(self.node_name, str) or not self.node_name or "\n" in self.node_name:
+            raise ValueError(
+                f"HostConfig.node_name must be a one-line name, got {self.node_name!r}"
+            )
+        if self.cache_dir is not None and not isinstance(self.cache_dir, Path):
+            if not isinstance(self.cache_dir, str | os.PathLike):
+                raise TypeError(
+                    f"HostConfig.cache_dir must be a path, a str or None, got {self.cache_dir!r}"
+                )
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+
+    def limits(self) -> Limits:
+        return Limits(
+            memory_bytes=self.max_memory_bytes,
+            table_elements=self.max_table_elements,
+            instances=self.max_instances,
+            tables=self.max_tables,
+            memories=self.max_memories,
+        )
+
+    @property
+    def fuel(self) -> int:
+        return self.fuel_per_activation or 0
+
+    @property
+    def outbox_frames(self) -> int:
+        """``outbox_max_frames``, its default resolved."""
+        return self.outbox_max_frames or 8 * self.batch_size

@@ -1,0 +1,194 @@
+"""Links, monitors and exit signals, with Erlang's rules.
+
+- A link is bidirectional. When either end exits with an abnormal reason the
+  other receives an exit signal: it exits with the same reason, unless it
+  traps exits, in which case an ``e`` frame arrives. ``normal`` and
+  ``shutdown`` do not kill a non-trapping actor (except ``shutdown`` sent by
+  the host, which stops it). ``kill`` is untrappable.
+- A monitor is one-way: exactly one DOWN (``d`` frame, or the host's
+  callback) when the target exits; a dead or unknown target gives DOWN
+  ``noproc`` at once, a pid of an unreachable node DOWN ``noconnection``.
+
+A guest's link and monitor are capabilities: the router's gate decides them
+(``process#link``, ``process#monitor``) and the decision is audited. Exit
+signals travel only over links (or come from host code), so the gate's
+decision at link time is what lets one actor's exit end another. Every exit
+caused by a signal names the pid that sent it (``ActorExited.cause``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+from .._frames import frame
+from .._pid import KILLED, ExitReason, Pid
+from ._actors import EXITED, Actor
+from ._router import DENIED, MAX_REASON_BYTES, NOPROC, Signal
+
+if TYPE_CHECKING:
+    from ._scheduler import Scheduler
+
+
+def _reason_bytes(reason: ExitReason) -> bytes:
+    return str(reason).encode()[:MAX_REASON_BYTES].decode(errors="ignore").encode()
+
+
+class Links:
+    def __init__(self, sched: Scheduler) -> None:
+        self.sched = sched
+        self.router = sched.router
+        self.actors = sched.registry.actors
+        self._refs = count(1)
+        self.remote_monitors: dict[int, Any] = {}  # ref -> watcher, for another node's actor
+
+    def propagate(self, actor: Actor, reason: ExitReason) -> None:
+        """Tell links and monitors that ``actor`` exited with ``reason``."""
+        with actor.lock:
+            links, actor.links = actor.links, set()
+            watchers, actor.monitored_by = actor.monitored_by, {}
+            mine, actor.monitoring = actor.monitoring, {}
+        payload = _reason_bytes(reason)
+        for ref, target_id in mine.items():  # monitors this actor held die with it
+            target = self.actors.get(target_id)
+            if target is not None:
+                with target.lock:
+                    target.monitored_by.pop(ref, None)
+        for ref, watcher in watchers.items():
+            self._down(watcher, ref, actor.id, reason, payload)
+        for other_id in links:
+            other = self.actors.get(other_id)
+            if other is not None:
+                with other.lock:
+                    other.links.discard(actor.id)
+                self.exit_signal(other, actor.pid, reason)
+
+    def _down(self, watcher: Any, ref: int, pid: int, reason: ExitReason, payload: bytes) -> None:
+        if isinstance(watcher, Actor):
+            with watcher.lock:
+                watcher.monitoring.pop(ref, None)
+            self.router.push(watcher, frame(b"d", pid, ref, payload), system=True)
+        else:
+            callback: Callable[[ExitReason], None] = watcher
+            self.sched.post(lambda: callback(reason))
+
+    def exit_signal(
+        self, target: Actor, sender: Pid, reason: ExitReason, *, untrappable: bool = False
+    ) -> None:
+        """Deliver an exit signal from ``sender``: ``untrappable`` (a kill)
+        ends the target as ``killed``; a trapping target gets an ``e`` frame;
+        otherwise a normal reason is ignored and any other reason ends the
+        target with it."""
+        if untrappable:
+            self.sched.kill(target, KILLED, cause=sender)
+        elif target.trap_exit:
+            self.router.push(target, frame(b"e", sender.id, 0, _reason_bytes(reason)), system=True)
+        elif not reason.is_normal or (reason.kind == "shutdown" and sender.id == 0):
+            self.sched.kill(target, reason, cause=sender)
+
+    def link(self, actor: Actor, other_id: int, *, gated: bool = True) -> str | None:
+        """Link ``actor`` and ``other_id``; None, or the send-error name."""
+        if other_id == actor.id:
+            return None
+        other = self.actors.get(other_id)
+        if other is None or other.state == EXITED:
+            return NOPROC
+        gate = self.router.gate
+        if gated and gate is not None and gate.check_link(actor, other) is not None:
+            return DENIED
+        with actor.lock:
+            actor.links.add(other_id)
+        with other.lock:
+            alive = other.state != EXITED
+            if alive:
+                other.links.add(actor.id)
+        if not alive:
+            with actor.lock:
+                actor.links.discard(other_id)
+            return NOPROC
+        return None
+
+    def unlink(self, actor: Actor, other_id: int) -> None:
+        with actor.lock:
+            actor.links.discard(other_id)
+        other = self.actors.get(other_id)
+        if other is not None:
+            with other.lock:
+                other.links.discard(actor.id)
+
+    def monitor(self, watcher: Actor | Callable[[ExitReason], None], target: Pid | int) -> int:
+        """Monitor ``target`` for an actor or a host callback. A dead or
+        unknown target yields DOWN ``noproc`` at once; a guest's monitor
+        the gate denies yields DOWN ``noproc`` too (the guest learns nothing
+        about whether the target exists)."""
+        ref = next(self._refs)
+        aid = self.router.local_id(target)
+        if aid is None:
+            assert isinstance(target, Pid)
+            me = watcher.pid if isinstance(watcher, Actor) else self.router.registry.pid(0)
+            self.remote_monitors[ref] = watcher
+            if self.router.to_remote(Signal("monitor", me, target, ref)):
+                self.remote_down(ref, target.id, ExitReason("noconnection"))
+            return ref
+        actor = self.actors.get(aid)
+        gate = self.router.gate
+        if (
+            actor is not None
+            and isinstance(watcher, Actor)
+            and gate is not None
+            and gate.check_monitor(watcher, actor) is not None
+        ):
+            actor = None
+        registered = False
+        if actor is not None:
+            with actor.lock:
+                if actor.state != EXITED:
+                    actor.monitored_by[ref] = watcher
+                    registered = True
+        if registered:
+            if isinstance(watcher, Actor):
+                with watcher.lock:
+                    watcher.monitoring[ref] = aid
+        else:
+            self._down(watcher, ref, aid, ExitReason("noproc"), b"noproc")
+        return ref
+
+    def demonitor(self, watcher: Actor, ref: int, flush: bool) -> bool:
+        """A guest's demonitor: only its own monitors."""
+        with watcher.lock:
+            target_id = watcher.monitoring.pop(ref, None)
+            if flush:
+                key = b"%016x" % ref
+                kept = [f for f in watcher.mailbox if not (f[:1] == b"d" and f[17:33] == key)]
+                if len(kept) != len(watcher.mailbox):
+                    self.router.drain(watcher)
+                    for f in kept:
+                        watcher.mailbox.append(f)
+                        watcher.mailbox_bytes += len(f)
+                    self.router.host_bytes += watcher.mailbox_bytes
+        if target_id is None:
+            return False
+        target = self.actors.get(target_id)
+        if target is not None:
+            with target.lock:
+                target.monitored_by.pop(ref, None)
+        return True
+
+    def remote_down(self, ref: int, pid: int, reason: ExitReason) -> None:
+        """Federation's half of a monitor on another node's actor: its DOWN
+        (or ``noconnection`` when the node is lost)."""
+        watcher = self.remote_monitors.pop(ref, None)
+        if watcher is not None:
+            self._down(watcher, ref, pid, reason, _reason_bytes(reason))
+
+    def host_demonitor(self, target: Pid, ref: int) -> bool:
+        """Host code's demonitor (the host's DOWN is a callback: nothing to flush)."""
+        aid = self.router.local_id(target)
+        if aid is None:
+            return self.remote_monitors.pop(ref, None) is not None
+        actor = self.actors.get(aid)
+        if actor is None:
+            return False
+        with actor.lock:
+            return actor.monitored_by.pop(ref, None) is not None

@@ -1,0 +1,139 @@
+"""The ``process`` imports: what a guest may do synchronously from inside a
+handler. Each one hands its signal to the router (or the links, the
+registry, the scheduler) with the calling actor as the sender; nothing here
+decides or bounds anything on its own."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Final
+
+from .._text import inert
+from ._actors import Actor, Waiter
+from ._router import DENIED, FULL, NOPROC, TOO_LARGE
+from ._wasm import Instance, ProcessApi
+
+if TYPE_CHECKING:
+    from ._scheduler import Scheduler
+
+log = logging.getLogger("hostkit.runtime")
+_LEVELS: Final = {"trace": 5, "debug": 10, "info": 20, "warn": 30, "error": 40}
+_MAX_LOG_CHARS: Final = 4096
+# How many activations a thread waiting in `process.call` runs for others
+# meanwhile, nested: each is a Python + wasm stack frame set.
+_MAX_HELP_DEPTH: Final = 8
+
+
+def _me(inst: Instance) -> Actor:
+    owner = inst.owner
+    assert isinstance(owner, Actor)
+    return owner
+
+
+class ProcessImports(ProcessApi):
+    def __init__(self, sched: Scheduler) -> None:
+        self.sched = sched
+        self.router = sched.router
+        self.links = sched.links
+        self.registry = sched.registry
+
+    def proc_self(self, inst: Instance) -> int:
+        return _me(inst).id
+
+    def proc_spawn(self, inst: Instance, component: str, args: bytes) -> tuple[bool, int | str]:
+        return self.sched.spawn_from_guest(_me(inst), component, args)
+
+    def proc_send(self, inst: Instance, to: int, payload: bytes) -> str | None:
+        return self.router.send(_me(inst), to, payload)
+
+    def proc_call(
+        self, inst: Instance, to: int, payload: bytes, timeout_ms: int
+    ) -> tuple[bool, bytes | tuple[str, str | None]]:
+        me = _me(inst)
+        if to == me.id or self.sched.running_here(to):
+            return False, ("deadlock", None)
+        waiter = Waiter(to)
+        code, ref = self.router.start_call(me, to, payload, waiter, timeout_ms)
+        if code is not None:
+            return False, ("send", code if code in (NOPROC, FULL, TOO_LARGE, DENIED) else NOPROC)
+        deadline = min(time.monotonic() + timeout_ms / 1000, inst.guard.deadline)
+        self._wait_helping(waiter, deadline, inst)
+        if not waiter.done:
+            self.router.cancel_call(ref)
+            if inst.guard.killed:
+                return False, ("exited", "killed")
+            return False, ("timeout", None)
+        if waiter.error is not None:
+            return False, waiter.error
+        assert waiter.value is not None
+        return True, waiter.value
+
+    def _wait_helping(self, waiter: Waiter, deadline: float, inst: Instance) -> None:
+        """Wait for a reply, running this thread's other ready actors meanwhile
+        (the callee is often one of them: waiting idle would deadlock)."""
+        tls = self.sched._tls
+        local: deque[Actor] = tls.local
+        event = waiter.event
+        assert event is not None
+        depth = tls.depth
+        while not waiter.done and not inst.guard.killed:
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if local and depth < _MAX_HELP_DEPTH:
+                tls.depth = depth + 1
+                try:
+                    self.sched.activate(local.popleft())
+                finally:
+                    tls.depth = depth
+                continue
+            event.wait(min(deadline - now, 0.005))
+
+    def proc_link(self, inst: Instance, other: int) -> str | None:
+        return self.links.link(_me(inst), other)
+
+    def proc_unlink(self, inst: Instance, other: int) -> None:
+        self.links.unlink(_me(inst), other)
+
+    def proc_monitor(self, inst: Instance, target: int) -> int:
+        return self.links.monitor(_me(inst), target)
+
+    def proc_demonitor(self, inst: Instance, ref: int, flush: bool) -> bool:
+        return self.links.demonitor(_me(inst), ref, flush)
+
+    def proc_trap_exits(self, inst: Instance, on: bool) -> bool:
+        me = _me(inst)
+        previous, me.trap_exit = me.trap_exit, on
+        return previous
+
+    def proc_register(self, inst: Instance, name: str) -> str | None:
+        me = _me(inst)
+        gate = self.router.gate
+        if gate is not None:
+            why = gate.check_name(me, "register", name)
+            if why is not None:
+                return f"denied: {why}"
+        return self.registry.register(me, name)
+
+    def proc_whereis(self, inst: Instance, name: str) -> int | None:
+        gate = self.router.gate
+        if gate is not None and gate.check_name(_me(inst), "whereis", name):
+            return None
+        actor = self.registry.names.get(name)
+        return actor.id if actor is not None else None
+
+    def proc_log(self, inst: Instance, level: str, message: str) -> None:
+        me = _me(inst)
+        gate = self.router.gate
+        size = len(message.encode(errors="replace"))
+        if gate is not None and gate.check_log(me, level, size) is not None:
+            return  # denied or over its rate: the gate audited it; the line is dropped
+        log.log(
+            _LEVELS.get(level, 20),
+            "[%s %s] %s",
+            me.pid,
+            inert(me.name or me.component.name, 255),
+            inert(message, _MAX_LOG_CHARS),
+        )

@@ -1,0 +1,398 @@
+"""Scheduler threads, activations, spawning and exits.
+
+Scheduler threads (long-lived, one per core by default) pop actors and run
+one *activation*: take up to ``batch_size`` frames, one ``deliver`` call,
+hand the returned outbox to the router. A thread that makes another actor
+ready keeps it on its own local deque (no cross-thread wake-up, which costs
+more than a whole activation) unless another thread is idle and the local
+deque already holds work, in which case it goes to the shared queue for
+that thread. Wasm never runs on the Trio thread; results reach Trio through
+one ``run_sync_soon`` per batch of notifications.
+
+Spawns are bounded here: live actors per host and per plugin (the
+registry), the depth of guest-spawned chains, and a child spawned from
+inside an activation runs its ``init`` within what is left of that
+activation's deadline, fuel and host-call budget, so a chain of spawns
+cannot buy itself fresh budgets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .._events import ActorExited, ActorSpawned, HostEvent, SpawnRefused
+from .._pid import KILLED, ExitReason, Pid
+from ._actors import EXITED, IDLE, QUEUED, RUNNING, SPAWNING, Actor
+from ._links import Links
+from ._registry import Registry
+from ._registry import SpawnRefused as _Refused
+from ._router import Router
+from ._wasm import CompiledComponent, GuestFault, Instance
+
+if TYPE_CHECKING:
+    from ._host import Host
+
+log = logging.getLogger("hostkit.runtime")
+_get_ident = threading.get_ident
+_TRIO_THREADS = (os.path.join("trio", "_threads.py"),)
+
+
+class Scheduler:
+    """Run queue, scheduler threads, activations, spawns and exits."""
+
+    def __init__(self, host: Host, threads: int, node: str, creation: int) -> None:
+        self.host = host
+        self.cfg = cfg = host.config
+        self.events = host.events
+        self._limits = cfg.limits()  # the config is frozen: build once
+        self._global: queue.SimpleQueue[Actor | None] = queue.SimpleQueue()
+        self._tls = threading.local()
+        self._threads: list[threading.Thread] = []
+        self._n_threads = threads
+        self._idle = 0
+        self.registry = Registry(
+            node,
+            creation,
+            max_actors=cfg.max_actors,
+            max_actors_per_plugin=cfg.max_actors_per_plugin,
+            exit_history=cfg.exit_history,
+        )
+        self.actors = self.registry.actors
+        self.router = Router(self)
+        self.links = Links(self)
+        self.closing = False
+        self._causes: dict[int, Pid] = {}  # actor id -> the pid whose signal is ending it
+
+    def publish(self, event: HostEvent) -> None:
+        """Publish from the runtime: an exit or a spawn has happened whatever
+        the subscribers say, so a failing one (a broken audit log) is logged,
+        never allowed to unwind the runtime mid-exit."""
+        if self.events:
+            try:
+                self.events.publish(event)
+            except Exception:
+                log.exception("could not publish %r (is the audit log broken?)", event)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        self.host._post(fn)
+
+    # -- threads -----------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self._n_threads):
+            t = threading.Thread(target=self._run, name=f"hostkit-sched-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._global.put(None)
+        for t in self._threads:
+            t.join()
+        self._threads.clear()
+
+    def _run(self) -> None:
+        local: deque[Actor] = deque()
+        self._tls.local = local
+        self._tls.depth = 0
+        deferred: list[Callable[[], None]] = []
+        self.host._post_tls.deferred = deferred
+        flush = self.host._flush_deferred
+        get = self._global.get
+        while True:
+            if local:
+                actor = local.popleft()
+            else:
+                self._idle += 1
+                item = get()
+                self._idle -= 1
+                if item is None:
+                    return
+                actor = item
+            try:
+                self.activate(actor)
+            except BaseException:  # a bug here must not kill the thread silently
+                log.exception("scheduler: activation of %s failed", actor.pid)
+                self.exit(actor, ExitReason("host-error", "scheduler failure; see host log"))
+            if deferred:
+                flush(deferred)
+
+    def schedule(self, actor: Actor) -> None:
+        """Put a QUEUED actor on a run queue (caller holds its lock)."""
+        local: deque[Actor] | None = getattr(self._tls, "local", None)
+        if local is None or (local and self._idle):
+            self._global.put(actor)
+        else:
+            local.append(actor)
+
+    def on_scheduler_thread(self) -> bool:
+        return getattr(self._tls, "local", None) is not None
+
+    def running_here(self, aid: int) -> bool:
+        """Whether ``aid`` is executing on this thread (its activation is on
+        this thread's stack): a call to it from here would wait for itself."""
+        actor = self.actors.get(aid)
+        return actor is not None and actor.thread == _get_ident()
+
+    def waits_on_trio(self, actor: Actor) -> bool:
+        """Whether ``actor``'s activation is parked in a host function that
+        waits for the Trio thread (``trio.from_thread``): anything Trio then
+        asks of that actor would wait for itself."""
+        tid = actor.thread
+        if not tid or actor.state != RUNNING:
+            return False
+        frame = sys._current_frames().get(tid)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith(_TRIO_THREADS):
+                return True
+            frame = frame.f_back
+        return False
+
+    # -- spawning --------------------------------------------------------------
+    def new_actor(self, component: CompiledComponent, init_args: bytes, depth: int = 0) -> Actor:
+        """Register a SPAWNING actor. Raises the registry's ``SpawnRefused``."""
+        return self.registry.new_actor(component, init_args, depth)
+
+    def instantiate(self, actor: Actor, parent: Instance | None = None) -> str | None:
+        """Build the actor's instance and run its ``init``, on this thread.
+        Returns None on success or the reason the spawn failed. With
+        ``parent`` (a spawn from inside an activation) the child gets only
+        what is left of the parent's deadline, fuel and host-call budget."""
+        cfg = self.cfg
+        deadline = time.monotonic() + cfg.activation_timeout
+        fuel = cfg.fuel
+        budget = cfg.host_call_budget
+        if parent is not None:
+            guard = parent.guard
+            if guard.deadline < deadline:
+                deadline = guard.deadline
+            budget = max(0, parent.host_call_budget - guard.host_calls)
+            if fuel:
+                with contextlib.suppress(Exception):
+                    fuel = min(fuel, int(parent.store.get_fuel()))
+            if deadline <= time.monotonic() or budget <= 0 or (cfg.fuel and fuel <= 0):
+                return "nothing left of the spawning activation's deadline or budget"
+        try:
+            # A fresh Store + instance; every limit is armed before any guest
+            # code (start functions included) runs.
+            inst = Instance(
+                self.host.engine,
+                actor.component,
+                limits=self._limits,
+                fuel=fuel,
+                deadline=deadline,
+                host_call_budget=budget,
+                stdio=self.host.stdio_for(actor),
+                owner=actor,
+            )
+        except GuestFault as fault:
+            return f"instantiation failed ({fault.kind}): {fault.detail}"
+        except MemoryError:
+            return "instantiation failed: the host is out of memory"
+        actor.instance = inst
+        try:
+            error = inst.init(actor.init_args, fuel, deadline)
+        except GuestFault as fault:
+            error = f"init failed ({fault.kind}): {fault.detail}"
+        else:
+            if error is not None:
+                error = f"init returned an error: {error}"
+        if parent is not None:
+            parent.guard.host_calls += inst.guard.host_calls  # the child's init spent them
+        if error is not None:
+            inst.drop()
+            actor.instance = None
+            return error
+        inst.host_call_budget = cfg.host_call_budget
+        return None
+
+    def finish_spawn(self, actor: Actor, error: str | None, parent: Actor | None = None) -> None:
+        """Move a SPAWNING actor to IDLE/QUEUED (or EXITED if init failed)."""
+        if error is not None:
+            self.exit(actor, actor.reason or ExitReason("error", error), run_terminate=False)
+            return
+        with actor.lock:
+            pending_kill = actor.reason is not None  # killed while spawning
+            if not pending_kill:
+                if actor.mailbox or actor.stop_reason is not None:
+                    actor.state = QUEUED
+                    self.schedule(actor)
+                else:
+                    actor.state = IDLE
+        if pending_kill:
+            self.exit(actor, actor.reason or KILLED, run_terminate=False)
+            return
+        self.publish(ActorSpawned(actor.pid, actor.plugin, None if parent is None else parent.pid))
+
+    def spawn_from_guest(
+        self, parent: Actor, component: str, args: bytes
+    ) -> tuple[bool, int | str]:
+        """A guest's spawn (``process.spawn`` or an outbox ``n`` frame):
+        gate, limits, then the child's init inside the parent's budget."""
+        comp = self.host.components.get(component)
+        if comp is None:
+            return False, f"no component named {component!r} is loaded"
+        gate = self.router.gate
+        if gate is not None:
+            why = gate.check_spawn(parent, comp, len(args))
+            if why is not None:
+                return False, f"denied: {why}"
+        if self.closing:
+            return False, "host is closing"
+        depth = parent.depth + 1
+        why = None
+        if depth > self.cfg.max_spawn_depth:
+            why = (
+                f"spawn depth limit: {parent.pid} is at depth {parent.depth}, "
+                f"max_spawn_depth is {self.cfg.max_spawn_depth}"
+            )
+        else:
+            try:
+                child = self.new_actor(comp, args, depth)
+            except _Refused as exc:
+                why = str(exc)
+        if why is not None:
+            self.publish(SpawnRefused(comp.name, why, parent.pid))
+            return False, why
+        error = self.instantiate(child, parent.instance)
+        self.finish_spawn(child, error, parent)
+        if error is not None:
+            self.publish(SpawnRefused(comp.name, error, parent.pid))
+            return False, error
+        return True, child.id
+
+    # -- the activation ------------------------------------------------------
+    def activate(self, actor: Actor) -> None:
+        if actor.state == SPAWNING:
+            error = "killed before it started" if actor.reason else self.instantiate(actor)
+            waiter = actor.spawn_waiter
+            actor.spawn_waiter = None
+            if waiter is not None:
+                # the host publishes ActorSpawned once it returns the pid
+                self._finish_quietly(actor, error)
+                waiter(error)
+            else:
+                self.finish_spawn(actor, error)
+            return
+        cfg = self.cfg
+        with actor.lock:
+            if actor.state != QUEUED:
+                return
+            actor.state = RUNNING
+            stopping = actor.stop_reason is not None or actor.reason is not None
+            if not stopping:
+                batch = self.router.take(actor, cfg.batch_size)
+        if stopping:  # asked to stop or killed: no more deliveries
+            reason = actor.reason or actor.stop_reason
+            assert reason is not None
+            self.exit(actor, reason, run_terminate=actor.reason is None)
+            return
+        inst = actor.instance
+        assert inst is not None
+        actor.thread = _get_ident()  # see running_here / waits_on_trio
+        try:
+            out = inst.deliver(batch, cfg.fuel, time.monotonic() + cfg.activation_timeout)
+        except GuestFault as fault:
+            actor.thread = 0
+            pending = actor.reason if fault.kind == "killed" else None
+            self.exit(actor, pending or ExitReason(fault.kind, fault.detail))
+            return
+        actor.thread = 0
+        if out:
+            self.router.route_outbox(actor, out)
+        with actor.lock:
+            if actor.reason is None and actor.stop_reason is None:
+                if actor.mailbox:
+                    actor.state = QUEUED
+                    self.schedule(actor)
+                else:
+                    actor.state = IDLE
+                return
+        reason = actor.reason or actor.stop_reason
+        assert reason is not None
+        self.exit(actor, reason, run_terminate=actor.reason is None)
+
+    def _finish_quietly(self, actor: Actor, error: str | None) -> None:
+        if error is not None:
+            self.exit(actor, actor.reason or ExitReason("error", error), run_terminate=False)
+            return
+        with actor.lock:
+            pending_kill = actor.reason is not None
+            if not pending_kill:
+                if actor.mailbox or actor.stop_reason is not None:
+                    actor.state = QUEUED
+                    self.schedule(actor)
+                else:
+                    actor.state = IDLE
+        if pending_kill:
+            self.exit(actor, actor.reason or KILLED, run_terminate=False)
+
+    # -- exits -----------------------------------------------------------------
+    def kill(self, actor: Actor, reason: ExitReason = KILLED, *, cause: Pid | None = None) -> None:
+        """Untrappable kill from any thread: a running guest traps at the next
+        epoch tick; an idle or queued one exits now."""
+        with actor.lock:
+            state = actor.state
+            if state == EXITED:
+                return
+            if actor.reason is None:
+                actor.reason = reason  # pending until the owning thread sees it
+                if cause is not None:
+                    self._causes[actor.id] = cause
+            if actor.instance is not None:
+                actor.instance.kill()
+            if state in (RUNNING, SPAWNING):
+                return  # the thread running it traps it at the next epoch tick
+        self.exit(actor, reason, run_terminate=False)
+
+    def request_stop(self, actor: Actor, reason: ExitReason) -> None:
+        """Graceful stop: ``terminate(reason)`` runs on a scheduler thread."""
+        with actor.lock:
+            if actor.state == EXITED:
+                return
+            actor.stop_reason = reason
+            if actor.state == IDLE:
+                actor.state = QUEUED
+                self.schedule(actor)
+
+    def exit(self, actor: Actor, reason: ExitReason, *, run_terminate: bool = False) -> None:
+        with actor.lock:
+            if actor.state == EXITED:
+                return
+            actor.state = EXITED
+            actor.reason = reason
+            inst = actor.instance
+            actor.instance = None
+            dropped = self.router.drain(actor)
+        if inst is not None:
+            if run_terminate and self.on_scheduler_thread():
+                with contextlib.suppress(GuestFault):
+                    inst.terminate(
+                        str(reason)[:1024],
+                        self.cfg.fuel,
+                        time.monotonic() + self.cfg.activation_timeout,
+                    )
+            inst.drop()
+        self.registry.remove(actor, reason)
+        detail = str(reason)
+        router = self.router
+        for ref in list(actor.calls):
+            waiter = router.calls.pop(ref, None)
+            if waiter is not None:
+                waiter.resolve(None, ("exited", detail))
+        actor.calls.clear()
+        if dropped:
+            router.bounce(dropped, detail)
+        cause = self._causes.pop(actor.id, None)
+        # published before the signals it sends, so the log reads cause first
+        self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))
+        self.links.propagate(actor, reason)
+        self.host.actor_exited(actor, reason)
