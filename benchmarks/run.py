@@ -363,5 +363,21 @@ async def main(which: set[str]) -> None:
         )
 
 
+def embedding(which: set[str]) -> None:
+    """Call round trip through the sync and asyncio facades, next to the
+    Trio API in the same run (``bench_embedding.py`` has the full table)."""
+    if which and "embedding" not in which:
+        return
+    import bench_embedding
+
+    figures = bench_embedding.measure(5, 2000, 16, 100)["figures"]
+    ref = figures["trio"]["call"]["median"]
+    report("call round trip via the Trio API", ref, "us", "1.00x Trio call", "(same run)")
+    for design in ("blocking", "aio-thread", "aio-guest"):
+        us = figures[design]["call"]["median"]
+        report(f"call round trip via {design}", us, "us", f"{us / ref:.2f}x Trio call", "")
+
+
 if __name__ == "__main__":
     trio.run(main, set(sys.argv[1:]))
+    embedding(set(sys.argv[1:]))

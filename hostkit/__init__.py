@@ -34,6 +34,7 @@ from ._pid import ExitReason as ExitReason
 from ._pid import Pid as Pid
 
 if _TYPE_CHECKING:
+    from .runtime import CompileProgress as CompileProgress
     from .runtime import Component as Component
     from .runtime import Host as Host
     from .runtime import HostConfig as HostConfig
@@ -44,7 +45,7 @@ if _TYPE_CHECKING:
 # The runtime (and with it wasmtime) loads on first use, so the pure modules
 # (``hostkit._pid``, ``hostkit._frames``) import without wasmtime.
 _RUNTIME_NAMES = frozenset(
-    {"Component", "Host", "HostConfig", "HostFunction", "Monitor", "open_host"}
+    {"CompileProgress", "Component", "Host", "HostConfig", "HostFunction", "Monitor", "open_host"}
 )
 
 
@@ -67,6 +68,7 @@ __all__ = [
     "CallDeadlock",
     "CallTimeout",
     "CapabilityDenied",
+    "CompileProgress",
     "Component",
     "ComponentLoadError",
     "ExitReason",

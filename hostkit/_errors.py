@@ -15,6 +15,7 @@
      +-- PolicyError              a policy or schema failed to parse or validate
      +-- SupervisorSpecError      a child spec or supervisor flag is invalid (names the field)
      +-- RestartIntensityExceeded a supervisor gave up: too many restarts in its period
+     +-- ChildError               a child-admin request does not fit the child's state
      +-- AuditError               the audit log could not be written or verified
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
@@ -129,3 +130,21 @@ class WrongThreadError(HostkitError, RuntimeError):
     """You called the Trio ``Host`` from a thread other than the one that
     opened it, or from asyncio. The message names the API to use instead:
     ``hostkit.blocking`` from plain threads, ``hostkit.aio`` from asyncio."""
+
+
+class ChildError(HostkitError):
+    """A child-admin request (``terminate_child``, ``restart_child``,
+    ``delete_child``, ``get_childspec``, ``start_child``) does not fit the
+    child's state: your request is at fault, nothing changed.
+
+    ``reason`` is OTP's error atom: ``"not_found"`` (no such child),
+    ``"running"`` (terminate it first), ``"restarting"`` (the supervisor is
+    restarting it; terminate it to stop that), ``"already_present"`` /
+    ``"already_started"`` (the id is taken), ``"dynamic"`` (a dynamic
+    supervisor keeps no specs to restart or delete).
+    """
+
+    def __init__(self, message: str, *, reason: str, child: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.child = child

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
+import trio
 
 import hostkit
 from hostkit.capabilities import DenialLimits, FileRead, Gate, RateLimit, Root, grant
@@ -98,3 +99,25 @@ def test_summaries_fall_due_per_interval_and_pairs_are_separate() -> None:
     assert storms.due() == [("p", "a", 2)]
     assert storms.admit("p", "a") == (True, 0)
     assert storms.due(everything=True) == []
+
+
+async def test_denied_sends_past_the_budget_end_the_sender_denied(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """The denial budget holds on the messaging path too: a plugin with no
+    grant flooding sends (outbox frames) is ended with reason ``denied``; its
+    victim never sees a message and keeps running."""
+    limits = DenialLimits(actor=RateLimit(rate=SLOW, burst=5))
+    with capture_audit() as records:
+        gate = Gate(pluggy.PluginManager("hostkit"), policies=[DEFAULT], denials=limits)
+        async with hostkit.open_host(config, capabilities=gate) as host:
+            victim = await host.spawn(host.load(wasm["echo"]))
+            attacker = await host.spawn(host.load(wasm["sig_hostile"]))
+            host.send(attacker, f"flood:{victim.id:016x}{100:016x}")
+            with trio.fail_after(30):  # a hang guard: it ends after one activation
+                reason = await host.wait(attacker)
+            assert reason.kind == "denied"
+            assert "denial budget" in reason.detail
+            assert await host.call(victim, "count") == "0"
+    (exit_record,) = records.where(event="exit", actor=str(attacker))
+    assert "denial budget" in exit_record["detail"]

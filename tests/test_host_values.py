@@ -19,7 +19,7 @@ from wasmtime import component as wc
 import hostkit
 from hostkit.runtime import _wasm
 from hostkit.runtime._wasm import describe_func
-from hostkit.runtime._wasm_values import _plan, _Val
+from hostkit.runtime._wasm._values import _plan, _Val
 
 SHAPES_WIT = """
 package t:shapes;
@@ -172,15 +172,14 @@ def test_describe_func_reads_the_same_types(shapes: dict[str, Any]) -> None:
     )
 
 
-async def test_a_plan_is_built_on_first_call_and_dropped_with_the_engine(
+async def test_a_plan_is_built_at_load_from_the_checked_type_and_dropped_with_the_engine(
     cache_dir: Path, wasm: dict[str, Path]
 ) -> None:
     cfg = hostkit.HostConfig(cache_dir=cache_dir)
     async with hostkit.open_host(cfg, resolver=lambda i, f, t: lambda inst, x: x * 2) as host:
         pid = await host.spawn(host.load(wasm["raiser"]))
         (fid,) = host.engine._host_func_ids
-        assert fid not in _wasm._PLANS
+        assert fid in _wasm._PLANS
         assert await host.call(pid, "abc") == "6"
         assert await host.call(pid, "abcd") == "8"
-        assert fid in _wasm._PLANS
     assert fid not in _wasm._PLANS

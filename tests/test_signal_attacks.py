@@ -15,7 +15,7 @@ import trio
 
 import hostkit
 from hostkit.audit import AuditLog
-from hostkit.capabilities import CallLimits, Gate, Messaging, RateLimit, grant
+from hostkit.capabilities import CallLimits, DenialLimits, Gate, Messaging, RateLimit, grant
 from hostkit.testing import AuditCapture, capture_audit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,6 +299,9 @@ async def test_call_limits_count_outbox_sends_like_process_send(
         pluggy.PluginManager("hostkit"),
         policies=[DEFAULT, *grant(Messaging("echo"), plugin="sig_hostile")],
         limits=limits,
+        # every denial gets its own record here (no storm summaries), so they
+        # can be counted one by one
+        denials=DenialLimits(audit=RateLimit(rate=1000, burst=1000)),
     )
     cfg = dataclasses.replace(config, activation_timeout=30.0)
     async with hostkit.open_host(cfg, capabilities=gate) as host:

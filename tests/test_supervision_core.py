@@ -36,24 +36,28 @@ from hypothesis.stateful import (
 
 import hostkit.supervision as sup
 from hostkit._errors import SupervisorSpecError
-from hostkit.runtime._pid import ExitReason
+from hostkit.runtime._pid import SHUTDOWN, ExitReason
 from hostkit.supervision import (
     BRUTAL_KILL,
     INFINITY,
     AddChild,
     AutoShutdown,
     Backoff,
+    CancelStart,
     ChildExited,
     ChildSpec,
     ChildStarted,
     ChildStartFailed,
     ChildStatus,
     ChildStopped,
+    DeleteChild,
     DynamicSupervisorCore,
     Exit,
     Ready,
     RemoveChild,
+    Reply,
     Restart,
+    RestartChild,
     StartAfter,
     StartChild,
     StopChild,
@@ -61,6 +65,7 @@ from hostkit.supervision import (
     Strategy,
     SupervisorCore,
     SupervisorFlags,
+    TerminateChild,
     TimerFired,
     check_child_specs,
 )
@@ -76,8 +81,9 @@ def spec(id: str, restart: str = "permanent", **kw: Any) -> ChildSpec:
 class Harness:
     """A synchronous fake driver: every start and stop completes at once.
 
-    ``log`` records ("start", id), ("stop", id), ("after", id, delay) and
-    ("exit", kind) in the order the core asked for them.
+    ``log`` records ("start", id), ("stop", id), ("after", id, delay),
+    ("reply", ref, outcome) and ("exit", cause) in the order the core asked
+    for them.
     """
 
     def __init__(
@@ -117,10 +123,12 @@ class Harness:
                 self.timers.append((self.now + action.delay, action))
             elif isinstance(action, Exit):
                 assert not self.alive
-                self.log.append(("exit", action.reason.kind))
+                self.log.append(("exit", action.cause))
                 self.exit = action
-            else:
-                assert isinstance(action, Ready)
+            elif isinstance(action, Reply):
+                self.log.append(("reply", action.ref, action.outcome))
+            else:  # every start completes at once here: nothing to cancel
+                assert isinstance(action, Ready), action
                 self.ready = True
 
     def send(self, event: sup.Event, at: float | None = None) -> None:
@@ -197,7 +205,7 @@ def test_empty_supervisor_is_ready_at_once_and_exits_at_once() -> None:
 def test_initial_start_failure_stops_started_children_and_exits_without_ready() -> None:
     core = SupervisorCore(SupervisorFlags(), [spec("a"), spec("b"), spec("c")])
     h = Harness(core, fail={"c"})
-    assert h.take() == [*started("a", "b", "c"), *stopped("b", "a"), ("exit", "error")]
+    assert h.take() == [*started("a", "b", "c"), *stopped("b", "a"), ("exit", "start_failed")]
     assert not h.ready
     assert h.exit is not None and h.exit.cause == "start_failed"
     assert "'c'" in h.exit.reason.detail
@@ -275,7 +283,7 @@ def test_intensity_plus_one_restarts_inside_the_period_escalate() -> None:
         h.crash("b", at=t)
         assert h.take() == started("b")
     h.crash("b", at=3.0)
-    assert h.take() == [*stopped("c", "a"), ("exit", "error")]
+    assert h.take() == [*stopped("c", "a"), ("exit", "intensity")]
     assert h.exit is not None and h.exit.cause == "intensity"
     assert h.exit.reason.detail == "restart intensity exceeded: 4 restarts in 5 s"
 
@@ -305,7 +313,7 @@ def test_intensity_zero_escalates_on_the_first_restart() -> None:
     h = make("one_for_all", "abc", intensity=0)
     h.take()
     h.crash("b", at=1)
-    assert h.take() == [*stopped("c", "a"), ("exit", "error")]
+    assert h.take() == [*stopped("c", "a"), ("exit", "intensity")]
 
 
 def test_restarts_of_different_children_share_the_window() -> None:
@@ -313,7 +321,7 @@ def test_restarts_of_different_children_share_the_window() -> None:
     h.take()
     h.crash("a", at=1)
     h.crash("b", at=2)
-    assert h.take() == [*started("a"), *stopped("a"), ("exit", "error")]
+    assert h.take() == [*started("a"), *stopped("a"), ("exit", "intensity")]
 
 
 def test_normal_exits_do_not_count_toward_intensity() -> None:
@@ -331,7 +339,7 @@ def test_failed_restart_is_retried_and_each_attempt_counts() -> None:
     assert h.take() == started("b", "b") and h.exit is None
     h.fail.add("b")
     h.crash("b", at=2)  # restart 3 escalates before any start
-    assert h.take() == [*stopped("a"), ("exit", "error")]
+    assert h.take() == [*stopped("a"), ("exit", "intensity")]
 
 
 def test_failed_restart_under_one_for_all_restarts_the_whole_group_again() -> None:
@@ -361,7 +369,7 @@ def test_any_significant_shuts_down_when_a_significant_child_ends_normally() -> 
     h.crash("s", "trap", at=1)  # abnormal: restarted, no shutdown
     assert h.take() == started("s")
     h.crash("s", "normal", at=2)
-    assert h.take() == [*stopped("c", "a"), ("exit", "shutdown")]
+    assert h.take() == [*stopped("c", "a"), ("exit", "auto_shutdown")]
     assert h.exit is not None and h.exit.cause == "auto_shutdown"
 
 
@@ -379,7 +387,7 @@ def test_all_significant_waits_for_the_last_significant_child() -> None:
     h.crash("s1", "killed", at=1)  # temporary: ends for good whatever the reason
     assert h.take() == [] and h.exit is None
     h.crash("s2", "shutdown", at=2)
-    assert h.take() == [*stopped("a"), ("exit", "shutdown")]
+    assert h.take() == [*stopped("a"), ("exit", "auto_shutdown")]
 
 
 def test_significant_child_stopped_as_bystander_does_not_trigger_auto_shutdown() -> None:
@@ -482,7 +490,7 @@ def test_stop_requested_during_backoff_wait_exits_and_ignores_the_timer() -> Non
     h.crash("a", at=1)
     h.take()
     h.send(StopRequested(), at=1.2)
-    assert h.take() == [*stopped("b"), ("exit", "shutdown")]
+    assert h.take() == [*stopped("b"), ("exit", "stop_requested")]
     assert [c.status for c in h.core.snapshot().children] == [ChildStatus.TERMINATED] * 2
     h.fire()  # late timer: ignored
     assert h.take() == []
@@ -521,12 +529,20 @@ def test_child_exit_racing_a_stop_counts_as_the_stop() -> None:
     assert core.handle(ChildExited("b", ExitReason("killed")), 1) == [StopChild("a", 5.0)]
 
 
-def test_stop_requested_during_initial_start_waits_for_it() -> None:
+def test_stop_requested_during_initial_start_cancels_it_and_starts_no_more() -> None:
     core = SupervisorCore(SupervisorFlags(), [spec("a"), spec("b")])
     core.start()
-    assert core.handle(StopRequested(), 0) == []
-    assert core.handle(ChildStarted("a"), 0) == [StartChild("b", spec("b"))]
-    assert core.handle(ChildStarted("b"), 0) == [Ready(), StopChild("b", 5.0)]
+    assert core.handle(StopRequested(), 0) == [CancelStart("a", 5.0)]
+    assert core.handle(ChildStarted("a"), 0) == [StopChild("a", 5.0)]  # b never starts
+    assert core.handle(ChildStopped("a"), 1) == [Exit(SHUTDOWN, "stop_requested")]
+
+
+def test_stop_requested_during_initial_start_whose_start_is_cancelled_exits_shutdown() -> None:
+    core = SupervisorCore(SupervisorFlags(), [spec("a"), spec("b")])
+    core.start()
+    assert core.handle(StopRequested(), 0) == [CancelStart("a", 5.0)]
+    cancelled = ChildStartFailed("a", ExitReason("killed", "start cancelled"))
+    assert core.handle(cancelled, 5) == [Exit(SHUTDOWN, "stop_requested")]
 
 
 # -------------------------------------------------- dynamic children, dynamic supervisor
@@ -602,6 +618,76 @@ def test_dynamic_supervisor_applies_intensity() -> None:
 def test_dynamic_supervisor_is_one_for_one_only() -> None:
     with pytest.raises(SupervisorSpecError, match="strategy"):
         DynamicSupervisorCore(SupervisorFlags("one_for_all"))
+
+
+# ------------------------------------------------------------ child admin
+
+
+def test_a_failed_restart_is_retried_after_what_arrived_meanwhile() -> None:
+    """OTP-9549: the retry of a failed restart queues behind requests that
+    arrived during the attempt, so a terminate ends the loop."""
+    core = SupervisorCore(SupervisorFlags(intensity=10, period=10), [spec("a"), spec("b")])
+    core.start()
+    core.handle(ChildStarted("a", "<a1>"), 0)
+    core.handle(ChildStarted("b", "<b1>"), 0)
+    assert core.handle(ChildExited("a", ExitReason("trap")), 1) == [StartChild("a", spec("a"))]
+    assert core.handle(TerminateChild("a", 7), 2) == [CancelStart("a", 5.0)]
+    assert core.handle(RestartChild("b", 8), 2) == []  # busy: queued, answered in order
+    failed = ChildStartFailed("a", ExitReason("killed", "start cancelled"))
+    assert core.handle(failed, 3) == [Reply(7, "ok"), Reply(8, "running")]
+    assert core.status_of("a") is ChildStatus.TERMINATED  # spec kept, retry dropped
+    assert core.snapshot().restart_times == (1,)
+
+
+def test_terminate_child_drops_a_restart_waiting_out_its_backoff() -> None:
+    h = backoff_harness(children="ab")
+    h.take()
+    h.crash("a", at=1)
+    assert h.take() == [("after", "a", 1.0)] and h.status("a") is ChildStatus.RESTARTING
+    h.send(TerminateChild("a", 1))
+    assert h.take() == [("reply", 1, "ok")] and h.status("a") is ChildStatus.TERMINATED
+    h.fire()  # the stale timer starts nothing
+    assert h.take() == []
+    h.send(RestartChild("a", 2))
+    assert h.take() == [("start", "a"), ("reply", 2, "ok")]
+
+
+def test_admin_requests_on_a_dynamic_supervisor() -> None:
+    h = Harness(DynamicSupervisorCore(SupervisorFlags()))
+    h.send(AddChild(spec("x", kind="supervisor")))
+    h.take()
+    assert h.core.id_of("<x>") == "x"
+    h.send(RestartChild("x", 1))
+    h.send(DeleteChild("x", 2))
+    h.send(TerminateChild("x", 3))
+    h.send(TerminateChild("x", 4))
+    assert h.take() == [
+        ("reply", 1, "dynamic"),
+        ("reply", 2, "dynamic"),
+        ("stop", "x"),
+        ("reply", 3, "ok"),
+        ("reply", 4, "not_found"),  # forgotten: the driver answers by pid
+    ]
+    assert h.core.id_of("<x>") is None and h.ids() == []
+
+
+def test_count_children_and_get_childspec() -> None:
+    core = SupervisorCore(
+        SupervisorFlags(), [spec("a"), spec("s", kind="supervisor"), spec("t", "transient")]
+    )
+    core.start()
+    core.handle(ChildStarted("a"), 0)
+    assert core.count_children() == sup.ChildCounts(specs=3, active=1, supervisors=1, workers=2)
+    assert core.get_childspec("s") == spec("s", kind="supervisor")
+    assert core.get_childspec("nope") is None
+
+
+def test_stop_cancels_only_starts_under_way_and_terminate_only_a_restart() -> None:
+    core = SupervisorCore(SupervisorFlags(), [spec("a", shutdown=BRUTAL_KILL)])
+    core.start()
+    assert core.handle(TerminateChild("a", 1), 0) == []  # the initial start is not cancelled
+    assert core.handle(StopRequested(), 0) == [CancelStart("a", BRUTAL_KILL)]
+    assert core.handle(StopRequested(), 0) == []  # asked once
 
 
 # ------------------------------------------------- introspection and contract
@@ -753,7 +839,7 @@ def test_the_core_imports_neither_trio_nor_wasmtime() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] not in ("trio", "wasmtime", "hostkit"), (path, name)
-    assert {p.name for p in seen} == {"_core.py", "_spec.py", "_errors.py", "_pid.py"}
+    assert {p.name for p in seen} == {"_core.py", "_events.py", "_spec.py", "_errors.py", "_pid.py"}
 
 
 # ===================================================== the reference model
@@ -783,7 +869,7 @@ class RefSupervisor:
             self.kids.append({"id": s.id, "restart": s.restart.value, "sig": s.significant})
         for kid in list(self.kids):
             if not self.start(kid):
-                self.shutdown("error")
+                self.shutdown("start_failed")
                 return
 
     def find(self, id: str) -> dict[str, Any]:
@@ -818,7 +904,7 @@ class RefSupervisor:
         if kid["sig"] and (
             self.auto == "any_significant" or (self.auto == "all_significant" and last)
         ):
-            self.shutdown("shutdown")
+            self.shutdown("auto_shutdown")
 
     def restart(self, kid: dict[str, Any], now: float) -> None:
         while True:
@@ -826,7 +912,7 @@ class RefSupervisor:
             if len(self.times) > self.intensity:
                 if self.dynamic:
                     self.kids.remove(kid)
-                self.shutdown("error")
+                self.shutdown("intensity")
                 return
             i = self.kids.index(kid)
             group = {
@@ -860,8 +946,49 @@ class RefSupervisor:
         self.stop(kid)
         self.kids.remove(kid)
 
+    # OTP's child-admin calls; each returns what supervisor.erl answers.
+
+    def lookup(self, id: str) -> dict[str, Any] | None:
+        return next((k for k in self.kids if k["id"] == id), None)
+
+    def terminate_child(self, id: str) -> str:
+        kid = self.lookup(id)
+        if kid is None:
+            return "not_found"
+        self.stop(kid)
+        if kid["restart"] == "temporary" or self.dynamic:
+            self.kids.remove(kid)
+        return "ok"
+
+    def restart_child(self, id: str) -> str:
+        kid = self.lookup(id)
+        if self.dynamic:
+            return "dynamic"
+        if kid is None:
+            return "not_found"
+        if kid.get("up"):
+            return "running"
+        return "ok" if self.start(kid) else "failed"
+
+    def delete_child(self, id: str) -> str:
+        kid = self.lookup(id)
+        if self.dynamic:
+            return "dynamic"
+        if kid is None:
+            return "not_found"
+        if kid.get("up"):
+            return "running"
+        self.kids.remove(kid)
+        return "ok"
+
 
 KINDS = st.sampled_from([*NORMAL, *ABNORMAL])
+ADMIN_EVENTS: dict[str, Any] = {
+    "terminate_child": TerminateChild,
+    "restart_child": RestartChild,
+    "delete_child": DeleteChild,
+}
+ADMIN = st.sampled_from(sorted(ADMIN_EVENTS))
 STEPS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 6.0, 10.0])  # hits period edges
 RARELY = st.integers(0, 4).map(lambda n: n == 0)
 PERIODS = st.sampled_from([0.5, 1.0, 2.0, 5.0, 10.0])
@@ -870,7 +997,12 @@ PERIODS = st.sampled_from([0.5, 1.0, 2.0, 5.0, 10.0])
 @st.composite
 def supervisor_setups(draw: st.DrawFn) -> tuple[dict[str, Any], list[ChildSpec], bool]:
     dynamic = draw(st.booleans())
-    auto = draw(st.sampled_from(["never", "any_significant", "all_significant"]))
+    # A dynamic supervisor cannot auto_shutdown (OTP's bad_combination).
+    auto = (
+        "never"
+        if dynamic
+        else draw(st.sampled_from(["never", "any_significant", "all_significant"]))
+    )
     flags = {
         "strategy": "one_for_one"
         if dynamic
@@ -896,6 +1028,7 @@ class AgainstReference(RuleBasedStateMachine):
         flags, specs, dynamic = setup
         sflags = SupervisorFlags(**flags)
         self.added = 0
+        self.refs = 0
         if dynamic:  # the same children, added one by one after the start
             self.h = Harness(DynamicSupervisorCore(sflags), fail=fail)
             self.ref = RefSupervisor(flags, [], dynamic=True, fail=fail)
@@ -945,11 +1078,21 @@ class AgainstReference(RuleBasedStateMachine):
             self.ref.remove(id)
 
     @precondition(lambda self: self.h.exit is None)
+    @rule(data=st.data(), request=ADMIN, known=st.booleans())
+    def admin_request(self, data: st.DataObject, request: str, known: bool) -> None:
+        ids = self.h.ids()
+        id = data.draw(st.sampled_from(ids)) if known and ids else "nobody"
+        self.refs += 1
+        self.h.send(ADMIN_EVENTS[request](id, self.refs))
+        outcome = getattr(self.ref, request)(id)
+        self.ref.log.append(("reply", self.refs, outcome))
+
+    @precondition(lambda self: self.h.exit is None)
     @rule(rare=RARELY)
     def stop_requested(self, rare: bool) -> None:
         if rare:  # ending the run early explores less
             self.h.send(StopRequested())
-            self.ref.shutdown("shutdown")
+            self.ref.shutdown("stop_requested")
 
     @rule(dt=STEPS)
     def time_passes(self, dt: float) -> None:
@@ -961,7 +1104,7 @@ class AgainstReference(RuleBasedStateMachine):
     def same_decisions(self) -> None:
         assert self.h.take() == self.ref.log
         self.ref.log = []
-        assert (self.h.exit.reason.kind if self.h.exit else None) == self.ref.exited
+        assert (self.h.exit.cause if self.h.exit else None) == self.ref.exited
         running = {c.id for c in self.h.core.snapshot().children if c.status is ChildStatus.RUNNING}
         assert running == self.h.alive == {k["id"] for k in self.ref.kids if k.get("up")}
         if self.h.exit is None:
@@ -1007,6 +1150,8 @@ class AsyncDriver(RuleBasedStateMachine):
         self.exit: Exit | None = None
         self.temporary_started: set[str] = set()
         self.added = 0
+        self.requests: set[int] = set()  # admin refs not answered yet
+        self.refs = 0
         self.apply(self.core.start())
         if dynamic:
             for s in specs:
@@ -1030,6 +1175,14 @@ class AsyncDriver(RuleBasedStateMachine):
             elif isinstance(action, Exit):
                 assert not self.alive and not self.ops
                 self.exit = action
+                self.requests.clear()  # the driver tells those callers it exited
+            elif isinstance(action, Reply):
+                assert action.ref in self.requests, "a reply to nothing, or a second one"
+                self.requests.remove(action.ref)
+                if action.outcome == "ok" and action.pid is not None:
+                    assert action.pid in self.alive
+            elif isinstance(action, CancelStart):
+                assert self.ops.get(action.id) == "start", "cancelling a start not under way"
         if not self.dynamic or self.exit is None:
             starts = [k for k in self.ops.values() if k == "start"]
             assert len(starts) <= 1
@@ -1088,6 +1241,15 @@ class AsyncDriver(RuleBasedStateMachine):
             self.send(RemoveChild(data.draw(st.sampled_from(ids))))
 
     @precondition(lambda self: self.exit is None)
+    @rule(data=st.data(), request=ADMIN, known=st.booleans())
+    def admin_request(self, data: st.DataObject, request: str, known: bool) -> None:
+        ids = [c.id for c in self.core.snapshot().children]
+        id = data.draw(st.sampled_from(ids)) if known and ids else "nobody"
+        self.refs += 1
+        self.requests.add(self.refs)
+        self.send(ADMIN_EVENTS[request](id, self.refs))
+
+    @precondition(lambda self: self.exit is None)
     @rule(rare=RARELY)
     def stop_requested(self, rare: bool) -> None:
         if rare:
@@ -1113,6 +1275,7 @@ class AsyncDriver(RuleBasedStateMachine):
             assert set(statuses.values()) <= {ChildStatus.RUNNING, ChildStatus.TERMINATED}
             assert {i for i, s in statuses.items() if s is ChildStatus.RUNNING} == self.alive
             assert len(snap.restart_times) <= self.core.flags.intensity
+            assert not self.requests, "an admin request was never answered"
         else:
             assert not self.alive
 
@@ -1142,3 +1305,36 @@ TestAsyncDriver = AsyncDriver.TestCase
 TestAsyncDriver.settings = settings(
     max_examples=400, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
 )
+
+
+def test_any_object_can_be_a_pid_but_only_hashable_ones_are_found_by_pid() -> None:
+    core = DynamicSupervisorCore(SupervisorFlags())
+    core.start()
+    core.handle(AddChild(spec("a")), 0)
+    core.handle(ChildStarted("a", pid=["not", "hashable"]), 0)
+    assert core.id_of(("not", "hashable")) is None
+    core.handle(AddChild(spec("b")), 0)
+    core.handle(ChildStarted("b", pid=("b", 1)), 0)
+    assert core.id_of(("b", 1)) == "b"
+    assert core.handle(ChildExited("a", ExitReason("trap")), 1) == [StartChild("a", spec("a"))]
+
+
+def test_an_exit_queued_after_an_admin_request_comes_after_it() -> None:
+    """Mailbox order: a child that dies after restart_child/terminate_child
+    was asked (while the core was busy) is still running for those requests."""
+    core = SupervisorCore(SupervisorFlags(intensity=5), [spec("a"), spec("b")])
+    core.start()
+    core.handle(ChildStarted("a", "<a1>"), 0)
+    core.handle(ChildStarted("b", "<b1>"), 0)
+    assert core.handle(TerminateChild("a", 1), 1) == [StopChild("a", 5.0)]
+    assert core.handle(RestartChild("b", 2), 1) == []
+    assert core.handle(TerminateChild("b", 3), 1) == []
+    assert core.handle(ChildExited("b", ExitReason("normal")), 2) == []
+    assert core.handle(ChildStopped("a"), 3) == [
+        Reply(1, "ok"),
+        Reply(2, "running"),
+        Reply(3, "ok"),
+    ]
+    # b's exit counted as the stop asked for: no restart, spec kept.
+    assert core.status_of("b") is ChildStatus.TERMINATED
+    assert core.snapshot().restart_times == ()

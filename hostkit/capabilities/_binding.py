@@ -5,8 +5,8 @@ this module knows how a call and its outcome cross between guest and hook.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from .._errors import CapabilityDenied
 from ..runtime._wittypes import WitFunc
@@ -14,7 +14,61 @@ from ._callsites import Derive
 from ._host_errors import HostCallRateLimited, HostCallTooLarge, wit_error_of
 from ._witvalues import error_value, lower, lower_ok, snake
 
-__all__ = ["Binding", "RateLimited", "TooLarge", "action_of", "hook_name_of"]
+__all__ = [
+    "STOCK_SIGNATURES",
+    "Binding",
+    "RateLimited",
+    "TooLarge",
+    "action_of",
+    "hook_name_of",
+]
+
+_ERROR: Final = (
+    "variant{denied(string), not-found(string), invalid(string), too-large(string), "
+    "io(string), timeout, rate-limited, unsupported(string)}"
+)
+_ENCODING: Final = "enum{utf8, base64}"
+_KIND: Final = "enum{file, directory, symlink, other}"
+
+#: The exact WIT type (as `WitFunc` text) of every stock host function, by
+#: action: what the stock call sites and providers read and return. A
+#: component importing one with another type is refused at load.
+STOCK_SIGNATURES: Final[Mapping[str, str]] = {
+    "hostkit:host/files#read": (
+        f"func(path: string, encoding: {_ENCODING}) -> result<string, {_ERROR}>"
+    ),
+    "hostkit:host/files#write": (
+        f"func(path: string, contents: string, encoding: {_ENCODING}, "
+        f"mode: enum{{truncate, append}}) -> result<u64, {_ERROR}>"
+    ),
+    "hostkit:host/files#list-dir": (
+        f"func(path: string) -> result<list<record{{name: string, kind: {_KIND}}}>, {_ERROR}>"
+    ),
+    "hostkit:host/files#stat": (
+        f"func(path: string) -> result<record{{kind: {_KIND}, size: u64, modified-ms: u64, "
+        f"read-only: bool}}, {_ERROR}>"
+    ),
+    "hostkit:host/http#request": (
+        "func(req: record{method: string, url: string, headers: list<tuple<string, string>>, "
+        f"body: string, body-encoding: {_ENCODING}, response-encoding: {_ENCODING}, "
+        "timeout-ms: option<u32>}) -> result<record{status: u16, "
+        f"headers: list<tuple<string, string>>, body: string}}, {_ERROR}>"
+    ),
+    "hostkit:host/kv#get": f"func(key: string) -> result<string, {_ERROR}>",
+    "hostkit:host/kv#set": f"func(key: string, value: string) -> result<_, {_ERROR}>",
+    "hostkit:host/kv#delete": f"func(key: string) -> result<bool, {_ERROR}>",
+    "hostkit:host/kv#list-keys": (
+        f"func(prefix: string, start-after: string, limit: u32) -> result<list<string>, {_ERROR}>"
+    ),
+    "hostkit:host/clock#now-ms": f"func() -> result<u64, {_ERROR}>",
+    "hostkit:host/clock#monotonic-ns": f"func() -> result<u64, {_ERROR}>",
+    "hostkit:host/random#next-u64": f"func() -> result<u64, {_ERROR}>",
+    "hostkit:host/random#hex-bytes": f"func(count: u32) -> result<string, {_ERROR}>",
+    "hostkit:host/log#write": (
+        f"func(level: enum{{trace, debug, info, warn, error}}, message: string) "
+        f"-> result<_, {_ERROR}>"
+    ),
+}
 
 
 def hook_name_of(interface: str, function: str) -> str:

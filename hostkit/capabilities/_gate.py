@@ -56,11 +56,11 @@ import pluggy
 
 from .._errors import AuditError, CapabilityDenied
 from ..audit import AuditLog
-from ..runtime._wasm import ImportRefused, describe_func
+from ..runtime._wasm import ImportMistyped, ImportRefused, describe_func
 from ..runtime._wittypes import WitFunc, WitType
 from . import _hookspecs
 from ._authorizer import Authorizer, Decision
-from ._binding import Binding, RateLimited, TooLarge, action_of, hook_name_of
+from ._binding import STOCK_SIGNATURES, Binding, RateLimited, TooLarge, action_of, hook_name_of
 from ._callsites import STOCK_PACKAGE, STOCK_SITES, Derive
 from ._context import CallContext
 from ._entities import Entity, PluginIdentity
@@ -196,6 +196,8 @@ class Gate:
         self._data_root = data_root
         self._audit_every_message = audit_every_message
         self._storms = DenialStorms(DenialLimits() if denials is None else denials)
+        # Set by `attach`: ends an actor past its denial budget (router.violation).
+        self._end_denied: Callable[[Actor, str], None] = lambda actor, why: None
         self._audit_hook = plugins.hook.audit_record
         self._resource_hook = plugins.hook.hostkit_resource
         self._bound: dict[str, str] = {}  # hook name -> action bound to it
@@ -340,13 +342,19 @@ class Gate:
 
     def attach(self, host: Host) -> None:
         """Hook into ``host`` (done by ``open_host(capabilities=...)``)."""
-        host._sched.router.gate = self
+        router = host._sched.router
+        router.gate = self
+        # An actor past its denial budget on the messaging path (sends, calls,
+        # spawns, links, names, log) is ended by the router after its
+        # activation, with reason `denied`, like one denied on a host call.
+        self._end_denied = lambda actor, why: router.violation(actor, why, kind="denied")
         # Lifecycle records come from the host's event stream (the host
-        # records through `record`); only the per-actor cache is ours to drop.
+        # records through `record`); only the per-actor caches are ours to drop.
         host.add_exit_hook(self._forget_actor)
 
     def _forget_actor(self, pid: Any, reason: Any) -> None:
         self._contexts_by_actor.pop(int(pid), None)
+        self._storms.forget_actor(str(pid))
 
     def resolve(self, interface: str, function: str, func_type: Any) -> Callable[..., Any]:
         """The runtime's import resolver: bind ``interface#function`` to its hook.
@@ -389,8 +397,11 @@ class Gate:
         package = interface.split("/", 1)[0] if "/" in interface else ""
         if package == STOCK_PACKAGE:
             site = STOCK_SITES.get(hook)
-            if site is None:
+            expected = STOCK_SIGNATURES.get(action)
+            if site is None or expected is None:
                 raise ImportRefused(f"{action} is not a function hostkit's gate knows")
+            if str(func) != expected:
+                raise ImportMistyped(expected, str(func))
             adapters = site.adapters
             derive = site.derive
         else:
@@ -636,11 +647,17 @@ class Gate:
             why = f"{who.identity.uid} may not {action} on {resource.uid}: {decision.reason}"
         elif size is not None:
             why = self.limits.check(who.name, action, size)
+        caller = str(actor.pid)
         try:
-            self._audit_decision(action, str(actor.pid), who, resource, decision, started, why)
+            self._audit_decision(action, caller, who, resource, decision, started, why)
         except AuditError as exc:
             log.error("denied %s for %s: %s", action, who.name, exc)
             return f"the audit log is unavailable: {exc}"
+        if why is not None and self._storms.actor_exhausted(caller):
+            self._end_denied(
+                actor,
+                f"actor {caller} of plugin {who.name!r} exceeded its denial budget ({why})",
+            )
         if why is None and key is not None and not self._audit_every_message:
             reads = self._reads_context.get(action)
             if reads is None:

@@ -217,9 +217,12 @@ class DenialLimits:
             denial record of that pair). The log stays complete in count and
             bounded in size.
         summary_interval: Least seconds between two summaries of one pair.
-        actor: Denials one actor may take (host-function calls): past this
-            rate the call ends the actor with reason ``denied`` instead of
-            returning ``error.denied``. ``None``: never.
+        actor: Denials one actor may take, host-function calls and the
+            messaging path (sends, calls, spawns, links, monitors, names,
+            ``process.log``) together: past this rate a denied host call ends
+            the actor with reason ``denied`` instead of returning
+            ``error.denied``, and a denied signal ends it with ``denied``
+            after its activation. ``None``: never.
     """
 
     audit: RateLimit = RateLimit(rate=10.0, burst=100.0)

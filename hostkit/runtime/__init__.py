@@ -8,10 +8,12 @@ from ._host import Component as Component
 from ._host import Host as Host
 from ._host import Monitor as Monitor
 from ._host import open_host as open_host
+from ._wasm import CompileProgress as CompileProgress
 from ._wasm import HostFunction as HostFunction
 
 __all__ = [
     "HOST_PID",
+    "CompileProgress",
     "Component",
     "ExitReason",
     "Host",

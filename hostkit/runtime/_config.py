@@ -63,6 +63,15 @@ class HostConfig:
             ``terminate`` before killing them.
         exit_history: exit reasons remembered for :meth:`Host.wait` after exit.
         node_name: this host's node name, carried by every pid it hands out.
+        compile_cpu_seconds / compile_memory_bytes: CPU time and address space
+            of the worker process that compiles one component.
+        max_compiled_bytes: largest compiled code a component may produce.
+        max_blocking_compile_bytes: largest component a sync :meth:`Host.load`
+            compiles on the Trio thread (blocking it); bigger ones need
+            :meth:`Host.load_async`. Cached or already loaded ones never do.
+        cache_key_file: the key authenticating the compile cache (a path or
+            ``str``); by default ``<cache_dir>.key``, next to (never inside)
+            ``cache_dir``. See docs/reference/limits.md.
     """
 
     scheduler_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -92,6 +101,11 @@ class HostConfig:
     shutdown_timeout: float = 1.0
     exit_history: int = 100_000
     node_name: str = "nonode@nohost"
+    compile_cpu_seconds: int = 120
+    compile_memory_bytes: int = 4096 * _MiB
+    max_compiled_bytes: int = 512 * _MiB
+    max_blocking_compile_bytes: int = 256 * 1024
+    cache_key_file: Path | str | None = None
 
     def __post_init__(self) -> None:
         positive = (
@@ -112,6 +126,9 @@ class HostConfig:
             "max_component_bytes",
             "tick_seconds",
             "exit_history",
+            "compile_cpu_seconds",
+            "compile_memory_bytes",
+            "max_compiled_bytes",
         )
         for name in positive:
             value = getattr(self, name)
@@ -135,6 +152,17 @@ class HostConfig:
                     f"HostConfig.cache_dir must be a path, a str or None, got {self.cache_dir!r}"
                 )
             object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        if not isinstance(self.max_blocking_compile_bytes, int) or (
+            self.max_blocking_compile_bytes < 0
+        ):
+            raise ValueError("HostConfig.max_blocking_compile_bytes must be an int >= 0")
+        if self.cache_key_file is not None and not isinstance(self.cache_key_file, Path):
+            if not isinstance(self.cache_key_file, str | os.PathLike):
+                raise TypeError(
+                    "HostConfig.cache_key_file must be a path, a str or None, "
+                    f"got {self.cache_key_file!r}"
+                )
+            object.__setattr__(self, "cache_key_file", Path(self.cache_key_file))
 
     def limits(self) -> Limits:
         return Limits(

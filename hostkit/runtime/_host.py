@@ -38,7 +38,14 @@ from ._process import ProcessImports
 from ._registry import SpawnRefused as _Refused
 from ._router import FULL, Signal, refusal
 from ._scheduler import Scheduler
-from ._wasm import CompiledComponent, HostFunction, ImportResolver, WasmEngine
+from ._wasm import (
+    CompiledComponent,
+    CompileLimits,
+    CompileProgress,
+    HostFunction,
+    ImportResolver,
+    WasmEngine,
+)
 
 __all__ = ["CapabilityLayer", "Component", "Host", "HostConfig", "Monitor", "open_host"]
 
@@ -144,16 +151,36 @@ class Host:
         if threading.get_ident() != self._thread:
             raise thread_error(api)
 
-    def load(self, source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Component:
+    def load(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        progress: Callable[[CompileProgress], None] | None = None,
+    ) -> Component:
         """Validate and compile a component (cached on disk by digest).
+
+        A component is compiled in a worker process bounded by
+        ``compile_cpu_seconds``, ``compile_memory_bytes`` and
+        ``max_compiled_bytes``. One already loaded in this host (same
+        digest) or in the compile cache is not compiled again.
+
+        Called on the Trio thread, this blocks the event loop while it
+        works, so it compiles only components up to
+        ``max_blocking_compile_bytes`` there and refuses bigger ones that
+        need compiling (use :meth:`load_async`); it still loads any
+        component that is cached or already loaded.
 
         Args:
             source: a path to a ``.wasm`` component, or its bytes.
             name: the name guests and :meth:`spawn` use; defaults to the file
                 stem. Required for bytes.
+            progress: called with a `CompileProgress` about every 0.25 s
+                while a compile runs, then for the loading step.
 
         Raises:
-            ComponentLoadError: naming the component and the problem.
+            ComponentLoadError: naming the component and the problem (for
+                a compile limit, which limit).
         """
         self._check_open()
         if isinstance(source, bytes | bytearray | memoryview):
@@ -179,19 +206,49 @@ class Host:
         if not name or "\n" in name:
             raise ComponentLoadError(repr(name), "a component name must be non-empty, one line")
         existing = self.components.get(name)
-        compiled = self.engine.compile(name, data)
+        cfg = self.config
+        try:
+            trio.lowlevel.current_task()
+            on_trio = True
+        except RuntimeError:
+            on_trio = False
+        compiled = self.engine.compile(
+            name,
+            data,
+            cfg.limits(),
+            compile_limits=CompileLimits(
+                cfg.compile_cpu_seconds, cfg.compile_memory_bytes, cfg.max_compiled_bytes
+            ),
+            progress=progress,
+            may_compile=not on_trio or len(data) <= cfg.max_blocking_compile_bytes,
+            cache_key_file=None if cfg.cache_key_file is None else Path(cfg.cache_key_file),
+        )
         if existing is not None and existing.digest != compiled.digest:
             raise ComponentLoadError(
                 name, f"a different component is already loaded under this name ({existing!r})"
             )
         self.components[name] = compiled
+        if progress is not None:
+            progress(CompileProgress(name, "done", 0.0, cfg.compile_cpu_seconds))
         return compiled
 
     async def load_async(
-        self, source: str | os.PathLike[str] | bytes, *, name: str | None = None
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        progress: Callable[[CompileProgress], None] | None = None,
     ) -> Component:
-        """:meth:`load` in a worker thread: big components compile for seconds."""
-        return await trio.to_thread.run_sync(lambda: self.load(source, name=name))
+        """:meth:`load` in a worker thread: the event loop keeps running while
+        a component compiles. ``progress`` is called on the Trio thread."""
+        report = None
+        if progress is not None:
+            callback = progress
+
+            def report(event: CompileProgress) -> None:
+                trio.from_thread.run_sync(callback, event)
+
+        return await trio.to_thread.run_sync(lambda: self.load(source, name=name, progress=report))
 
     def _component(self, component: Component | str) -> Component:
         if isinstance(component, str):

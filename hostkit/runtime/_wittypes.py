@@ -2,9 +2,10 @@
 
 The runtime hands an :data:`~hostkit.runtime._wasm.ImportResolver` the
 wasmtime function type of each import it needs; :func:`describe_func` (in
-``_wasm``, the module that speaks wasmtime) turns that into the immutable
-:class:`WitFunc` below, so the capability gate can check and convert values
-without importing wasmtime.
+the ``_wasm`` package, which alone speaks wasmtime) turns that into the
+immutable :class:`WitFunc` below, so the capability gate can check and
+convert values without importing wasmtime. ``str(WitFunc)`` is the exact
+text the load-time type checks compare.
 
 Values cross in wasmtime-py's representation:
 

@@ -1,8 +1,8 @@
 """The supervision decision core: OTP's restart rules as a pure state machine.
 
 No trio, no wasmtime, no clock: the driver feeds in what happened (an
-:data:`Event`) and the time (``now``, in seconds, from any monotonic clock),
-and gets back what to do (a list of :data:`Action`).
+:data:`~._events.Event`) and the time (``now``, in seconds, from any monotonic
+clock), and gets back what to do (a list of :data:`~._events.Action`).
 """
 
 # Theory of operation
@@ -11,20 +11,30 @@ and gets back what to do (a list of :data:`Action`).
 # A supervisor is a list of children in start order and a queue of *jobs*. A
 # job is what OTP's supervisor does inside one synchronous step: stop some
 # children one by one (reverse order), optionally wait (backoff), start some
-# children one by one (in order), then maybe finish (Ready, remove a child, or
-# Exit). Starting and stopping take time in hostkit, so the core emits one
-# StartChild/StopChild and waits for the driver to report ChildStarted /
-# ChildStartFailed / ChildStopped before issuing the next step. Never more than
-# one start or stop is outstanding (except the dynamic supervisor's shutdown,
-# which stops all children at once as OTP's simple_one_for_one does).
+# children one by one (in order), then maybe finish (Ready, a Reply, remove a
+# child, or Exit). Starting and stopping take time in hostkit, so the core
+# emits one StartChild/StopChild and waits for the driver to report
+# ChildStarted / ChildStartFailed / ChildStopped before issuing the next step.
+# Never more than one start or stop is outstanding (except the dynamic
+# supervisor's shutdown, which stops all children at once as OTP's
+# simple_one_for_one does).
 #
 # While a job is running the core is *busy*. Anything else that happens then
-# (a child exiting, AddChild, RemoveChild, TimerFired, StopRequested) goes to
-# an inbox, exactly like messages queueing in an OTP supervisor's mailbox while
+# (a child exiting, admin requests, TimerFired, StopRequested) goes to an
+# inbox, exactly like messages queueing in an OTP supervisor's mailbox while
 # it is inside start_link/terminate, and is handled, in arrival order and with
 # its arrival time, once the job is done. The one exception mirrors OTP's
 # monitor_child: when a job reaches "stop X" and X has already exited (its exit
 # is still in the inbox), the exit is consumed and counts as the stop.
+#
+# A restart whose start fails is tried again, as OTP's try_again_restart does:
+# not at once but through the inbox (a private _TryAgain event queued behind
+# whatever arrived meanwhile). So a child that can never start keeps the
+# supervisor in a restart loop only as long as nobody asks for anything: a
+# stop, terminate or admin request that arrived during an attempt is served
+# before the next attempt (OTP-9549). A stop request, or a terminate of the
+# child being restarted, also emits CancelStart, so a start that hangs is
+# bounded by the child's shutdown timeout.
 #
 # A backoff wait does not keep the core busy: the job is *parked* under a timer
 # token, StartAfter is emitted, and TimerFired(id, token) un-parks it. A later
@@ -35,185 +45,56 @@ and gets back what to do (a list of :data:`Action`).
 # always, transient after an abnormal exit, temporary never; each restart adds
 # `now` to a list that keeps the restarts with now - t <= period, and if the
 # list then holds more than `intensity` entries the supervisor stops everything
-# and exits.
+# and exits with `shutdown`, as OTP does (the detail says why).
 
 from __future__ import annotations
 
-import enum
 import itertools
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from .._errors import SupervisorSpecError
 from ..runtime._pid import SHUTDOWN, ExitReason
-from ._spec import AutoShutdown, ChildSpec, Restart, Shutdown, Strategy, SupervisorFlags
+from ._events import (
+    Action,
+    AddChild,
+    CancelStart,
+    ChildCounts,
+    ChildExited,
+    ChildInfo,
+    ChildStarted,
+    ChildStartFailed,
+    ChildStatus,
+    ChildStopped,
+    DeleteChild,
+    Event,
+    Exit,
+    Outcome,
+    Ready,
+    RemoveChild,
+    Reply,
+    RestartChild,
+    StartAfter,
+    StartChild,
+    StopChild,
+    StopRequested,
+    SupervisorSnapshot,
+    TerminateChild,
+    TimerFired,
+)
+from ._spec import AutoShutdown, ChildSpec, Restart, Strategy, SupervisorFlags, check_dynamic_flags
 from ._spec import check_child_specs as _check_child_specs
 
-# ---------------------------------------------------------------- events (in)
-
 
 @dataclass(frozen=True)
-class ChildStarted:
-    """The :class:`StartChild` you performed succeeded; ``pid`` is kept for introspection."""
+class _TryAgain:
+    """OTP's try_again_restart: retry a failed restart once the inbox is served."""
 
     id: str
-    pid: object | None = None
-
-
-@dataclass(frozen=True)
-class ChildStartFailed:
-    """The :class:`StartChild` you performed failed (its init trapped, was refused...)."""
-
-    id: str
-    reason: ExitReason
-
-
-@dataclass(frozen=True)
-class ChildExited:
-    """A running child ended on its own (or was killed by someone else)."""
-
-    id: str
-    reason: ExitReason
-
-
-@dataclass(frozen=True)
-class ChildStopped:
-    """The :class:`StopChild` you performed is complete: the child is gone."""
-
-    id: str
-
-
-@dataclass(frozen=True)
-class TimerFired:
-    """The delay of a :class:`StartAfter` elapsed; echo its ``id`` and ``token``."""
-
-    id: str
-    token: int
-
-
-@dataclass(frozen=True)
-class AddChild:
-    """Add a child at the end of the list and start it (OTP's ``start_child``)."""
-
-    spec: ChildSpec
-
-
-@dataclass(frozen=True)
-class RemoveChild:
-    """Stop a child if it runs and forget it (``terminate_child`` + ``delete_child``)."""
-
-    id: str
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    """The supervisor is asked to shut down: stop children in reverse order, then exit."""
-
-
-Event: TypeAlias = (
-    ChildStarted
-    | ChildStartFailed
-    | ChildExited
-    | ChildStopped
-    | TimerFired
-    | AddChild
-    | RemoveChild
-    | StopRequested
-)
-
-# -------------------------------------------------------------- actions (out)
-
-
-@dataclass(frozen=True)
-class StartChild:
-    """Start the child described by ``spec``; report ChildStarted or ChildStartFailed."""
-
-    id: str
-    spec: ChildSpec
-
-
-@dataclass(frozen=True)
-class StopChild:
-    """Stop the child: ask it to shut down, kill it after ``shutdown`` seconds
-    (at once for BRUTAL_KILL, never for INFINITY); report ChildStopped."""
-
-    id: str
-    shutdown: float | Shutdown
-
-
-@dataclass(frozen=True)
-class StartAfter:
-    """Backoff: after ``delay`` seconds, report ``TimerFired(id, token)``."""
-
-    id: str
-    delay: float
-    token: int
-
-
-#: Why a supervisor exits: asked to (StopRequested), restart intensity
-#: exceeded, auto_shutdown, or a child failed to start during the initial start.
-ExitCause: TypeAlias = Literal["stop_requested", "intensity", "auto_shutdown", "start_failed"]
-
-
-@dataclass(frozen=True)
-class Exit:
-    """The supervisor is done: every child is stopped. Exit with ``reason``.
-
-    If no :class:`Ready` came before it, the supervisor failed to start.
-    """
-
-    reason: ExitReason
-    cause: ExitCause
-
-
-@dataclass(frozen=True)
-class Ready:
-    """The initial children all started: the supervisor's own start succeeded."""
-
-
-Action: TypeAlias = StartChild | StopChild | StartAfter | Exit | Ready
-
-# -------------------------------------------------------------- introspection
-
-
-class ChildStatus(enum.Enum):
-    """Where a child is in its life, as the supervisor sees it."""
-
-    NOT_STARTED = "not_started"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    #: Waiting to be started again (backoff, or queued behind a stop).
-    RESTARTING = "restarting"
-    #: Ended and not to be restarted (e.g. a transient child that exited normally).
-    TERMINATED = "terminated"
-
-
-@dataclass(frozen=True)
-class ChildInfo:
-    """One child in a :class:`SupervisorSnapshot`; ``restarts`` counts restart attempts."""
-
-    id: str
-    spec: ChildSpec
-    status: ChildStatus
-    pid: object | None
-    restarts: int
-
-
-@dataclass(frozen=True)
-class SupervisorSnapshot:
-    """A supervisor's children (in start order), its recent restart times and,
-    once it has exited, why."""
-
-    children: tuple[ChildInfo, ...]
-    restart_times: tuple[float, ...]
-    exit_reason: ExitReason | None
-
-
-# ------------------------------------------------------------------- the core
+    leftovers: tuple[str, ...]
 
 
 @dataclass(eq=False)
@@ -227,22 +108,26 @@ class _Child:
     pending_exit: ChildExited | None = None  # exited while busy; still in the inbox
 
 
-_JobKind: TypeAlias = Literal["init", "add", "restart", "remove", "shutdown"]
+_JobKind: TypeAlias = Literal[
+    "init", "abandoned", "add", "restart", "remove", "shutdown", "terminate", "restart_child"
+]
 
 
 @dataclass(eq=False)
 class _Job:
     kind: _JobKind
-    stops: list[str] = field(default_factory=list)
-    starts: list[str] = field(default_factory=list)
+    stops: list[str] = field(default_factory=list)  # in stop order
+    starts: deque[str] = field(default_factory=deque)
     trigger: str = ""
     delay: float = 0.0
     exit: Exit | None = None
+    ref: object = None  # the admin request this job answers
+    reply: Reply | None = None  # sent when the job is done
 
 
 class _CoreBase:
     _concurrent_shutdown = False
-    _forget_ended = False  # dynamic supervisors drop children that end for good
+    _dynamic = False  # forgets children that end for good; keeps no specs to restart
 
     def __init__(self, flags: SupervisorFlags, rng: random.Random | None) -> None:
         if not isinstance(flags, SupervisorFlags):
@@ -250,13 +135,16 @@ class _CoreBase:
         self.flags = flags
         self._rng = rng if rng is not None else random.Random()
         self._children: dict[str, _Child] = {}
+        self._by_pid: dict[object, str] = {}
         self._job: _Job | None = None
         self._outstanding: set[str] = set()
-        self._inbox: deque[tuple[Event, float]] = deque()
+        self._cancelling: set[str] = set()
+        self._inbox: deque[tuple[Event | _TryAgain, float]] = deque()
         self._parked: dict[int, _Job] = {}
         self._tokens = itertools.count(1)
         self._restart_times: list[float] = []
         self._started = False
+        self._stop_queued = False
         self._exit: Exit | None = None
 
     # ------------------------------------------------------------ public API
@@ -271,7 +159,7 @@ class _CoreBase:
             raise RuntimeError("start() was already called")
         self._started = True
         actions: list[Action] = []
-        self._job = _Job("init", starts=list(self._children))
+        self._job = _Job("init", starts=deque(self._children))
         self._run(actions)
         return actions
 
@@ -299,7 +187,8 @@ class _CoreBase:
             if child.status is ChildStatus.STOPPING:  # raced with our stop: same thing
                 self._complete(ChildStopped(event.id), now, actions)
             elif child.status is ChildStatus.RUNNING:
-                child.status, child.pid, child.pending_exit = ChildStatus.TERMINATED, None, event
+                child.status, child.pending_exit = ChildStatus.TERMINATED, event
+                self._set_pid(child, None)
                 self._inbox.append((event, now))
             else:
                 raise RuntimeError(f"{event!r} but the child is {child.status.value}")
@@ -307,11 +196,19 @@ class _CoreBase:
             self._check_new(event.spec)
             self._children[event.spec.id] = _Child(event.spec)
             self._inbox.append((event, now))
-        elif isinstance(event, RemoveChild):
-            if event.id not in self._children:
+        elif isinstance(event, RemoveChild | TerminateChild):
+            if isinstance(event, RemoveChild) and event.id not in self._children:
                 raise SupervisorSpecError(f"id: no child {event.id!r} in this supervisor")
+            job = self._job
+            if job is not None and job.kind == "restart":
+                self._cancel_start(event.id, actions)
             self._inbox.append((event, now))
-        elif isinstance(event, TimerFired | StopRequested):
+        elif isinstance(event, StopRequested):
+            self._stop_queued = True
+            for id in sorted(self._outstanding):
+                self._cancel_start(id, actions)
+            self._inbox.append((event, now))
+        elif isinstance(event, TimerFired | RestartChild | DeleteChild):
             self._inbox.append((event, now))
         else:
             raise TypeError(f"not a supervisor event: {event!r}")
@@ -329,6 +226,31 @@ class _CoreBase:
             exit_reason=self._exit.reason if self._exit is not None else None,
         )
 
+    def count_children(self) -> ChildCounts:
+        """OTP's ``count_children``: specs, active processes, supervisors, workers."""
+        active = supervisors = 0
+        for c in self._children.values():
+            if c.status in (ChildStatus.RUNNING, ChildStatus.STOPPING):
+                active += 1
+            if c.spec.kind == "supervisor":
+                supervisors += 1
+        n = len(self._children)
+        return ChildCounts(specs=n, active=active, supervisors=supervisors, workers=n - supervisors)
+
+    def get_childspec(self, id: str) -> ChildSpec | None:
+        """The spec of child ``id`` (OTP's ``get_childspec``), or None if there is none."""
+        child = self._children.get(id)
+        return child.spec if child is not None else None
+
+    def status_of(self, id: str) -> ChildStatus | None:
+        """Where child ``id`` is in its life, or None if there is no such child."""
+        child = self._children.get(id)
+        return child.status if child is not None else None
+
+    def id_of(self, pid: object) -> str | None:
+        """The id of the child whose current process is ``pid``, or None."""
+        return self._by_pid.get(pid)
+
     # ----------------------------------------------------- the job machinery
 
     def _run(self, actions: list[Action]) -> None:
@@ -345,9 +267,8 @@ class _CoreBase:
     def _step(self, job: _Job, actions: list[Action]) -> None:
         while not self._outstanding:
             if job.stops:
-                batch = (
-                    len(job.stops) if job.kind == "shutdown" and self._concurrent_shutdown else 1
-                )
+                concurrent = job.kind == "shutdown" and self._concurrent_shutdown
+                batch = len(job.stops) if concurrent else 1
                 for id in job.stops[:batch]:
                     self._stop(id, actions)
                 del job.stops[:batch]
@@ -357,12 +278,17 @@ class _CoreBase:
                 self._job = None
                 actions.append(StartAfter(job.trigger, job.delay, token))
                 return
+            elif job.starts and job.kind == "init" and self._stop_queued:
+                job.starts.clear()  # asked to stop while starting: start no more
+                job.kind = "abandoned"
             elif job.starts:
-                self._start(job.starts.pop(0), actions)
+                self._start(job.starts.popleft(), actions)
             else:
                 self._job = None
                 if job.kind == "init":
                     actions.append(Ready())
+                if job.reply is not None:
+                    actions.append(job.reply)
                 if job.exit is not None:
                     self._exit = job.exit
                     self._inbox.clear()
@@ -390,16 +316,27 @@ class _CoreBase:
             child.pending_exit = None
             self._stopped(child)
 
+    def _cancel_start(self, id: str, actions: list[Action]) -> None:
+        child = self._children.get(id)
+        if (
+            child is not None
+            and child.status is ChildStatus.STARTING
+            and id in self._outstanding
+            and id not in self._cancelling
+        ):
+            self._cancelling.add(id)
+            actions.append(CancelStart(id, child.spec.shutdown))
+
     def _stopped(self, child: _Child) -> None:
         job = self._job
-        child.pid = None
+        self._set_pid(child, None)
         restarting = job is not None and job.kind == "restart" and child.spec.id in job.starts
         if restarting:
             child.status = ChildStatus.RESTARTING
-        elif (job is not None and job.kind == "remove") or self._forgets(child):
-            del self._children[child.spec.id]
+        elif job is not None and job.kind == "remove":
+            self._drop(child)
         else:
-            child.status = ChildStatus.TERMINATED
+            self._ended(child)
 
     def _complete(
         self,
@@ -412,47 +349,57 @@ class _CoreBase:
         if event.id not in self._outstanding or child.status is not want:
             raise RuntimeError(f"{event!r} but the child is {child.status.value}")
         self._outstanding.discard(event.id)
+        self._cancelling.discard(event.id)
         job = self._job
         assert job is not None
         if isinstance(event, ChildStopped):
             self._stopped(child)
         elif isinstance(event, ChildStarted):
-            child.status, child.pid, child.started_at = ChildStatus.RUNNING, event.pid, now
+            child.status, child.started_at = ChildStatus.RUNNING, now
+            self._set_pid(child, event.pid)
+            if job.kind == "restart_child":
+                job.reply = Reply(job.ref, "ok", pid=event.pid)
         elif job.kind == "init":
             self._ended(child)
-            detail = f"failed to start child {event.id!r}: {event.reason}"
-            self._shutdown(Exit(ExitReason("error", detail), "start_failed"))
+            if self._stop_queued:
+                self._shutdown(Exit(SHUTDOWN, "stop_requested"))  # we cancelled it
+            else:
+                detail = f"failed to start child {event.id!r}: {event.reason}"
+                self._shutdown(Exit(ExitReason("error", detail), "start_failed"))
         elif job.kind == "add":
-            del self._children[event.id]
-        else:  # a restart failed: OTP's try_again_restart, counted as a restart
+            self._drop(child)
+        elif job.kind == "restart_child":  # OTP: {error, Reason}; not a restart
+            child.status = ChildStatus.TERMINATED
+            job.reply = Reply(job.ref, "failed", reason=event.reason)
+        else:  # a restart failed: OTP's try_again_restart, through the inbox
             child.status = ChildStatus.RESTARTING
             self._job = None
-            self._restart(child, now, job.starts)
+            self._inbox.append((_TryAgain(event.id, tuple(job.starts)), now))
 
     # ----------------------------------------------------- OTP's decisions
 
-    def _process(self, event: Event, at: float, actions: list[Action]) -> None:
+    def _process(self, event: Event | _TryAgain, at: float, actions: list[Action]) -> None:
         if isinstance(event, ChildExited):
             child = self._children.get(event.id)
             if child is not None and child.pending_exit is event:
                 child.pending_exit = None
                 self._exited(child, event.reason, at)
+        elif isinstance(event, _TryAgain):
+            self._try_again(event, at)
         elif isinstance(event, AddChild):
             child = self._children.get(event.spec.id)
             if child is not None and child.status is ChildStatus.NOT_STARTED:
-                self._job = _Job("add", starts=[event.spec.id])
+                self._job = _Job("add", starts=deque([event.spec.id]))
         elif isinstance(event, RemoveChild):
             child = self._children.get(event.id)
             if child is not None and child.status is ChildStatus.RUNNING:
                 self._job = _Job("remove", stops=[event.id])
             elif child is not None:
                 child.pending_exit = None
-                del self._children[event.id]
-                for token, parked in list(self._parked.items()):
-                    if event.id in parked.starts:
-                        parked.starts.remove(event.id)
-                    if not parked.starts:
-                        del self._parked[token]
+                self._unpark(event.id)
+                self._drop(child)
+        elif isinstance(event, TerminateChild | RestartChild | DeleteChild):
+            self._admin(event, actions)
         elif isinstance(event, TimerFired):
             job = self._parked.pop(event.token, None)
             if job is not None:
@@ -460,6 +407,55 @@ class _CoreBase:
                 self._job = job
         elif isinstance(event, StopRequested):
             self._shutdown(Exit(SHUTDOWN, "stop_requested"))
+
+    def _admin(
+        self, event: TerminateChild | RestartChild | DeleteChild, actions: list[Action]
+    ) -> None:
+        child = self._children.get(event.id)
+        # An exit still in the inbox came after this request: in mailbox order
+        # the child is still running (a stop then consumes that exit).
+        running = child is not None and (
+            child.status is ChildStatus.RUNNING or child.pending_exit is not None
+        )
+        outcome: Outcome = "ok"
+        if isinstance(event, RestartChild | DeleteChild) and self._dynamic:
+            outcome = "dynamic"
+        elif child is None:
+            outcome = "not_found"
+        elif isinstance(event, TerminateChild):
+            if running:
+                self._job = _Job("terminate", stops=[event.id], reply=Reply(event.ref, "ok"))
+                return
+            if child.status is ChildStatus.RESTARTING:  # drop the restart
+                self._unpark(event.id)
+                self._ended(child)
+        elif running:
+            outcome = "running"
+        elif child.status is not ChildStatus.TERMINATED:
+            outcome = "restarting"
+        elif isinstance(event, RestartChild):
+            self._job = _Job("restart_child", starts=deque([event.id]), ref=event.ref)
+            return
+        else:
+            self._drop(child)
+        actions.append(Reply(event.ref, outcome))
+
+    def _try_again(self, event: _TryAgain, at: float) -> None:
+        child = self._children.get(event.id)
+        rest = [
+            id
+            for id in event.leftovers
+            if id != event.id and self.status_of(id) is ChildStatus.RESTARTING
+        ]
+        if child is not None and child.status is ChildStatus.RESTARTING:
+            if not self._scheduled(event.id):
+                self._restart(child, at, rest)
+            return
+        # The restart was dropped meanwhile (terminate_child): as in OTP, the
+        # children after it in its group stay terminated, specs kept.
+        for id in rest:
+            if not self._scheduled(id):
+                self._ended(self._children[id])
 
     def _exited(self, child: _Child, reason: ExitReason, at: float) -> None:
         backoff = self.flags.backoff
@@ -488,7 +484,7 @@ class _CoreBase:
             self._ended(child)
             n = len(self._restart_times)
             detail = f"restart intensity exceeded: {n} restarts in {period:g} s"
-            self._shutdown(Exit(ExitReason("error", detail), "intensity"))
+            self._shutdown(Exit(ExitReason("shutdown", detail), "intensity"))
             return
         delay = 0.0
         if self.flags.backoff is not None:
@@ -501,7 +497,7 @@ class _CoreBase:
                 members.update(parked.starts)
         order = [id for id in self._children if id in members]
         stops: list[str] = []
-        starts: list[str] = []
+        starts: deque[str] = deque()
         for id in order:
             other = self._children[id]
             if id != child.spec.id and (
@@ -516,13 +512,13 @@ class _CoreBase:
         self._job = _Job("restart", stops, starts, child.spec.id, delay)
 
     def _group(self, id: str) -> list[str]:
-        ids = [i for i, c in self._children.items() if c.status is not ChildStatus.NOT_STARTED]
         strategy = self.flags.strategy
+        if strategy is Strategy.ONE_FOR_ONE:
+            return [id]
+        ids = [i for i, c in self._children.items() if c.status is not ChildStatus.NOT_STARTED]
         if strategy is Strategy.ONE_FOR_ALL:
             return ids
-        if strategy is Strategy.REST_FOR_ONE:
-            return ids[ids.index(id) :]
-        return [id]
+        return ids[ids.index(id) :]
 
     def _shutdown(self, exit: Exit) -> None:
         self._parked.clear()
@@ -538,14 +534,33 @@ class _CoreBase:
 
     # -------------------------------------------------------------- helpers
 
-    def _ended(self, child: _Child) -> None:
-        if self._forgets(child):
-            del self._children[child.spec.id]
-        else:
-            child.status, child.pid = ChildStatus.TERMINATED, None
+    def _set_pid(self, child: _Child, pid: object | None) -> None:
+        if isinstance(child.pid, Hashable):  # a driver may use any object as a pid
+            self._by_pid.pop(child.pid, None)
+        child.pid = pid
+        if pid is not None and isinstance(pid, Hashable):
+            self._by_pid[pid] = child.spec.id
 
-    def _forgets(self, child: _Child) -> bool:
-        return self._forget_ended or child.spec.restart is Restart.TEMPORARY
+    def _drop(self, child: _Child) -> None:
+        self._set_pid(child, None)
+        del self._children[child.spec.id]
+
+    def _ended(self, child: _Child) -> None:
+        if self._dynamic or child.spec.restart is Restart.TEMPORARY:
+            self._drop(child)
+        else:
+            child.status = ChildStatus.TERMINATED
+            self._set_pid(child, None)
+
+    def _unpark(self, id: str) -> None:
+        for token, parked in list(self._parked.items()):
+            if id in parked.starts:
+                parked.starts.remove(id)
+            if not parked.starts:
+                del self._parked[token]
+
+    def _scheduled(self, id: str) -> bool:
+        return any(id in parked.starts for parked in self._parked.values())
 
     @staticmethod
     def _alive(child: _Child) -> bool:
@@ -596,22 +611,23 @@ class DynamicSupervisorCore(_CoreBase):
 
     It starts empty; children come with :class:`AddChild`. Restarts are one for
     one, with the same intensity rules; children that end for good are
-    forgotten; on shutdown all children are stopped at once.
+    forgotten (so RestartChild and DeleteChild answer ``"dynamic"``); on
+    shutdown all children are stopped at once.
 
     Args:
-        flags: Must use ``Strategy.ONE_FOR_ONE`` (the default).
+        flags: Must use ``Strategy.ONE_FOR_ONE`` (the default) and
+            ``AutoShutdown.NEVER``.
         rng: Source of backoff jitter.
 
     Raises:
-        SupervisorSpecError: ``flags.strategy`` is not ``ONE_FOR_ONE``.
+        SupervisorSpecError: ``flags.strategy`` is not ``ONE_FOR_ONE``, or
+            ``flags.auto_shutdown`` is not ``NEVER`` (a bad combination).
     """
 
     _concurrent_shutdown = True
-    _forget_ended = True
+    _dynamic = True
 
     def __init__(self, flags: SupervisorFlags, *, rng: random.Random | None = None) -> None:
-        if isinstance(flags, SupervisorFlags) and flags.strategy is not Strategy.ONE_FOR_ONE:
-            raise SupervisorSpecError(
-                f"strategy: a dynamic supervisor is one_for_one, got {flags.strategy.value!r}"
-            )
+        if isinstance(flags, SupervisorFlags):
+            check_dynamic_flags(flags)
         super().__init__(flags, rng)

@@ -12,9 +12,10 @@ tree. See ``docs/supervision.md`` ("Running supervisors").
 # event queue: whoever learns of an event (a child's watcher, a backoff timer,
 # a caller of stop() or start_child()) feeds it to the core at once (`_feed`),
 # with trio.current_time() as `now`, and performs the returned actions before
-# returning. Performing an action never blocks and never feeds an event back:
-# it starts a task in the supervisor's nursery or flips a flag. So the core is
-# never re-entered and the actions are carried out in order.
+# returning. Performing an action never blocks and never feeds an event back
+# to this core: it starts a task in the supervisor's nursery, flips a flag or
+# signals a child (which may feed a nested supervisor's own core). So the core
+# is never re-entered and the actions are carried out in order.
 #
 # Each StartChild gets one task, the incarnation's *watcher*. It starts the
 # child, reports ChildStarted, waits for the child's end and then reports
@@ -22,8 +23,13 @@ tree. See ``docs/supervision.md`` ("Running supervisors").
 # ChildStopped if a stop was asked for by then (the contract in the docs).
 # For an actor it waits for a host monitor's DOWN; a task child runs inside
 # its watcher, in its own cancel scope; so does a nested supervisor. A
-# StopChild gets a stop task that only signals and kills (host.exit shutdown,
-# wait `shutdown` s, host.kill; or cancel the scope); it never reports.
+# StopChild signals at once (host.exit shutdown, or cancel the scope, or ask
+# the nested supervisor to stop) and arms a deadline; one watchdog task per
+# supervisor kills whatever overran its `shutdown`. Neither reports anything:
+# the watcher does. (One timer task per stop made a stop of thousands of
+# children pay a task spawn each; see benchmarks/bench_supervision.py.)
+# A CancelStart gets a task that waits `shutdown` s for the start, then
+# cancels it.
 #
 # Cancellation from outside (a scope around the supervisor) is a brutal stop:
 # each watcher kills its actor in a `finally`, tasks are cancelled, nested
@@ -44,6 +50,7 @@ import trio
 
 from .._errors import (
     AuditError,
+    ChildError,
     HostkitError,
     NoProc,
     RestartIntensityExceeded,
@@ -51,54 +58,41 @@ from .._errors import (
 )
 from ..runtime._host import Host
 from ..runtime._pid import KILLED, NORMAL, SHUTDOWN, ExitReason, Pid
-from ._core import (
+from ._admin import ChildAdmin, PendingReply
+from ._core import DynamicSupervisorCore, SupervisorCore
+from ._events import (
     Action,
     AddChild,
+    CancelStart,
     ChildExited,
     ChildStarted,
     ChildStartFailed,
+    ChildStatus,
     ChildStopped,
-    DynamicSupervisorCore,
     Event,
     Exit,
     Ready,
-    RemoveChild,
+    Reply,
     StartAfter,
     StartChild,
     StopChild,
     StopRequested,
-    SupervisorCore,
     SupervisorSnapshot,
     TimerFired,
 )
-from ._spec import ChildSpec, Shutdown
+from ._spec import ChildSpec
 from ._starts import ActorStart, SupervisorStart, TaskStart, check_start, kind_of
+from ._stopping import ChildStopper, Incarnation
 from ._tree import ChildNode, SupervisorState, SupervisorTree
 
 log = logging.getLogger("hostkit.supervision")
+_START_CANCELLED = ExitReason("killed", "start abandoned: the supervisor was stopping it")
 _numbers = itertools.count(1)
 
 
 def next_name() -> str:
     """A name for a supervisor that was not given one."""
     return f"supervisor-{next(_numbers)}"
-
-
-@dataclass(eq=False)
-class _Incarnation:
-    """One start of one child, from its StartChild to its one reported end."""
-
-    spec: ChildSpec
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    ended: trio.Event = field(default_factory=trio.Event)
-    started: bool = False
-    stopping: bool = False
-    pid: Pid | None = None
-    sub: Supervisor | None = None
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
 
 
 @dataclass(eq=False)
@@ -118,7 +112,7 @@ class _PendingStart:
 class _TaskStatus:
     """The ``task_status`` given to a ``TaskStart(..., wait_started=True)`` child."""
 
-    def __init__(self, sup: Supervisor, inc: _Incarnation) -> None:
+    def __init__(self, sup: Supervisor, inc: Incarnation) -> None:
         self._sup, self._inc = sup, inc
 
     def started(self, value: object = None) -> None:
@@ -128,7 +122,7 @@ class _TaskStatus:
 
 
 @final
-class Supervisor:
+class Supervisor(ChildAdmin, ChildStopper):
     """A running supervisor.
 
     Get one from :func:`open_supervisor`, :func:`open_dynamic_supervisor`,
@@ -150,10 +144,17 @@ class Supervisor:
         self._dynamic = isinstance(core, DynamicSupervisorCore)
         self._state: SupervisorState = "starting"
         self._nursery: trio.Nursery | None = None
-        self._incs: dict[str, _Incarnation] = {}
+        self._incs: dict[str, Incarnation] = {}
         self._last_exit: dict[str, ExitReason] = {}
         self._last_failure: str | None = None  # for the give-up message
         self._pending: dict[str, _PendingStart] = {}
+        self._replies: dict[int, PendingReply] = {}
+        self._refs = itertools.count(1)
+        self._prune_at = 64  # _last_exit size that triggers forgetting forgotten children
+        # Stops in progress by deadline, and the watchdog's scope (see _arm).
+        self._deadlines: list[tuple[float, int, Incarnation, float]] = []
+        self._seq = itertools.count()
+        self._watchdog: trio.CancelScope | None = None
         self._exit: Exit | None = None
         self._killed = False
         self._ready = False
@@ -161,7 +162,6 @@ class Supervisor:
         self._closing = False  # the nursery takes no new tasks
         self._settled = trio.Event()  # Ready, or exited without it
         self._done = trio.Event()
-        self._changed = trio.Event()
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.name!r} {self._state}>"
@@ -235,12 +235,27 @@ class Supervisor:
             None for a task.
 
         Raises:
-            SupervisorSpecError: The spec is invalid or its id is taken; nothing changed.
+            SupervisorSpecError: The spec is invalid; nothing changed.
+            ChildError: Its id is taken: ``reason`` ``"already_started"`` (that
+                child runs) or ``"already_present"`` (its spec is kept; use
+                :meth:`restart_child`, or :meth:`delete_child` first).
             SpawnError: The child failed to start; it is not kept.
             NoProc: The supervisor is not running.
         """
         self._check_running("start a child")
         check_start(spec, self._host, deep=True)
+        status = self._core.status_of(spec.id)
+        if status is not None:
+            reason = (
+                "already_started"
+                if status in (ChildStatus.RUNNING, ChildStatus.STOPPING)
+                else "already_present"
+            )
+            raise ChildError(
+                f"supervisor {self.name!r}: cannot start child {spec.id!r}: {reason}",
+                reason=reason,
+                child=spec.id,
+            )
         self._feed(AddChild(spec))  # raises SupervisorSpecError, changing nothing
         self._last_exit.pop(spec.id, None)
         pending = self._pending[spec.id] = _PendingStart()
@@ -254,20 +269,6 @@ class Supervisor:
                 f"supervisor {self.name!r}: child {spec.id!r} failed to start: {pending.failure}"
             )
         return pending.value
-
-    async def terminate_child(self, id: str) -> None:
-        """Stop child ``id`` (within its ``shutdown``) and forget it.
-
-        This is OTP's ``terminate_child`` followed by ``delete_child``.
-
-        Raises:
-            SupervisorSpecError: There is no child ``id``.
-            NoProc: The supervisor is not running.
-        """
-        self._check_running("terminate a child")
-        self._feed(RemoveChild(id))
-        while not self._done.is_set() and any(c.id == id for c in self._core.snapshot().children):
-            await self._changed.wait()
 
     async def stop(self) -> None:
         """Stop the children in reverse start order, each within its
@@ -308,7 +309,6 @@ class Supervisor:
                 self._resolve_pending("the supervisor was cancelled")
                 self._settled.set()
                 self._done.set()
-                self._changed.set()
         assert self._exit is not None
         return self._exit
 
@@ -361,12 +361,9 @@ class Supervisor:
                 pending.resolve(None, str(event.reason))
         self._perform(actions)
         if self._pending and not self._done.is_set():
-            ids = {c.id for c in self._core.snapshot().children}
             for id, pending in self._pending.items():
-                if id not in ids:
+                if self._core.status_of(id) is None:
                     pending.resolve(None, "it was removed before it started")
-        self._changed.set()
-        self._changed = trio.Event()
 
     def _audit_restart(self, child_id: str, spec: ChildSpec) -> None:
         """One ``restart`` audit record per restart (the gate's log, if any)."""
@@ -395,7 +392,7 @@ class Supervisor:
         assert nursery is not None
         for action in actions:
             if isinstance(action, StartChild):
-                inc = self._incs[action.id] = _Incarnation(action.spec)
+                inc = self._incs[action.id] = Incarnation(action.spec)
                 if action.id in self._last_exit:
                     log.info("supervisor %s: restarting child %r", self.name, action.id)
                     self._audit_restart(action.id, action.spec)
@@ -405,7 +402,7 @@ class Supervisor:
                 if stopping is None:  # its watcher is being cancelled from outside
                     continue
                 stopping.stopping = True
-                nursery.start_soon(self._stop_child, stopping, action.shutdown)
+                self._stop_child(stopping, action.shutdown)
             elif isinstance(action, StartAfter):
                 log.info(
                     "supervisor %s: restarting child %r in %.3g s",
@@ -414,6 +411,15 @@ class Supervisor:
                     action.delay,
                 )
                 nursery.start_soon(self._timer, action)
+            elif isinstance(action, Reply):
+                assert isinstance(action.ref, int)
+                waiter = self._replies.get(action.ref)
+                if waiter is not None:
+                    waiter.resolve(action)
+            elif isinstance(action, CancelStart):
+                starting = self._incs.get(action.id)
+                if starting is not None and not starting.settled.is_set():
+                    nursery.start_soon(self._cancel_start, starting, action.shutdown)
             elif isinstance(action, Ready):
                 self._ready = True
                 if self._state == "starting":
@@ -435,6 +441,8 @@ class Supervisor:
     def _resolve_pending(self, why: str) -> None:
         for pending in self._pending.values():
             pending.resolve(None, why)
+        for waiter in self._replies.values():
+            waiter.resolve(None)
 
     async def _timer(self, action: StartAfter) -> None:
         await trio.sleep(action.delay)
@@ -442,7 +450,7 @@ class Supervisor:
 
     # ---------------------------------------------------- one incarnation
 
-    async def _watch(self, inc: _Incarnation) -> None:
+    async def _watch(self, inc: Incarnation) -> None:
         start = inc.spec.start
         if isinstance(start, ActorStart):
             reason = await self._run_actor(inc, start)
@@ -453,12 +461,14 @@ class Supervisor:
             reason = await self._run_task(inc, start)
         self._end(inc, reason)
 
-    def _started(self, inc: _Incarnation, value: Pid | Supervisor | None) -> None:
+    def _started(self, inc: Incarnation, value: Pid | Supervisor | None) -> None:
         inc.started = True
+        inc.settled.set()
         self._feed(ChildStarted(inc.id, value))
 
-    def _end(self, inc: _Incarnation, reason: ExitReason) -> None:
+    def _end(self, inc: Incarnation, reason: ExitReason) -> None:
         inc.ended.set()
+        inc.settled.set()
         if self._incs.get(inc.id) is inc:
             del self._incs[inc.id]
         if trio.current_effective_deadline() == -math.inf:
@@ -474,24 +484,32 @@ class Supervisor:
             log.debug("%s stopped: %s", where, reason)
             event = ChildStopped(inc.id)
         else:
-            if reason.is_normal:
+            sub = inc.sub
+            if sub is not None and sub._exit is not None and sub._exit.cause == "intensity":
+                log.warning("%s gave up: %s", where, reason)  # shutdown, as in OTP
+                self._last_failure = f"child {inc.id!r} exited with {reason}"
+            elif reason.is_normal:
                 log.info("%s exited: %s", where, reason)
             else:
                 log.warning("%s exited: %s", where, reason)
                 self._last_failure = f"child {inc.id!r} exited with {reason}"
             event = ChildExited(inc.id, reason)
         self._feed(event)
-        if len(self._last_exit) > 2 * len(self._incs) + 64:  # forget forgotten children
-            ids = {c.id for c in self._core.snapshot().children}
-            self._last_exit = {k: v for k, v in self._last_exit.items() if k in ids}
+        if len(self._last_exit) > self._prune_at:  # forget forgotten children, amortized O(1)
+            status_of = self._core.status_of
+            self._last_exit = {k: v for k, v in self._last_exit.items() if status_of(k)}
+            self._prune_at = 2 * len(self._last_exit) + 64
 
-    async def _run_actor(self, inc: _Incarnation, start: ActorStart) -> ExitReason:
+    async def _run_actor(self, inc: Incarnation, start: ActorStart) -> ExitReason:
         host = self._host
         assert host is not None
         try:
-            pid = await host.spawn(start.component, start.init, name=start.name)
+            with inc.scope:  # cancelled only by CancelStart; spawn kills what it began
+                pid = await host.spawn(start.component, start.init, name=start.name)
         except HostkitError as exc:
             return ExitReason("error", str(exc))
+        if inc.cancelled:
+            return _START_CANCELLED
         inc.pid = pid
         monitor = host.monitor(pid)
         try:
@@ -509,7 +527,7 @@ class Supervisor:
                 reason = await host.wait(pid)
         return reason
 
-    async def _run_task(self, inc: _Incarnation, start: TaskStart) -> ExitReason:
+    async def _run_task(self, inc: Incarnation, start: TaskStart) -> ExitReason:
         reason = NORMAL
         try:
             with inc.scope:
@@ -532,9 +550,9 @@ class Supervisor:
             )
         if inc.stopping and reason is NORMAL:
             reason = SHUTDOWN
-        return reason
+        return _START_CANCELLED if inc.cancelled and not inc.started else reason
 
-    async def _run_nested(self, inc: _Incarnation, start: SupervisorStart) -> ExitReason:
+    async def _run_nested(self, inc: Incarnation, start: SupervisorStart) -> ExitReason:
         rng = random.Random(self._rng.getrandbits(64))
         core: SupervisorCore | DynamicSupervisorCore
         if start.dynamic:
@@ -545,42 +563,4 @@ class Supervisor:
         reason = KILLED
         with inc.scope:
             reason = (await sub._run(lambda: self._started(inc, sub))).reason
-        return reason
-
-    async def _stop_child(self, inc: _Incarnation, shutdown: float | Shutdown) -> None:
-        start = inc.spec.start
-        brutal = shutdown is Shutdown.BRUTAL_KILL
-        if isinstance(start, ActorStart):
-            assert self._host is not None and inc.pid is not None
-            if brutal:
-                self._host.kill(inc.pid)
-                return
-            self._host.exit(inc.pid, "shutdown")
-        elif isinstance(start, SupervisorStart) and not brutal:
-            assert inc.sub is not None
-            inc.sub._request_stop()
-        else:
-            inc.scope.cancel()
-            if brutal:
-                return
-        if isinstance(shutdown, Shutdown):  # INFINITY
-            return
-        with trio.move_on_after(shutdown):
-            await inc.ended.wait()
-        if inc.ended.is_set():
-            return
-        where = f"supervisor {self.name}: child {inc.id!r}"
-        if isinstance(start, ActorStart):
-            assert self._host is not None and inc.pid is not None
-            log.warning("%s did not stop within %g s; killing it", where, shutdown)
-            self._host.kill(inc.pid)
-        elif isinstance(start, SupervisorStart):
-            log.warning("%s did not stop within %g s; cancelling it", where, shutdown)
-            inc.scope.cancel()
-        else:
-            log.warning(
-                "%s is still running %g s after it was cancelled; a Trio task cannot be "
-                "killed, so the supervisor waits for it (shield only bounded cleanup)",
-                where,
-                shutdown,
-            )
+        return _START_CANCELLED if inc.cancelled and not inc.started else reason

@@ -119,11 +119,13 @@ def open_dynamic_supervisor(
 ) -> AbstractAsyncContextManager[Supervisor]:
     """Like :func:`open_supervisor`, for a dynamic supervisor (OTP's
     ``simple_one_for_one``): it starts empty, children come and go with
-    :meth:`Supervisor.start_child` / :meth:`Supervisor.terminate_child`, and
+    :meth:`Supervisor.start_child` / :meth:`Supervisor.terminate_child` (by
+    id or pid), and
     on stop they are all stopped at once.
 
     Raises:
-        SupervisorSpecError: ``flags.strategy`` is not one_for_one.
+        SupervisorSpecError: ``flags.strategy`` is not one_for_one, or
+            ``flags.auto_shutdown`` is set (a bad combination, as in OTP).
         RestartIntensityExceeded: The supervisor gave up.
     """
     return _open(_new(host, flags, (), name, rng, dynamic=True))

@@ -305,3 +305,23 @@ def check_child_specs(
                 "so a significant child would be ignored; set auto_shutdown or drop the flag"
             )
     return result
+
+
+def check_dynamic_flags(flags: SupervisorFlags, where: str = "") -> None:
+    """Refuse flags a dynamic supervisor cannot have, as OTP does for simple_one_for_one.
+
+    Raises:
+        SupervisorSpecError: The strategy is not one_for_one, or ``auto_shutdown``
+            is set (OTP's ``bad_combination``).
+    """
+    if flags.strategy is not Strategy.ONE_FOR_ONE:
+        raise SupervisorSpecError(
+            f"{where}strategy: a dynamic supervisor is one_for_one, got {flags.strategy.value!r}"
+        )
+    if flags.auto_shutdown is not AutoShutdown.NEVER:
+        raise SupervisorSpecError(
+            f"{where}auto_shutdown: bad combination: auto_shutdown="
+            f"{flags.auto_shutdown.value!r} with a dynamic supervisor (OTP refuses it for "
+            "simple_one_for_one: its children are interchangeable, none is significant); "
+            "use AutoShutdown.NEVER, or a static supervisor"
+        )

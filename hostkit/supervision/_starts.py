@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from .._errors import SupervisorSpecError
-from ._spec import ChildSpec, Strategy, SupervisorFlags, check_child_specs
+from ._spec import ChildSpec, SupervisorFlags, check_child_specs, check_dynamic_flags
 
 if TYPE_CHECKING:
     from ..runtime._host import Component, Host
@@ -112,8 +112,8 @@ class SupervisorStart:
 
     Raises:
         SupervisorSpecError: The flags or children are invalid (as for a
-            top-level supervisor), or ``dynamic`` is combined with children
-            or a strategy other than one_for_one.
+            top-level supervisor), or ``dynamic`` is combined with children,
+            a strategy other than one_for_one, or an ``auto_shutdown``.
     """
 
     flags: SupervisorFlags
@@ -134,11 +134,8 @@ class SupervisorStart:
             raise SupervisorSpecError(
                 "start.children: a dynamic supervisor starts empty; add children with start_child()"
             )
-        if dynamic and flags.strategy is not Strategy.ONE_FOR_ONE:
-            raise SupervisorSpecError(
-                f"start.flags.strategy: a dynamic supervisor is one_for_one, "
-                f"got {flags.strategy.value!r}"
-            )
+        if dynamic:
+            check_dynamic_flags(flags, "start.flags.")
         object.__setattr__(self, "flags", flags)
         object.__setattr__(self, "children", specs)
         object.__setattr__(self, "dynamic", bool(dynamic))

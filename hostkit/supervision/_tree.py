@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ..runtime._pid import ExitReason, Pid
-from ._core import ChildStatus
+from ._events import ChildStatus
 from ._spec import Restart, Strategy
 from ._starts import ChildKind
 

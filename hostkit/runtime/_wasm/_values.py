@@ -1,18 +1,19 @@
 """Conversion plans between wasmtime's C values and wasmtime-py's Python
-values for generic host functions (see :mod:`._wasm`, the engine that uses
-them). Part of the wasmtime-facing layer: only ``_wasm*`` modules import
-wasmtime.
+values for generic host functions, and the raw callback that runs them.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 from collections.abc import Callable
 from ctypes import byref
 from typing import Any
 
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
+
+from ._guard import ValueOutOfRange, firewall
 
 _Val = ffi.wasmtime_component_val_t
 
@@ -31,7 +32,7 @@ _PLANS: dict[int, tuple[tuple[_Lift, ...], _Lower | None]] = {}
 _FALSE = ffi.WASMTIME_COMPONENT_BOOL
 
 
-def _func_plan(fty: Any) -> tuple[tuple[_Lift, ...], _Lower | None]:
+def func_plan(fty: Any) -> tuple[tuple[_Lift, ...], _Lower | None]:
     result = fty.result
     return (
         tuple(_plan(ty)[0] for _, ty in fty.params),
@@ -50,9 +51,59 @@ def _plan(ty: Any) -> tuple[_Lift, _Lower]:
         return _tuple_plan(ty)
     if isinstance(ty, wc.VariantType | wc.OptionType | wc.ResultType):
         return _variant_plan(ty)
-    # Leaves (bool ... string, enum, flags) convert without reading their
-    # type; anything else (resources) keeps wasmtime-py's own path.
-    return ty.convert_from_c, ty.convert_to_c
+    return ty.convert_from_c, _checked_leaf(ty)
+
+
+_INT_RANGES: dict[type, tuple[str, int, int]] = {
+    wc.S8: ("s8", -(1 << 7), 1 << 7),
+    wc.S16: ("s16", -(1 << 15), 1 << 15),
+    wc.S32: ("s32", -(1 << 31), 1 << 31),
+    wc.S64: ("s64", -(1 << 63), 1 << 63),
+    wc.U8: ("u8", 0, 1 << 8),
+    wc.U16: ("u16", 0, 1 << 16),
+    wc.U32: ("u32", 0, 1 << 32),
+    wc.U64: ("u64", 0, 1 << 64),
+}
+
+
+def _checked_leaf(ty: Any) -> _Lower:
+    """wasmtime-py's lowering of a leaf type behind a range check: ctypes
+    wraps an out-of-range int silently, and wasmtime's C API aborts the
+    process on a ``char`` that is not a Unicode scalar value."""
+    convert = ty.convert_to_c
+    bounds = _INT_RANGES.get(type(ty))
+    if bounds is not None:
+        kind, low, high = bounds
+
+        def lower_int(store: Any, val: Any, ptr: Any) -> None:
+            if isinstance(val, bool) or not isinstance(val, int) or not low <= val < high:
+                raise ValueOutOfRange(f"{val!r}, not a {kind}")
+            convert(store, val, ptr)
+
+        return lower_int
+    if isinstance(ty, wc.Char):
+
+        def lower_char(store: Any, val: Any, ptr: Any) -> None:
+            if not isinstance(val, str) or len(val) != 1 or 0xD800 <= ord(val) <= 0xDFFF:
+                raise ValueOutOfRange(f"{val!r}, not a char (one Unicode scalar value)")
+            convert(store, val, ptr)
+
+        return lower_char
+    if isinstance(ty, wc.EnumType | wc.FlagsType):
+        names = frozenset(ty.names)
+        kind = "enum" if isinstance(ty, wc.EnumType) else "flags"
+
+        def lower_names(store: Any, val: Any, ptr: Any) -> None:
+            given = val if kind == "flags" and isinstance(val, set) else {val}
+            if not all(isinstance(n, str) and n in names for n in given):
+                raise ValueOutOfRange(f"{val!r}, not a value of {kind}{{{', '.join(ty.names)}}}")
+            convert(store, val, ptr)
+
+        return lower_names
+    # bool, floats, string: wasmtime-py checks the Python type, nothing wraps.
+    # Anything else (resources) never gets here: refused at load.
+    lower: _Lower = convert
+    return lower
 
 
 def _clear(val: Any) -> None:
@@ -235,8 +286,10 @@ def _variant_plan(ty: Any) -> tuple[_Lift, _Lower]:
             return lift_case("some" if c.of.option else "none", c.of.option)
 
         def lower(store: Any, val: Any, ptr: Any) -> None:
+            # lower the payload first: a failure must leave ``ptr`` untouched
+            payload = lower_case(store, val)[1]
             ptr.contents.kind = ffi.WASMTIME_COMPONENT_OPTION
-            ptr.contents.of.option = lower_case(store, val)[1]
+            ptr.contents.of.option = payload
 
     else:
 
@@ -252,3 +305,29 @@ def _variant_plan(ty: Any) -> tuple[_Lift, _Lower]:
             ptr.contents.of.variant.val = raw
 
     return lift, lower
+
+
+# -- the generic host function callback ----------------------------------------
+
+#: data pointer -> (impl, the import's "interface#function" name)
+HOST_FUNCS: dict[int, tuple[Callable[..., Any], str]] = {}
+host_func_ids = itertools.count(1)
+
+
+def _generic_body(inst: Any, fid: int, ty_raw: Any, args: Any, nargs: int, results: Any) -> None:
+    impl, name = HOST_FUNCS[fid]
+    plan = _PLANS.get(fid)
+    if plan is None:  # the engine builds every plan at load, from a checked type
+        raise RuntimeError(f"{name} was called before its type was checked")
+    lifts, lower = plan
+    result = impl(inst, *[lift(args[i]) for i, lift in enumerate(lifts[:nargs])])
+    if lower is not None:
+        try:
+            lower(inst.store, result, results)
+        except (TypeError, ValueError) as exc:
+            raise ValueOutOfRange(
+                f"{name} returned a value its WIT type cannot hold: {exc}"
+            ) from None
+
+
+generic_host_call = firewall(_generic_body)
