@@ -49,6 +49,7 @@ AUDIT_T = (
 )
 SUP_T = ("tests/test_supervision_core.py",)
 CONFIG_T = ("tests/test_guard_config.py",)
+CACHE_T = ("tests/test_compile_cache.py",)
 RUNTIME_T = ("tests/test_guard_runtime.py", "tests/test_runtime.py")
 
 
@@ -702,8 +703,8 @@ MUTANTS: list[Mutant] = [
     _m(
         "supervision-rest-for-one-all",
         "hostkit/supervision/_core.py",
-        "            return ids[ids.index(id) :]\n",
-        "            return ids\n",
+        "        return ids[ids.index(id) :]\n",
+        "        return ids\n",
         "rest_for_one restarts the child and those started after it only",
         SUP_T,
     ),
@@ -759,7 +760,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "runtime-budget-not-renewed",
-        "hostkit/runtime/_wasm.py",
+        "hostkit/runtime/_wasm/_instance.py",
         "        guard.deadline = deadline\n        guard.host_calls = 0\n",
         "        guard.deadline = deadline\n",
         "the host-call budget is per activation, renewed before each",
@@ -767,7 +768,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "runtime-budget-unchecked",
-        "hostkit/runtime/_wasm.py",
+        "hostkit/runtime/_wasm/_guard.py",
         "    if guard.host_calls > inst.host_call_budget:\n",
         "    if False:\n",
         "an activation making more host calls than the budget ends the actor",
@@ -775,7 +776,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "runtime-load-bytes-size",
-        "hostkit/runtime/_wasm.py",
+        "hostkit/runtime/_wasm/_engine.py",
         "        if len(data) > self.max_component_bytes:\n",
         "        if False:\n",
         "load(bytes) obeys max_component_bytes",
@@ -860,5 +861,32 @@ MUTANTS: list[Mutant] = [
         "            if waiter is not None:\n",
         "only the callee can answer a call (a forged reply never resolves it)",
         ("tests/test_signal_attacks.py",),
+    ),
+    # ------------------------------------------------- the compile cache (boundary)
+    _m(
+        "cache-magic-only",
+        "hostkit/runtime/_wasm/_cache.py",
+        "        if blob[: len(_MAGIC)] != _MAGIC or not hmac.compare_digest(\n"
+        "            blob[len(_MAGIC) : head], self._mac(digest, body)\n"
+        "        ):\n",
+        "        if blob[: len(_MAGIC)] != _MAGIC:\n",
+        "a well-formed but swapped or forged cache body is never deserialized as native code",
+        CACHE_T,
+    ),
+    _m(
+        "cache-mac-without-digest",
+        "hostkit/runtime/_wasm/_cache.py",
+        'mac.update(self._fingerprint.encode() + b"\\0" + digest.encode() + b"\\0")',
+        'mac.update(self._fingerprint.encode() + b"\\0")',
+        "an authentic entry of another component, swapped in, is refused (the digest is MACed)",
+        CACHE_T,
+    ),
+    _m(
+        "cache-mac-without-fingerprint",
+        "hostkit/runtime/_wasm/_cache.py",
+        'mac.update(self._fingerprint.encode() + b"\\0" + digest.encode() + b"\\0")',
+        'mac.update(digest.encode() + b"\\0")',
+        "an entry compiled under other engine settings (fuel off) is refused",
+        CACHE_T,
     ),
 ]
