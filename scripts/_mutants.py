@@ -658,7 +658,7 @@ MUTANTS: list[Mutant] = [
         '    return file_entity(path), {"size": size, "mode": str(mode)}, size\n',
         '    return file_entity(path), {"size": 0, "mode": str(mode)}, size\n',
         "a FileWrite max_size policy sees the decoded size of the write",
-        ("tests/test_files_policy_inputs.py", "tests/test_files_grants.py"),
+        ("tests/test_guard_policies.py", "tests/test_files_grants.py"),
     ),
     _m(
         "callsites-base64-size",
@@ -666,7 +666,7 @@ MUTANTS: list[Mutant] = [
         "        return len(stripped) * 3 // 4\n",
         "        return len(stripped) // 2\n",
         "the size of base64 data is its decoded byte count",
-        ("tests/test_files_policy_inputs.py", "tests/test_gate.py"),
+        ("tests/test_guard_policies.py", "tests/test_gate.py"),
     ),
     _m(
         "record-mac-unchecked",

@@ -4,26 +4,34 @@ its check is removed (`scripts/mutation.py` applies those mutants)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 
+import hostkit
 from hostkit.capabilities import (
     Authorizer,
     Entity,
     FileRead,
     FileWrite,
+    Gate,
     KeyValue,
     Messaging,
     PluginIdentity,
     Register,
+    Root,
     grant,
 )
+from hostkit.capabilities.providers import ClockProvider, FilesProvider, KvProvider
 
 X = PluginIdentity("x", "1" * 64, "1.0", "acme")
 REGISTER = "hostkit:plugin/process#register"
 KV_GET = "hostkit:host/kv#get"
 READ = "hostkit:host/files#read"
+DENIED = "0"  # the host error case index
+DEFAULT = Path(__file__).resolve().parent.parent / "capabilities" / "policies" / "default.cedar"
 
 
 @pytest.mark.parametrize(
@@ -74,3 +82,36 @@ def test_a_name_pattern_with_only_escaped_stars_prints_as_an_exact_name() -> Non
     # Reviewers read the printed policy: an exact name reads as `==`.
     text = Register("job\\*").for_plugin("x").to_cedar()
     assert 'resource.name == "job*"' in text and "like" not in text
+
+
+@pytest.mark.parametrize(
+    ("encoding", "contents", "allowed"),
+    [
+        ("0", "abc", True),
+        ("0", "abcd", False),
+        ("0", "\u00e9a", True),  # 3 bytes in UTF-8
+        ("0", "\u00e9\u00e9", False),  # 4 bytes, 2 characters
+        ("1", "YWJj", True),  # base64 of 3 bytes
+        ("1", "YWJjZA==", False),  # base64 of 4 bytes
+        ("1", "YWI=", True),  # base64 of 2 bytes
+    ],
+)
+async def test_a_write_grants_max_size_bounds_the_decoded_bytes_written(
+    cache_dir: Path,
+    wasm: dict[str, Path],
+    tmp_path: Path,
+    encoding: str,
+    contents: str,
+    allowed: bool,
+) -> None:
+    pm = pluggy.PluginManager("hostkit")
+    pm.register(FilesProvider({"/data": Root(tmp_path, writable=True)}))
+    pm.register(KvProvider(tmp_path / "kv.db"))
+    pm.register(ClockProvider())
+    policies = [DEFAULT, *grant(FileWrite("/data/**", max_size=3), plugin="guard_writer")]
+    cfg = hostkit.HostConfig(cache_dir=cache_dir)
+    async with hostkit.open_host(cfg, capabilities=Gate(pm, policies=policies)) as host:
+        pid = await host.spawn(host.load(wasm["guard_writer"]))
+        reply = await host.call(pid, f"{encoding}/data/f\n{contents}")
+    assert reply == ("ok" if allowed else f"err:{DENIED}")
+    assert (tmp_path / "f").exists() is allowed
