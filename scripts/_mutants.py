@@ -796,7 +796,7 @@ MUTANTS: list[Mutant] = [
         "        if len(payload) > self.max_size:\n            return TOO_LARGE, 0\n",
         "",
         "process.call and Host.call obey max_message_size",
-        (*RUNTIME_T, "tests/test_router.py"),
+        RUNTIME_T,
     ),
     _m(
         "runtime-outbox-send-size",

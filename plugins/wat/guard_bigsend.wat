@@ -4,11 +4,14 @@
 ;; "S<16 hex pid><8 hex n>" -> process.send of n bytes "x"; reply "ok" or
 ;;                             "error:<send-error case index>"
 ;; "C<16 hex pid><8 hex n>" -> an outbox `s` frame of n bytes "x"; reply "queued"
+;; "K<16 hex pid><8 hex n>" -> process.call with n bytes "x" (1 s); reply the answer or
+;;                             "error:<call-error case><send-error case>"
 ;; "U"                      -> number of `u` (undeliverable) frames seen so far
 ;; "Q"                      -> takes the call and never replies
 ;; world: actor
 (module
   (import "hostkit:plugin/process@0.1.0" "send" (func $send (param i64 i32 i32 i32)))
+  (import "hostkit:plugin/process@0.1.0" "call" (func $call (param i64 i32 i32 i32 i32)))
   ;;PRELUDE
   (global $undeliv (mut i64) (i64.const 0))
   (data (i32.const 200) "ok")
@@ -52,6 +55,19 @@
         (i32.store8 (i32.const 70) (i32.add (i32.const 48) (i32.load8_u (i32.const 257))))
         (return (call $frame_put (local.get $out) (i32.const 114) (local.get $pid)
                   (local.get $ref) (i32.const 64) (i32.const 7)))))
+    (if (i32.eq (local.get $op) (i32.const 75)) ;; 'K'
+      (then
+        (call $call (local.get $to) (local.get $buf) (local.get $size) (i32.const 1000)
+          (i32.const 256))
+        (if (i32.eqz (i32.load8_u (i32.const 256)))
+          (then (return (call $frame_put (local.get $out) (i32.const 114) (local.get $pid)
+                          (local.get $ref) (i32.load (i32.const 260)) (i32.load (i32.const 264))))))
+        (i32.store (i32.const 64) (i32.load (i32.const 208)))
+        (i32.store16 (i32.const 68) (i32.load16_u (i32.const 212)))
+        (i32.store8 (i32.const 70) (i32.add (i32.const 48) (i32.load8_u (i32.const 260))))
+        (i32.store8 (i32.const 71) (i32.add (i32.const 48) (i32.load8_u (i32.const 264))))
+        (return (call $frame_put (local.get $out) (i32.const 114) (local.get $pid)
+                  (local.get $ref) (i32.const 64) (i32.const 8)))))
     (if (i32.eq (local.get $op) (i32.const 67)) ;; 'C'
       (then
         (local.set $out (call $frame_put (local.get $out) (i32.const 115) (local.get $to)
