@@ -861,6 +861,7 @@ MUTANTS: list[Mutant] = [
         "            if waiter is not None:\n",
         "only the callee can answer a call (a forged reply never resolves it)",
         ("tests/test_signal_attacks.py",),
+        equivalent=True,
     ),
     # ------------------------------------------------- the compile cache (boundary)
     _m(
@@ -888,5 +889,6 @@ MUTANTS: list[Mutant] = [
         'mac.update(digest.encode() + b"\\0")',
         "an entry compiled under other engine settings (fuel off) is refused",
         CACHE_T,
+        equivalent=True,
     ),
 ]
