@@ -20,6 +20,8 @@
      +-- FederationError          a peer link failed or a peer broke the protocol
      +-- HostClosedError          the host is closed (or closing); open a new one
      +-- WrongThreadError         the Trio host was used from another thread or asyncio
+     +-- BuildError               a plugin could not be built (names the file and line)
+          +-- ToolNotFound         componentize-py or wasm-tools is not installed
 """
 
 from __future__ import annotations
@@ -148,3 +150,43 @@ class ChildError(HostkitError):
         super().__init__(message)
         self.reason = reason
         self.child = child
+
+
+class BuildError(HostkitError):
+    """A plugin could not be built (:mod:`hostkit.build`): usually the
+    plugin's own source is at fault, else a missing tool or a bad project.
+
+    When the guest's code failed (a ``SyntaxError`` in ``app.py``, an
+    exception while importing it), ``file``, ``line`` and ``message`` locate
+    it and the text starts with them, followed by ``detail`` (the source
+    line or the guest's traceback); ``output`` keeps the tool's full output
+    for a bug report.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        detail: str = "",
+        output: str = "",
+    ) -> None:
+        where = ""
+        if file is not None:
+            where = file + (f":{line}" if line is not None else "")
+            where += f":{column}" if line is not None and column is not None else ""
+            where += ": "
+        super().__init__(where + message + (f"\n{detail}" if detail else ""))
+        self.message = message
+        self.detail = detail
+        self.file = file
+        self.line = line
+        self.column = column
+        self.output = output
+
+
+class ToolNotFound(BuildError):
+    """A build tool (componentize-py, wasm-tools) is not installed: your
+    environment is at fault. ``pip install 'wasm-hostkit[build]'``."""

@@ -7,22 +7,21 @@ WAT guests: ``plugins/wat/<name>.wat`` with the shared prelude spliced in at
 ``;;PRELUDE``; a guest names its world on a line ``;; world: NAME`` (a world
 of package ``hostkit:test``, or ``none`` for a bare core module), else it is
 looked up in ``WAT_GUESTS``. The test package is ``plugins/wit/test.wit``
-plus every ``plugins/wit/test-*.wit`` (same package, more worlds). Guests
-are assembled with ``wasm-tools parse``, given the WIT of their world with
-``wasm-tools component embed`` and wrapped with ``wasm-tools component new``.
-Python guests: componentize-py (see ``_python_guest.py``). Every output is
-cached next to a digest of its inputs and rebuilt only when they change.
+plus every ``plugins/wit/test-*.wit`` (same package, more worlds). Both kinds
+are built by :mod:`hostkit.build` (``build_wat``: wasm-tools parse, embed,
+new; ``build_python``: componentize-py), which caches every output next to a
+digest of its inputs and rebuilds only when they change.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from hostkit.build import HOSTKIT_PACKAGES, BuildError, find_tool
+from hostkit.build import build_python as _build_python
+from hostkit.build import build_wat as _build_wat
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "plugins"
@@ -62,29 +61,22 @@ def _discover_wat() -> dict[str, str | None]:
 WAT_GUESTS: dict[str, str | None] = _discover_wat()
 
 
+def tool(name: str) -> str:
+    """A toolchain binary (next to this Python first, then PATH); exits
+    with the install hint if it is missing."""
+    try:
+        return find_tool(name)
+    except BuildError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def _test_wit_files() -> list[Path]:
     return [PLUGINS / "wit" / "test.wit", *sorted((PLUGINS / "wit").glob("test-*.wit"))]
 
 
-def tool(name: str) -> str:
-    """A toolchain binary: next to this Python first (a venv), then PATH."""
-    beside = Path(sys.executable).with_name(name)
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if found is None:
-        raise SystemExit(f"{name} not found: pip install 'wasm-hostkit[build]'")
-    return found
-
-
-def _digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(hashlib.sha256(part).digest())
-    return h.hexdigest()
-
-
-# The packages test.wit's worlds use: dependency name -> source.
+# The packages test.wit's worlds use: dependency name -> source. hostkit's
+# own (plugin, host) are listed for readers; hostkit.build adds them itself
+# from its package data (the same files), so only the others are passed on.
 WIT_DEPS: dict[str, Path] = {
     "plugin": ROOT / "wit" / "plugin" / "plugin.wit",
     "host": ROOT / "wit" / "host" / "host.wit",
@@ -92,17 +84,9 @@ WIT_DEPS: dict[str, Path] = {
 }
 
 
-def _wit_dir(tmp: Path) -> Path:
-    """The hostkit:test package files as the main package, WIT_DEPS as its
-    dependencies."""
-    wit = tmp / "wit"
-    wit.mkdir()
-    for source in _test_wit_files():
-        shutil.copy(source, wit / source.name)
-    for dep, source in WIT_DEPS.items():
-        (wit / "deps" / dep).mkdir(parents=True)
-        shutil.copy(source, wit / "deps" / dep / source.name)
-    return wit
+def app_deps() -> dict[str, Path]:
+    """``WIT_DEPS`` without hostkit's own packages (``deps=`` of hostkit.build)."""
+    return {k: v for k, v in WIT_DEPS.items() if k not in HOSTKIT_PACKAGES}
 
 
 def wat_source(name: str) -> str:
@@ -118,55 +102,18 @@ def wat_source(name: str) -> str:
 def build_wat(name: str, out_dir: Path = BUILD) -> Path:
     """Build one WAT guest; returns the path of the ``.wasm``."""
     world = WAT_GUESTS[name]
-    source = wat_source(name)
-    inputs = [source.encode(), (world or "").encode()]
-    if world is not None:
-        inputs += [source.read_bytes() for source in _test_wit_files()]
-        inputs += [source.read_bytes() for source in WIT_DEPS.values()]
-    digest = _digest(*inputs)
-    out = out_dir / f"{name}.wasm"
-    stamp = out_dir / f"{name}.wasm.sha256"
-    if out.exists() and stamp.exists() and stamp.read_text() == digest:
-        return out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wasm_tools = tool("wasm-tools")
-    with tempfile.TemporaryDirectory(prefix="hostkit-build-") as tmp_s:
-        tmp = Path(tmp_s)
-        (tmp / "guest.wat").write_text(source)
-        core = tmp / "core.wasm"
-        _run([wasm_tools, "parse", str(tmp / "guest.wat"), "-o", str(core)], name)
-        if world is None:
-            shutil.copy(core, out)
-        else:
-            wit = _wit_dir(tmp)
-            embedded = tmp / "embedded.wasm"
-            _run(
-                [
-                    wasm_tools,
-                    "component",
-                    "embed",
-                    str(wit),
-                    "--world",
-                    f"hostkit:test/{world}",
-                    str(core),
-                    "-o",
-                    str(embedded),
-                ],
-                name,
-            )
-            _run([wasm_tools, "component", "new", str(embedded), "-o", str(out)], name)
-    stamp.write_text(digest)
-    return out
+    return _build_wat(
+        wat_source(name),
+        out_dir / f"{name}.wasm",
+        world=None if world is None else f"hostkit:test/{world}",
+        wit=_test_wit_files(),
+        deps=app_deps(),
+    ).path
 
 
 def build_python(name: str, out_dir: Path = BUILD) -> Path:
     """Build one componentize-py guest (slow the first time, then cached)."""
-    sys.path.insert(0, str(PLUGINS))
-    try:
-        from _python_guest import build_python_guest
-    finally:
-        sys.path.remove(str(PLUGINS))
-    return build_python_guest(PYTHON_GUESTS[name], out_dir / f"{name}.wasm")
+    return _build_python(PYTHON_GUESTS[name], out_dir / f"{name}.wasm").path
 
 
 def build(name: str, out_dir: Path = BUILD) -> Path:
@@ -177,16 +124,14 @@ def build(name: str, out_dir: Path = BUILD) -> Path:
     raise SystemExit(f"unknown plugin {name!r}; known: {', '.join([*WAT_GUESTS, *PYTHON_GUESTS])}")
 
 
-def _run(cmd: list[str], name: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"building {name}: {' '.join(cmd[:3])} failed:\n{proc.stderr}")
-
-
 def main(argv: list[str]) -> int:
     names = argv or [*WAT_GUESTS, *PYTHON_GUESTS]
     for name in names:
-        print(build(name))
+        try:
+            print(build(name))
+        except BuildError as exc:
+            print(f"building {name}: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import hostkit
+import hostkit.build
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -27,12 +28,13 @@ def wasm() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def python_guests() -> Any:
-    """plugins/_python_guest.py (builds componentize-py guests, digest-cached),
-    after checking the toolchain: componentize-py is a declared test
-    dependency, so a missing one fails the tests rather than skipping them."""
+    """plugins/_python_guest.py (a shim over hostkit.build: builds
+    componentize-py guests, digest-cached), after checking the toolchain:
+    componentize-py is a declared test dependency, so a missing one fails the
+    tests rather than skipping them."""
     try:
-        python_guest_builder.componentize_py()
-    except python_guest_builder.GuestBuildError as exc:
+        hostkit.build.find_tool("componentize-py")
+    except hostkit.build.BuildError as exc:
         pytest.fail(str(exc))
     return python_guest_builder
 

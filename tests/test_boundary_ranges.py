@@ -195,8 +195,9 @@ async def test_a_process_import_answering_out_of_range_ends_the_caller(
     wasm = assemble(wat, tmp_path)
     async with hostkit.open_host(config) as host:
         pid = await host.spawn(host.load(wasm))
-        # fault injection: the scheduler (the host's side) answers out of range
-        setattr(host._sched, method, lambda *args: bad)
+        # fault injection: the host's side of the process imports answers out
+        # of range
+        setattr(host.engine._api, method, lambda *args: bad)
         monitor = host.monitor(pid)
         host.send(pid, "go")
         with trio.fail_after(10):

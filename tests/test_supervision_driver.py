@@ -751,6 +751,10 @@ async def test_the_tree_as_data(host: hostkit.Host, wasm: dict[str, Path]) -> No
         assert crasher is not None
         host.send(crasher, "trap")
         await until(lambda: host.whereis("crasher") not in (None, crasher))
+        # rest_for_one restarts svc after the crasher: wait for both
+        await until(
+            lambda: [c.restarts for c in s.child_supervisor("inner").tree().children] == [1, 1]
+        )
         tree = s.tree()
         counter_pid = host.whereis("counter")
         assert s.child_supervisor("inner").name == "root/inner"

@@ -13,7 +13,12 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 
 from ._audit import audit
+from ._audit_view import register as _register_audit_view
+from ._build_cmds import build_command, new_command
+from ._call import call_command
 from ._demo import demo
+from ._inspect import inspect_command
+from ._policy import policy
 
 
 def _version() -> str:
@@ -31,3 +36,7 @@ def main() -> None:
 
 main.add_command(audit)
 main.add_command(demo)
+# The plugin author's workflow (new, build, call, inspect, policy, audit show/tail).
+for _command in (new_command, build_command, call_command, inspect_command, policy):
+    main.add_command(_command)
+_register_audit_view(audit)

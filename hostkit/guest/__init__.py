@@ -1,5 +1,6 @@
 """hostkit's Python guest SDK: write an actor as a GenServer, build it with
-componentize-py (``plugins/_python_guest.py``), run it in a hostkit host.
+``hostkit build`` (or :func:`hostkit.build.build_python`), run it in a
+hostkit host. The reference is ``docs/reference/guest-sdk.md``.
 
 Inside a guest this package is bundled as the top-level ``hostkit_guest``::
 
@@ -19,17 +20,21 @@ Inside a guest this package is bundled as the top-level ``hostkit_guest``::
 
 Guests built against ``hostkit:host/full-plugin`` reach the stock host
 functions through ``hostkit_guest.host`` (``host.files_read(path)``,
-``host.kv_set(key, value)``, ``host.http_request("GET", url)``...).
+``host.kv_set(key, value)``, ``host.http_request("GET", url)``...), and an
+application's own WIT API through :func:`app_api`. Refusals raise
+:class:`HostCallDenied`, other failures :class:`HostCallFailed`.
 
 Only the standard library and relative imports are used here, so the SDK
 runs both inside the guest and (for tests) under plain CPython.
 """
 
 from . import _hostfns as host
+from ._app import app_api as app_api
 from ._component import WitProcess as WitProcess
 from ._component import export as export
 from ._errors import CallFailed as CallFailed
 from ._errors import GuestError as GuestError
+from ._errors import HostCallDenied as HostCallDenied
 from ._errors import HostCallFailed as HostCallFailed
 from ._errors import MessageError as MessageError
 from ._errors import RegisterFailed as RegisterFailed
@@ -57,6 +62,7 @@ __all__ = [
     "From",
     "GenServer",
     "GuestError",
+    "HostCallDenied",
     "HostCallFailed",
     "MessageError",
     "Process",
@@ -67,6 +73,7 @@ __all__ = [
     "StopGuest",
     "WitProcess",
     "actor",
+    "app_api",
     "decode_frames",
     "encode_frames",
     "export",

@@ -10,6 +10,7 @@
     ├── SpawnFailed           spawn_now() failed
     ├── RegisterFailed        register() was refused
     └── HostCallFailed        a host function (files, http, kv, ...) returned its error
+        └── HostCallDenied    ... and the error is `denied`: a policy refused the call
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "CallFailed",
     "GuestError",
+    "HostCallDenied",
     "HostCallFailed",
     "MessageError",
     "RegisterFailed",
@@ -101,3 +103,12 @@ class HostCallFailed(GuestError):
         self.function = function
         self.case = case
         self.detail = detail
+
+
+class HostCallDenied(HostCallFailed):
+    """A host function or an application API call was refused by the host's
+    policy (the WIT ``denied`` case): not your bug; the plugin needs a grant
+    from the operator. ``detail`` is the host's reason."""
+
+    def __init__(self, function: str, detail: str | None = None) -> None:
+        super().__init__(function, "denied", detail)

@@ -21,9 +21,9 @@ stays importable on the host.
 from __future__ import annotations
 
 import importlib
-import re
 from typing import Any, NamedTuple
 
+from ._app import failure_of
 from ._errors import HostCallFailed
 
 __all__ = [
@@ -71,7 +71,6 @@ class HttpResponse(NamedTuple):
     body: str
 
 
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 _INTERFACES = ("hostkit_host_types", "files", "http", "kv", "clock", "random", "log")
@@ -100,12 +99,6 @@ def _module(name: str) -> Any:
     return found
 
 
-def _case(value: Any) -> str:
-    """``Error_NotFound(...)`` -> ``"not-found"``; an enum member -> its name."""
-    name = type(value).__name__.split("_", 1)[-1]
-    return _CAMEL.sub("-", name).lower()
-
-
 def _enum(enum_type: Any, name: str) -> Any:
     return enum_type[name.upper().replace("-", "_")]
 
@@ -116,8 +109,7 @@ def _call(function: str, fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
     except Err as exc:
-        error = exc.value
-        raise HostCallFailed(function, _case(error), getattr(error, "value", None)) from None
+        raise failure_of(function, exc.value) from None
 
 
 def _encoding(name: str) -> Any:

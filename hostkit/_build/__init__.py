@@ -1,0 +1,1 @@
+"""How plugins are built; the public names live in :mod:`hostkit.build`."""
