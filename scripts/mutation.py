@@ -101,7 +101,8 @@ def _pytest(tree: Path, tests: tuple[str, ...], timeout: float) -> tuple[int | N
     except subprocess.TimeoutExpired:
         return None, "timed out"
     lines = (done.stdout + done.stderr).strip().splitlines()
-    return done.returncode, lines[-1] if lines else ""
+    failed = [line.split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    return done.returncode, "; ".join([*failed[:5], lines[-1]] if lines else failed)
 
 
 def _check_copy_is_used(tree: Path) -> None:
