@@ -9,6 +9,10 @@ guest, the same in-memory provider and the same hook binding run three ways:
 - ungated: the gate's binding with the decision, limits and audit removed
   (``Gate._resolve_ungated``, a benchmark-only back door): the floor;
 - gated, cached decision: what every repeated call pays;
+- the same without the per-call audit record (``NoRecordGate``, a
+  benchmark-only subclass whose allowed-call record is skipped): the gate's
+  own logic, for the issue's two targets (+2 us without the record, +5 us
+  with it);
 - gated, decision not cached: an `Authorizer` that never reuses a decision
   (entity sets and policy partitions still cached), next to a raw cedarpy
   decision for the same request with policies, entities and schema
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import cedarpy
+import msgspec
 import pluggy
 import trio
 
@@ -45,6 +50,7 @@ import build as plugin_build  # noqa: E402
 
 import hostkit  # noqa: E402
 from hostkit.audit import AuditLog  # noqa: E402
+from hostkit.audit._record import prepare_fields  # noqa: E402
 from hostkit.capabilities import (  # noqa: E402
     Authorizer,
     CallContext,
@@ -96,6 +102,14 @@ class UncachedAuthorizer(Authorizer):
         return self._snapshot.decide(principal, action, resource, context or {}, entities)
 
 
+class NoRecordGate(Gate):
+    """The gate without the allowed call's audit record. Benchmark only: a
+    real gate never runs a call it did not record."""
+
+    def _audit_allowed(self, *args: Any) -> None:
+        return None
+
+
 def policies() -> list[Any]:
     # A host with 50 plugins, each with a few grants, as bench_gate.py uses.
     out: list[Any] = []
@@ -105,10 +119,10 @@ def policies() -> list[Any]:
     return out
 
 
-def gate(authorizer: Authorizer | None = None) -> Gate:
+def gate(authorizer: Authorizer | None = None, kind: type[Gate] = Gate) -> Gate:
     pm = pluggy.PluginManager("hostkit")
     pm.register(MemoryProvider())
-    return Gate(
+    return kind(
         pm,
         authorizer=authorizer or Authorizer(policies()),
         # the success path: limits are checked, never hit
@@ -119,14 +133,20 @@ def gate(authorizer: Authorizer | None = None) -> Gate:
 
 async def per_call_us(
     host: hostkit.Host, pid: hostkit.Pid, calls: int, rounds: int
-) -> Callable[[], Awaitable[float]]:
+) -> Callable[[], Awaitable[tuple[float, float]]]:
     message = f"K{calls:08x}key"
     assert await host.call(pid, message) == "ok:v"
 
-    async def one() -> float:
-        start = time.perf_counter()
+    async def one() -> tuple[float, float]:
+        """Wall and process CPU time per call (every thread of this process:
+        the Trio thread and the scheduler thread). On a loaded machine CPU
+        time leaves out the slices other processes took."""
+        wall, cpu = time.perf_counter(), time.process_time()
         await host.call(pid, message)
-        return (time.perf_counter() - start) / calls * 1e6
+        return (
+            (time.perf_counter() - wall) / calls * 1e6,
+            (time.process_time() - cpu) / calls * 1e6,
+        )
 
     return one
 
@@ -135,41 +155,74 @@ async def run(calls: int, rounds: int) -> None:
     wasm = plugin_build.build_wat("hostcall")
     cfg = hostkit.HostConfig(scheduler_threads=1, cache_dir=None, host_call_budget=calls + 10)
     ungated_gate, cached_gate = gate(), gate()
+    norecord_gate = gate(kind=NoRecordGate)
     uncached_gate = gate(UncachedAuthorizer(policies()))
-    samples: dict[str, list[float]] = {"ungated": [], "cached": [], "uncached": []}
+    names = ("ungated", "norecord", "cached", "uncached")
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     async with (
         hostkit.open_host(cfg, resolver=ungated_gate._resolve_ungated) as plain,
+        hostkit.open_host(cfg, capabilities=norecord_gate) as unrecorded,
         hostkit.open_host(cfg, capabilities=cached_gate) as gated,
         hostkit.open_host(cfg, capabilities=uncached_gate) as fresh,
     ):
         runners = {}
-        for name, host in (("ungated", plain), ("cached", gated), ("uncached", fresh)):
+        for name, host in zip(names, (plain, unrecorded, gated, fresh), strict=True):
             pid = await host.spawn(host.load(wasm))
             runners[name] = await per_call_us(host, pid, calls, rounds)
         for _ in range(rounds):  # interleaved: noise hits all alike
             for name, one in runners.items():
-                samples[name].append(await one())
-    med = {name: statistics.median(values) for name, values in samples.items()}
-    audit_us = audit_record_us(rounds)
+                w, c = await one()
+                wall[name].append(w)
+                cpu[name].append(c)
+    audit_us, prepared_us = audit_record_us(rounds)
     raw_us = raw_cedarpy_us(cached_gate, rounds)
 
-    print(f"\n{len(policies())} policies, {calls} kv.get calls per message, medians per call:")
-    print(f"  ungated host call                         {med['ungated']:8.2f} us")
-    diff = med["cached"] - med["ungated"]
-    print(f"  gated, cached decision                    {med['cached']:8.2f} us  (+{diff:.2f} us)")
-    print(f"    the audit record alone, tight loop      {audit_us:8.2f} us")
-    print(f"    the rest: gate logic, in-place slowdown {diff - audit_us:8.2f} us")
-    udiff = med["uncached"] - med["ungated"]
-    print(
-        f"  gated, decision not cached                {med['uncached']:8.2f} us  (+{udiff:.2f} us)"
-    )
-    decision_us = udiff - audit_us
-    print(f"    decision + gate, without the audit      {decision_us:8.2f} us")
-    print(f"  raw cedarpy decision, all pre-parsed      {raw_us:8.2f} us")
-    print(f"  uncached gated decision / raw cedarpy     {decision_us / raw_us:8.2f} x")
+    print(f"\n{len(policies())} policies, {calls} kv.get calls per message, per call:")
+    print(f"{rounds} interleaved rounds; median [min-max] of the rounds; 'over ungated' is")
+    print("the median of the per-round differences (each round's runs are adjacent in time)")
+    print(f"  {'':<34} {'wall':>22} {'process CPU':>22}")
+    over: dict[str, tuple[float, float]] = {}
+    for name, label in zip(
+        names,
+        (
+            "ungated host call",
+            "gated, cached, no per-call record",
+            "gated, cached decision",
+            "gated, decision not cached",
+        ),
+        strict=True,
+    ):
+        cells = []
+        for series in (wall, cpu):
+            values = series[name]
+            cells.append(
+                f"{statistics.median(values):7.2f} [{min(values):6.2f}-{max(values):6.2f}]"
+            )
+        print(f"  {label:<34} {cells[0]:>22} {cells[1]:>22}")
+        w, c = (
+            statistics.median(a - b for a, b in zip(series[name], series["ungated"], strict=True))
+            for series in (wall, cpu)
+        )
+        over[name] = (w, c)
+    print("  over ungated (wall / CPU):")
+    for name, label, target in (
+        ("norecord", "cached, no per-call record", "   (target +2)"),
+        ("cached", "cached decision", "   (target +5)"),
+        ("uncached", "decision not cached", ""),
+    ):
+        w, c = over[name]
+        print(f"    {label:<28} +{w:6.2f} / +{c:6.2f} us{target}")
+    print("tight loops, process CPU time:")
+    print(f"  AuditLog.record (fields checked)        {audit_us:8.2f} us")
+    print(f"  AuditLog.record_encoded (the gate's)    {prepared_us:8.2f} us")
+    print(f"  raw cedarpy decision, all pre-parsed    {raw_us:8.2f} us")
 
 
-def audit_record_us(rounds: int) -> float:
+def audit_record_us(rounds: int) -> tuple[float, float]:
+    """One decision record through `AuditLog.record` (fields checked) and
+    through `AuditLog.record_encoded` (the gate's fast path: fields encoded
+    by the caller, here once)."""
     log = AuditLog()
     fields = {
         "actor": "<0.1>",
@@ -183,12 +236,23 @@ def audit_record_us(rounds: int) -> float:
 
     def one() -> float:
         n = 5000
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(n):
             log.record("decision", **fields)
-        return (time.perf_counter() - start) / n * 1e6
+        return (time.process_time() - start) / n * 1e6
 
-    return statistics.median(one() for _ in range(rounds))
+    encoded = msgspec.json.encode(prepare_fields(fields))[1:-1]
+
+    def prepared() -> float:
+        n = 5000
+        start = time.process_time()
+        for _ in range(n):
+            log.record_encoded(b'"decision"', encoded)
+        return (time.process_time() - start) / n * 1e6
+
+    checked = [one() for _ in range(rounds)]
+    fast = [prepared() for _ in range(rounds)]
+    return statistics.median(checked), statistics.median(fast)
 
 
 def raw_cedarpy_us(g: Gate, rounds: int) -> float:
@@ -211,10 +275,10 @@ def raw_cedarpy_us(g: Gate, rounds: int) -> float:
 
     def one() -> float:
         n = 300
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(n):
             cedarpy.is_authorized(request, policy_set, entities, schema)
-        return (time.perf_counter() - start) / n * 1e6
+        return (time.process_time() - start) / n * 1e6
 
     return statistics.median(one() for _ in range(rounds))
 

@@ -18,6 +18,7 @@ from ._errors import CallDeadlock as CallDeadlock
 from ._errors import CallTimeout as CallTimeout
 from ._errors import CapabilityDenied as CapabilityDenied
 from ._errors import ComponentLoadError as ComponentLoadError
+from ._errors import ConfigError as ConfigError
 from ._errors import FederationError as FederationError
 from ._errors import HostClosedError as HostClosedError
 from ._errors import HostkitError as HostkitError
@@ -28,6 +29,7 @@ from ._errors import PolicyError as PolicyError
 from ._errors import RestartIntensityExceeded as RestartIntensityExceeded
 from ._errors import SpawnError as SpawnError
 from ._errors import SupervisorSpecError as SupervisorSpecError
+from ._errors import TooManyTimers as TooManyTimers
 from ._errors import WrongThreadError as WrongThreadError
 from ._pid import HOST_PID as HOST_PID
 from ._pid import ExitReason as ExitReason
@@ -40,12 +42,22 @@ if _TYPE_CHECKING:
     from .runtime import HostConfig as HostConfig
     from .runtime import HostFunction as HostFunction
     from .runtime import Monitor as Monitor
+    from .runtime import TimerRef as TimerRef
     from .runtime import open_host as open_host
 
 # The runtime (and with it wasmtime) loads on first use, so the pure modules
 # (``hostkit._pid``, ``hostkit._frames``) import without wasmtime.
 _RUNTIME_NAMES = frozenset(
-    {"CompileProgress", "Component", "Host", "HostConfig", "HostFunction", "Monitor", "open_host"}
+    {
+        "CompileProgress",
+        "Component",
+        "Host",
+        "HostConfig",
+        "HostFunction",
+        "Monitor",
+        "TimerRef",
+        "open_host",
+    }
 )
 
 
@@ -71,6 +83,7 @@ __all__ = [
     "CompileProgress",
     "Component",
     "ComponentLoadError",
+    "ConfigError",
     "ExitReason",
     "FederationError",
     "Host",
@@ -87,6 +100,8 @@ __all__ = [
     "RestartIntensityExceeded",
     "SpawnError",
     "SupervisorSpecError",
+    "TimerRef",
+    "TooManyTimers",
     "WrongThreadError",
     "open_host",
 ]

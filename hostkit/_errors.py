@@ -7,6 +7,7 @@
      +-- SpawnError               init failed, or the host refused to start the actor
      +-- MailboxFull              the target's mailbox is at capacity; nothing was enqueued
      +-- MessageTooLarge          the payload exceeds the host's size limit; nothing was sent
+     +-- TooManyTimers            the target already has max_timers_per_actor pending timers
      +-- NoProc                   the pid or name does not name a live actor
      +-- ActorExited              the actor you were calling exited before replying
      +-- CallTimeout              no reply within the timeout (also a TimeoutError)
@@ -22,6 +23,7 @@
      +-- WrongThreadError         the Trio host was used from another thread or asyncio
      +-- BuildError               a plugin could not be built (names the file and line)
           +-- ToolNotFound         componentize-py or wasm-tools is not installed
+     +-- ConfigError              a host.toml is malformed (names the file and the key)
 """
 
 from __future__ import annotations
@@ -70,6 +72,15 @@ class MailboxFull(HostkitError):
 
 class MessageTooLarge(HostkitError, ValueError):
     """The payload exceeds the host's ``max_message_size``; nothing was sent."""
+
+
+class TooManyTimers(HostkitError):
+    """The actor already has ``max_timers_per_actor`` pending timers (or the
+    host's ``host_mailbox_bytes`` is spent); no timer was set.
+
+    Whose fault: the caller sets timers faster than they fire or are
+    cancelled. Cancel the ones you no longer need, or raise the limit.
+    """
 
 
 class NoProc(HostkitError, LookupError):
@@ -190,3 +201,8 @@ class BuildError(HostkitError):
 class ToolNotFound(BuildError):
     """A build tool (componentize-py, wasm-tools) is not installed: your
     environment is at fault. ``pip install 'wasm-hostkit[build]'``."""
+
+
+class ConfigError(HostkitError, ValueError):
+    """A host configuration file (``host.toml``) is malformed: your input.
+    The message names the file, the key and what is expected there."""

@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .audit._capture import AuditCapture, start_capture, stop_capture
+from .federation._memory import MemoryNetwork as MemoryNetwork
+from .federation._memory import Wire as Wire
+from .federation._memory import memory_channel_pair as memory_channel_pair
 
-__all__ = ["AuditCapture", "capture_audit"]
+__all__ = ["AuditCapture", "MemoryNetwork", "Wire", "capture_audit", "memory_channel_pair"]
 
 
 @contextmanager

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Set up and run the demo: builds the example components, then runs actors
-# in a local host (no services to start).
+# The first thing to run: sets up .venv, builds the game-mods example's two
+# Python mods (cached; the first build takes a minute or two), then plays
+# three seconds of the game with a well-behaved and a hostile mod. Nothing
+# to start by hand; everything runs in this one process. Extra arguments go
+# to the game (e.g. --seconds 5).
 source "$(dirname "$0")/_venv.sh"
-.venv/bin/python plugins/build.py echo ring loop trap spawner >/dev/null
-exec .venv/bin/hostkit demo "$@"
+.venv/bin/python examples/build.py goblins griefer
+exec .venv/bin/python examples/game_mods/game.py "$@"

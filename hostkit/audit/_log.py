@@ -20,7 +20,6 @@ Two promises shape this module:
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time as _time
@@ -34,7 +33,7 @@ import msgspec
 from .._errors import AuditError
 from ._capture import active_captures
 from ._key import check_key
-from ._record import GENESIS_HASH, prepare_fields, seal
+from ._record import GENESIS_HASH, encode_value, prepare_fields, seal, seal_encoded
 from ._sinks import AuditSink, FileSink
 
 
@@ -87,7 +86,13 @@ class AuditLog:
                 own.close()
             raise
         self._node = node
+        self._node_json = encode_value(node)
         self._clock = clock or _time.time
+        # the timestamp of a record written now: from the integer clock
+        # when the clock is the default (one call, no float rounding)
+        self._now: Callable[[], str] = (
+            _rfc3339_ns if clock is None else lambda: _rfc3339(self._clock())
+        )
         self._lock = threading.Lock()
         self._writer: int | None = None  # thread id inside record(), to catch re-entry
         self._closed = False
@@ -175,7 +180,48 @@ class AuditLog:
             finally:
                 self._writer = None
 
-    def _write(self, event: str, body: dict[str, Any]) -> dict[str, Any]:
+    def record_encoded(self, event: bytes, fields: bytes) -> bytes:
+        """:meth:`record` for a record the caller already encoded: the fast
+        path of the capability gate's per-call decision record.
+
+        Same lock, chain, sinks and failure rules as :meth:`record`; the
+        fields are neither checked nor converted. The caller promises
+        ``event`` is ``encode_value`` of the event name and ``fields`` is
+        the canonical encoding of what ``prepare_fields`` returns for its
+        fields, without braces (see `hostkit.audit._record.seal_encoded`):
+        every string made inert first, a guest's too -- that is what keeps
+        the log inert. ``tests/test_gate_fastpath.py`` checks the gate's
+        lines against :meth:`record`'s, byte for byte.
+
+        Returns:
+            The line as written (no newline); decode it for the record.
+
+        Raises:
+            AuditError: as :meth:`record`, except that fields are not checked.
+        """
+        me = threading.get_ident()
+        if self._writer == me:
+            raise AuditError("AuditLog.record() called from inside a sink's write()")
+        with self._lock:
+            self._writer = me
+            try:
+                self._check_open()
+                seq = self._seq
+                line, digest = seal_encoded(
+                    seq,
+                    self._now(),
+                    self._node_json,
+                    event,
+                    fields,
+                    self._prev,
+                    self._key,
+                )
+                self._append(seq, line, digest)
+                return line
+            finally:
+                self._writer = None
+
+    def _check_open(self) -> None:
         if self._closed:
             raise AuditError("the audit log is closed")
         if self._failure is not None:
@@ -183,11 +229,19 @@ class AuditLog:
                 f"the audit log is broken since seq {self._seq} and refuses records: "
                 f"{self._failure}"
             ) from self._failure
+
+    def _write(self, event: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._check_open()
         seq = self._seq
         record, line = seal(
-            seq, _rfc3339(self._clock()), self._node, event, body, self._prev, self._key
+            seq, self._now(), self._node, event, body, self._prev, self._key
         )
-        text = line.decode()
+        self._append(seq, line, record["hash"])
+        return record
+
+    def _append(self, seq: int, line: bytes, digest: str) -> None:
+        """Write ``line`` (record ``seq``) to every sink, then advance the chain."""
+        text = line.decode() if self._sinks else ""
         for sink in self._sinks:
             try:
                 sink.write(text)
@@ -200,10 +254,9 @@ class AuditLog:
                     raise self._failure from exc
                 raise
         self._seq = seq + 1
-        self._prev = record["hash"]
+        self._prev = digest
         for capture in active_captures():
             capture.append(msgspec.json.decode(line))
-        return record
 
     def close(self) -> None:
         """Close every sink; later :meth:`record` calls raise. Idempotent.
@@ -276,15 +329,27 @@ def _rfc3339(seconds: float) -> str:
     """
     global _second
     # the same rounding as datetime.fromtimestamp: round the fraction alone
-    fraction, integral = math.modf(seconds)
-    frac = round(fraction * 1_000_000)
-    whole = int(integral)
+    # (int() and the subtraction are math.modf, exactly, without its tuple)
+    whole = int(seconds)
+    frac = round((seconds - whole) * 1_000_000)
     if frac >= 1_000_000:
         whole, frac = whole + 1, frac - 1_000_000
     elif frac < 0:
         whole, frac = whole - 1, frac + 1_000_000
-    cached_whole, prefix = _second
-    if cached_whole != whole:
-        prefix = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second = (whole, prefix)  # one tuple: safe to swap between threads
-    return f"{prefix}.{frac:06d}Z"
+    cached = _second
+    if cached[0] != whole:
+        cached = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+        _second = cached  # one tuple: safe to swap between threads
+    return "%s%06dZ" % (cached[1], frac)  # noqa: UP031 (faster than an f-string here)
+
+
+def _rfc3339_ns(ns: int | None = None) -> str:
+    """``ns`` nanoseconds since the epoch (default: now) as RFC 3339 UTC,
+    rounded to the microsecond: `_rfc3339` on the integer clock."""
+    global _second
+    whole, frac = divmod(((_time.time_ns() if ns is None else ns) + 500) // 1000, 1_000_000)
+    cached = _second
+    if cached[0] != whole:
+        cached = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+        _second = cached
+    return "%s%06dZ" % (cached[1], frac)  # noqa: UP031 (faster than an f-string here)

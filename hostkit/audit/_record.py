@@ -30,7 +30,9 @@ equality with it: any change to a line's bytes -- a value, the field order,
 whitespace, a duplicated key -- is caught even when the meaning is unchanged.
 
 Everything here is pure (no I/O, no clock): :func:`prepare_fields` validates
-what a caller passes, :func:`seal` numbers, chains and encodes a record, and
+what a caller passes, :func:`seal` numbers, chains and encodes a record
+(:func:`seal_encoded` the same for a body its caller already encoded: the
+capability gate's per-call fast path, byte-identical), and
 :func:`check_line` checks one line's own integrity. Chain checks (``seq`` and
 ``prev`` against the previous line) live in the verifier.
 """
@@ -70,6 +72,7 @@ _DECISIONS: Final = frozenset({"allow", "deny"})
 _HEX: Final = frozenset("0123456789abcdef")
 
 _encode = msgspec.json.Encoder().encode
+_sha256 = hashlib.sha256
 _decode = msgspec.json.Decoder().decode
 
 
@@ -121,6 +124,13 @@ def prepare_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             value = _plain(value, name)
         values[name] = _inert(value)
     return _ordered(values)
+
+
+def inert_value(value: Any) -> Any:
+    """``value`` with every string in it made inert, as :func:`prepare_fields`
+    writes it: for callers of `AuditLog.record_prepared` that build a body
+    themselves (a string already inert comes back as itself)."""
+    return _inert(value)
 
 
 def _inert(value: Any) -> Any:
@@ -195,17 +205,61 @@ def seal(
     Returns:
         The record (with ``hash``) and its canonical line, without newline.
     """
-    record: dict[str, Any] = {"seq": seq, "time": time, "node": node, "event": event}
-    record.update(body)
+    record: dict[str, Any] = {"seq": seq, "time": time, "node": node, "event": event, **body}
     record["prev"] = prev
     unsealed = _encode(record)
     if key is not None:
-        mac = hmac.new(key, unsealed, hashlib.sha256).hexdigest()
+        # hmac.digest: OpenSSL's one-shot HMAC, same bytes as hmac.new(...)
+        mac = hmac.digest(key, unsealed, "sha256").hex()
         record["mac"] = mac
         unsealed = _with_field(unsealed, "mac", mac)
-    digest = hashlib.sha256(unsealed).hexdigest()
+    digest = _sha256(unsealed).hexdigest()
     record["hash"] = digest
-    return record, _sealed(unsealed, digest)
+    return record, b'%s,"hash":"%s"}' % (unsealed[:-1], digest.encode())
+
+
+encode_value: Final = _encode
+"""``encode_value(value)``: ``value`` in the canonical encoding, for a record
+built as bytes (see :func:`seal_encoded`); pass it through
+:func:`inert_value` first. The encoder itself: no wrapper on the per-call path."""
+
+
+def seal_encoded(
+    seq: int,
+    time: str,
+    node: bytes,
+    event: bytes,
+    fields: bytes,
+    prev: str,
+    key: bytes | None = None,
+) -> tuple[bytes, str]:
+    """:func:`seal` for a record whose parts are already encoded, without
+    building it as a dict: the per-call fast path.
+
+    ``node`` and ``event`` are :func:`encode_value` of the strings;
+    ``fields`` is the canonical encoding of the body (what
+    :func:`prepare_fields` returns) without its braces, non-empty, e.g.
+    ``b'"actor":"<0.1>","decision":"allow"'``. The line is then the one
+    :func:`seal` writes, byte for byte: msgspec writes an object as its
+    members joined by commas, and each member's encoding does not depend on
+    its neighbours. ``time`` is ASCII (an RFC 3339 timestamp) and ``prev`` a
+    hex digest, so neither needs escaping.
+
+    Returns:
+        The canonical line, without newline, and its ``hash``.
+    """
+    unsealed = b'{"seq":%d,"time":"%s","node":%s,"event":%s,%s,"prev":"%s"}' % (
+        seq,
+        time.encode(),
+        node,
+        event,
+        fields,
+        prev.encode(),
+    )
+    if key is not None:
+        unsealed = _with_field(unsealed, "mac", hmac.digest(key, unsealed, "sha256").hex())
+    digest = _sha256(unsealed).hexdigest()
+    return b'%s,"hash":"%s"}' % (unsealed[:-1], digest.encode()), digest
 
 
 # -- checking ----------------------------------------------------------------

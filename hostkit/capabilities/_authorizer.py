@@ -155,7 +155,11 @@ class Authorizer:
         cache = snapshot.decisions
         # True == 1 == 1.0 in Python but not in Cedar: every part of the key
         # keeps types apart at every depth (see _freeze and _entity_key).
-        res_key = _entity_key(resource)
+        attrs = resource.attrs
+        if not attrs or (len(attrs) == 1 and type(attrs[0][1]) is str):
+            res_key: Any = resource  # what _entity_key says, without the call
+        else:
+            res_key = _entity_key(resource)
         ent_key = tuple(map(_entity_key, entities)) if entities else ()
         who_key = principal if type(principal) is not Entity else _entity_key(principal)
         if context:

@@ -293,6 +293,11 @@ class DenialStorms:
                 return False, count
             return False, 0
 
+    def has_pending(self) -> bool:
+        """True if some denials may be waiting for a summary (`due` would
+        look); a lock-free hint for the per-call path."""
+        return bool(self._pending)
+
     def due(self, *, everything: bool = False) -> list[tuple[str, str, int]]:
         """Suppressed counts whose summary is due (all of them with
         ``everything``), taken: the caller must write them."""

@@ -78,8 +78,28 @@ def _plugin_name(path: Path, name: str | None) -> str:
 
 
 @click.command("call")
-@click.argument("component", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("message")
+@click.argument("target", nargs=-1, required=True, metavar="[COMPONENT] MESSAGE")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    metavar="NAME",
+    help="Call the actor NAME of a running `hostkit run` instead of a component file.",
+)
+@click.option(
+    "--config",
+    "run_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --to: the host.toml of the running host (when several run).",
+)
+@click.option(
+    "--socket",
+    "run_socket",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --to: the control socket, instead of --config.",
+)
 @click.option(
     "--allow-host",
     "hosts",
@@ -118,8 +138,10 @@ def _plugin_name(path: Path, name: str | None) -> str:
 )
 @json_option
 def call_command(
-    component: Path,
-    message: str,
+    target: tuple[str, ...],
+    to: str | None,
+    run_config: Path | None,
+    run_socket: Path | None,
     hosts: tuple[str, ...],
     paths: tuple[str, ...],
     read_paths: tuple[str, ...],
@@ -131,15 +153,33 @@ def call_command(
     audit_path: Path | None,
     as_json: bool,
 ) -> None:
-    """Call the plugin COMPONENT once with MESSAGE and print its reply.
+    """Call the plugin COMPONENT once with MESSAGE and print its reply, or
+    with --to NAME, call the actor NAME of a running `hostkit run`.
 
-    MESSAGE is sent as given (Python guests expect JSON). The plugin gets
+    MESSAGE is sent as given (Python guests expect JSON). A COMPONENT gets
     hostkit's default policy plus exactly the --allow-* grants; every
     denial is printed with its reason. Exit 0 replied, 1 the call failed
     (the actor exited, timed out or the load was refused), 2 bad usage.
     """
     import trio
 
+    if to is not None:
+        if len(target) != 1:
+            raise click.UsageError("with --to NAME give exactly one argument: the MESSAGE")
+        if hosts or paths or read_paths or kv or init_args or name or audit_path or cache_dir:
+            raise click.UsageError(
+                "--allow-*, --name, --args, --cache-dir and --audit configure a one-shot "
+                "host; the running host's grants come from its host.toml"
+            )
+        _call_running(to, target[0], timeout, run_config, run_socket, as_json)
+        return
+    if run_config is not None or run_socket is not None:
+        raise click.UsageError("--config and --socket go with --to NAME")
+    if len(target) != 2:
+        raise click.UsageError("give COMPONENT and MESSAGE (or --to NAME and MESSAGE)")
+    component, message = Path(target[0]), target[1]
+    if not component.is_file():
+        raise click.BadParameter(f"{target[0]!r} is not a component file", param_hint="COMPONENT")
     mounts = [_mount(p) for p in paths] + [_mount(p, writable=False) for p in read_paths]
     plugin = _plugin_name(component, name)
     try:
@@ -159,6 +199,33 @@ def call_command(
     except click.ClickException:
         raise
     _report(plugin, outcome, as_json)
+
+
+def _call_running(
+    name: str,
+    message: str,
+    timeout: float,
+    config: Path | None,
+    socket: Path | None,
+    as_json: bool,
+) -> None:
+    from hostkit._errors import ConfigError, HostkitError
+
+    from ._run import call_running
+
+    try:
+        reply = call_running(name, message, timeout=timeout, config=config, socket=socket)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except HostkitError as exc:
+        if as_json:
+            emit_json({"ok": False, "to": name, "error": str(exc)})
+            sys.exit(EXIT_FAILED)
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        emit_json({"ok": True, "to": name, "reply": reply})
+    else:
+        click.echo(reply)
 
 
 async def _call(

@@ -18,7 +18,9 @@ from ._build_cmds import build_command, new_command
 from ._call import call_command
 from ._demo import demo
 from ._inspect import inspect_command
+from ._node import node
 from ._policy import policy
+from ._run import run, send
 
 
 def _version() -> str:
@@ -40,3 +42,6 @@ main.add_command(demo)
 for _command in (new_command, build_command, call_command, inspect_command, policy):
     main.add_command(_command)
 _register_audit_view(audit)
+main.add_command(run)
+main.add_command(send)
+main.add_command(node)

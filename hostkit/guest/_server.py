@@ -33,6 +33,7 @@ from typing import Any, Final, NamedTuple, Protocol
 
 from ._errors import MessageError, SendFailed, StopGuest
 from ._frames import FrameError, decode_frames, encode_frame
+from ._timers import check_tag, timer_info, timer_payload
 
 __all__ = [
     "HOST_PID",
@@ -140,6 +141,9 @@ class GenServer:
         - ``"down"``: ``{"pid": p, "ref": r, "reason": why}``, the DOWN of a
           monitor ``r`` (see ``process.monitor``);
         - ``"exit"``: ``{"pid": p, "reason": why}``, a trapped exit signal;
+        - ``"timer"``: ``{"tag": t, "msg": m}``, a :meth:`send_after` timer
+          tagged ``t`` fired (a refused one comes back as
+          ``"undeliverable"`` with ``"error": "too-many-timers"``);
         - ``"info"``: another host message; ``msg`` is its raw payload string.
 
         The default logs it at debug level and carries on.
@@ -210,6 +214,34 @@ class GenServer:
         tag = rt.next_tag() if tag is None else tag
         rt.emit("n", 0, tag, f"{component}\n{text}")
         return tag
+
+    def send_after(self, delay_ms: int, msg: Any, *, tag: int | None = None) -> int:
+        """Deliver ``msg`` back to this actor as ``handle_info("timer",
+        {"tag": tag, "msg": msg})`` after ``delay_ms`` milliseconds (set once
+        this batch is done). Setting a tag that is still pending replaces
+        that timer. Returns the tag, for :meth:`cancel_timer`.
+
+        Raises:
+            ValueError: ``delay_ms`` or ``tag`` is out of range.
+            RuntimeError: outside a delivery (in ``init``, send yourself a
+                cast with :meth:`send_now` and set the timer there).
+        """
+        rt = self._runtime()
+        if rt.phase != _DELIVER:
+            raise RuntimeError("send_after() works only while handling messages")
+        payload = timer_payload(delay_ms, self.encode_message(msg))
+        tag = rt.next_tag() if tag is None else check_tag(tag)
+        rt.emit("t", 0, tag, payload)
+        return tag
+
+    def cancel_timer(self, tag: int) -> None:
+        """Cancel the timer ``tag`` once this batch is done. A timer that
+        fired already may still be in this actor's mailbox: its
+        ``handle_info("timer", ...)`` arrives anyway."""
+        rt = self._runtime()
+        if rt.phase != _DELIVER:
+            raise RuntimeError("cancel_timer() works only while handling messages")
+        rt.emit("k", 0, check_tag(tag), "")
 
     def stop(self, reason: str = "normal") -> None:
         """Stop after this batch; the rest of the batch is not handled.
@@ -369,7 +401,12 @@ class Runtime:
                 if reply is not NOREPLY:
                     server.reply(from_, reply)
             elif kind == "i":
-                server.handle_info("info", payload)
+                try:
+                    msg = server.decode_message(payload)
+                except MessageError:  # not one of our timers: another host message
+                    server.handle_info("info", payload)
+                    return
+                server.handle_info("timer", timer_info(ref, msg))
             elif kind == "u":
                 server.handle_info("undeliverable", {"pid": pid, "tag": ref, "error": payload})
             elif kind == "p":

@@ -8,6 +8,7 @@ from ._host import Component as Component
 from ._host import Host as Host
 from ._host import Monitor as Monitor
 from ._host import open_host as open_host
+from ._timers import TimerRef as TimerRef
 from ._wasm import CompileProgress as CompileProgress
 from ._wasm import HostFunction as HostFunction
 
@@ -21,5 +22,6 @@ __all__ = [
     "HostFunction",
     "Monitor",
     "Pid",
+    "TimerRef",
     "open_host",
 ]

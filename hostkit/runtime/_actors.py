@@ -12,8 +12,10 @@ An actor's ``state`` moves
                   +-- IDLE <--+
 
 Whoever appends to an IDLE actor's mailbox flips it to QUEUED and puts it on
-a run queue: exactly one queue entry exists per QUEUED actor, so one actor
-never runs on two threads at once.
+a run queue. A QUEUED actor has one entry in a bulk queue and at most one
+more on the priority deque (``promoted``); an activation starts only on the
+QUEUED -> RUNNING step under the lock, so one actor never runs on two
+threads at once and a stale entry is skipped.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Actor:
         "monitoring",
         "name",
         "pid",
+        "promoted",
         "reason",
         "spawn_waiter",
         "state",
@@ -108,6 +111,7 @@ class Actor:
         self.monitored_by: dict[int, Any] = {}
         self.monitoring: dict[int, int] = {}  # monitor ref -> target id
         self.trap_exit = False
+        self.promoted = False  # has an entry on the priority deque
         self.thread = 0  # ident of the thread running its activation, 0 when none
 
     @property

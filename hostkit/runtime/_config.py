@@ -9,9 +9,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._wasm import Limits
+from ._wasm import Limits, PoolSettings
 
 _MiB = 1024 * 1024
+_POOL_MAX = 1_000_000
+#: at most half of x86-64's 128 TiB user address space
+_POOL_MAX_RESERVATION = 64 * 2**40
 
 
 def _default_cache_dir() -> Path:
@@ -46,6 +49,10 @@ class HostConfig:
         max_spawn_depth: longest chain of guest spawns (an actor spawned by
             host code is at depth 0, its guest-spawned child at 1, ...).
         max_message_size: largest payload in bytes (UTF-8).
+        max_timers_per_actor: pending timers (``Host.send_after`` and the
+            guest's own ``t`` frames together) aimed at one actor; past it a
+            new one is refused. Their messages also count against
+            ``host_mailbox_bytes``.
         activation_timeout: wall-clock seconds one guest call may run
             (init, a delivery, terminate) before it is ended with ``deadline``.
         fuel_per_activation: fuel (roughly wasm instructions) per guest call;
@@ -72,6 +79,20 @@ class HostConfig:
         cache_key_file: the key authenticating the compile cache (a path or
             ``str``); by default ``<cache_dir>.key``, next to (never inside)
             ``cache_dir``. See docs/reference/limits.md.
+        pool_instances: actors the instance pool holds at once; ``0`` (the
+            default) turns the pool off and every instance maps its own
+            memory. With a pool, a spawn past it fails with ``SpawnError``
+            naming this field. See docs/concepts.md, "The instance pool".
+        pool_core_instances / pool_memories / pool_tables: core-module
+            instances, linear memories and tables the pool holds across all
+            actors; ``None``: 16, 1 and 2 per ``pool_instances`` (a
+            componentize-py guest uses 14, 1 and 2; a WAT guest 2, 1, 0-1). Each memory
+            slot reserves ``max_memory_bytes`` of address space (not RAM)
+            when the host starts, with no guard region: pooled guests check
+            every memory access explicitly.
+        pool_memory_cow: start each linear memory as a copy-on-write
+            mapping of the component's data image (fast spawn, pages shared
+            until written) instead of copying the data in.
     """
 
     scheduler_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -86,6 +107,7 @@ class HostConfig:
     max_actors_per_plugin: int = 10_000
     max_spawn_depth: int = 16
     max_message_size: int = 1 * _MiB
+    max_timers_per_actor: int = 1_000
     activation_timeout: float = 2.0
     fuel_per_activation: int | None = 2_000_000_000
     host_call_budget: int = 10_000
@@ -106,8 +128,14 @@ class HostConfig:
     max_compiled_bytes: int = 512 * _MiB
     max_blocking_compile_bytes: int = 256 * 1024
     cache_key_file: Path | str | None = None
+    pool_instances: int = 0
+    pool_core_instances: int | None = None
+    pool_memories: int | None = None
+    pool_tables: int | None = None
+    pool_memory_cow: bool = True
 
     def __post_init__(self) -> None:
+        self._check_pool()
         positive = (
             "scheduler_threads",
             "batch_size",
@@ -119,6 +147,7 @@ class HostConfig:
             "max_actors_per_plugin",
             "max_spawn_depth",
             "max_message_size",
+            "max_timers_per_actor",
             "activation_timeout",
             "host_call_budget",
             "max_memory_bytes",
@@ -163,6 +192,61 @@ class HostConfig:
                     f"got {self.cache_key_file!r}"
                 )
             object.__setattr__(self, "cache_key_file", Path(self.cache_key_file))
+
+    def _check_pool(self) -> None:
+        if isinstance(self.pool_instances, bool) or not isinstance(self.pool_instances, int):
+            raise TypeError(
+                f"HostConfig.pool_instances must be an int, got {self.pool_instances!r}"
+            )
+        if not 0 <= self.pool_instances <= _POOL_MAX:
+            raise ValueError(
+                f"HostConfig.pool_instances must be 0 (no pool) to {_POOL_MAX:,}, "
+                f"got {self.pool_instances!r}"
+            )
+        for name in ("pool_core_instances", "pool_memories", "pool_tables"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _POOL_MAX:
+                raise ValueError(
+                    f"HostConfig.{name} must be None or an int from 1 to {_POOL_MAX:,}, "
+                    f"got {value!r}"
+                )
+        if not isinstance(self.pool_memory_cow, bool):
+            raise TypeError("HostConfig.pool_memory_cow must be a bool")
+        pool = self.pool()
+        if pool is not None and self.pool_reservation_bytes() > _POOL_MAX_RESERVATION:
+            raise ValueError(
+                f"the instance pool would reserve {self.pool_reservation_bytes() / 2**40:.1f} "
+                f"TiB of address space (pool_memories={pool.memories:,} x (max_memory_bytes="
+                f"{self.max_memory_bytes:,}); the limit is "
+                f"{_POOL_MAX_RESERVATION // 2**40} TiB: lower pool_memories or max_memory_bytes"
+            )
+
+    def pool(self) -> PoolSettings | None:
+        """The instance pool's settings, defaults resolved; None: no pool."""
+        n = self.pool_instances
+        if not n:
+            return None
+        return PoolSettings(
+            instances=n,
+            core_instances=min(_POOL_MAX, self.pool_core_instances or 16 * n),
+            memories=min(_POOL_MAX, self.pool_memories or n),
+            tables=min(_POOL_MAX, self.pool_tables or 2 * n),
+            memory_bytes=self.max_memory_bytes,
+            table_elements=self.max_table_elements,
+            per_component_instances=self.max_instances,
+            per_component_memories=self.max_memories,
+            per_component_tables=self.max_tables,
+            memory_cow=self.pool_memory_cow,
+        )
+
+    def pool_reservation_bytes(self) -> int:
+        """Address space the pool's memory slots reserve (0: no pool)."""
+        pool = self.pool()
+        if pool is None:
+            return 0
+        return pool.memories * self.max_memory_bytes
 
     def limits(self) -> Limits:
         return Limits(

@@ -75,6 +75,7 @@ class ProcessImports(ProcessApi):
         (the callee is often one of them: waiting idle would deadlock)."""
         tls = self.sched._tls
         local: deque[Actor] = tls.local
+        urgent = self.sched.urgent
         event = waiter.event
         assert event is not None
         depth = tls.depth
@@ -82,10 +83,17 @@ class ProcessImports(ProcessApi):
             now = time.monotonic()
             if now >= deadline:
                 return
-            if local and depth < _MAX_HELP_DEPTH:
+            if (urgent or local) and depth < _MAX_HELP_DEPTH:
+                try:  # the call just made its callee urgent: usually that one
+                    other = urgent.popleft()
+                    other.promoted = False
+                except IndexError:
+                    if not local:
+                        continue
+                    other = local.popleft()
                 tls.depth = depth + 1
                 try:
-                    self.sched.activate(local.popleft())
+                    self.sched.activate(other)
                 finally:
                     tls.depth = depth
                 continue

@@ -44,6 +44,10 @@ Outboxes. One activation's outbox is capped in bytes (checked before
 anything in it is routed) and in frames (counted while routing: the frames
 before the cap are routed, then the actor ends with reason ``limit`` naming
 the cap). Malformed frames end the actor with reason ``protocol``.
+
+Timers. An outbox ``t`` (set) or ``k`` (cancel) frame is checked here for
+its shape only, then handed to the Trio thread's timer heap (``_timers``),
+which bounds it and, when it is due, pushes an ``i`` system frame back.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ DENIED: Final = "denied"
 _RESYNC_GAP: Final = 1024
 # The callee id of a call that went to another node (no local actor has it).
 REMOTE: Final = 0
+# The longest delay a guest timer may ask for, in ms (as Erlang's send_after).
+MAX_GUEST_DELAY_MS: Final = 2**32 - 1
 # A reason or detail the host writes into a system frame is cut to this.
 MAX_REASON_BYTES: Final = 1024
 
@@ -199,8 +205,12 @@ class Router:
         return remote.route(signal) or ""
 
     # -- 3 + 4. bound and push ----------------------------------------------------
-    def push(self, target: Actor, data: bytes, *, system: bool = False) -> str | None:
-        """Append a frame within the bounds; None, or the send-error name."""
+    def push(
+        self, target: Actor, data: bytes, *, system: bool = False, urgent: bool = False
+    ) -> str | None:
+        """Append a frame within the bounds; None, or the send-error name.
+        A system frame, or an ``urgent`` one (a call), makes the target
+        runnable ahead of bulk work (see ``_scheduler``)."""
         size = len(data)
         with target.lock:
             state = target.state
@@ -223,7 +233,9 @@ class Router:
                 target.mailbox_bytes = nbytes
                 if state == IDLE:
                     target.state = QUEUED
-                    self.sched.schedule(target)
+                    self.sched.schedule(target, system or urgent)
+                elif (system or urgent) and state == QUEUED and self.sched.priority:
+                    self.sched.schedule(target, True)
                 return None
         self.overflowed(target)
         return FULL
@@ -351,7 +363,9 @@ class Router:
         ref = self.new_ref(target.id)
         self.calls[ref] = waiter
         target.calls.add(ref)
-        code = self.push(target, frame(b"q", 0 if sender is None else sender.id, ref, payload))
+        code = self.push(
+            target, frame(b"q", 0 if sender is None else sender.id, ref, payload), urgent=True
+        )
         if code is not None:
             self.calls.pop(ref, None)
             target.calls.discard(ref)
@@ -466,6 +480,11 @@ class Router:
                         return
                 elif kind == 110:  # 'n' spawn
                     self._outbox_spawn(actor, ref, out[start:end])
+                elif kind == 116:  # 't' timer
+                    if not self._outbox_timer(actor, ref, out[start:end]):
+                        return
+                elif kind == 107:  # 'k' cancel a timer
+                    self._outbox_cancel_timer(actor, ref)
                 elif kind == 120:  # 'x' stop
                     text = out[start:end].decode(errors="replace")[:MAX_REASON_BYTES]
                     actor.stop_reason = (
@@ -488,6 +507,25 @@ class Router:
         actor.stop_reason = None
         if actor.reason is None:
             actor.reason = ExitReason(kind, detail)
+
+    def _outbox_timer(self, actor: Actor, tag: int, payload: bytes) -> bool:
+        """A ``t`` frame: ``<delay ms>\\n<message>``, set on the Trio thread.
+        False (after ending the actor) if the delay is malformed."""
+        delay, nl, msg = payload.partition(b"\n")
+        if not nl or not delay.isdigit() or len(delay) > 10 or int(delay) > MAX_GUEST_DELAY_MS:
+            self.violation(
+                actor,
+                f"timer frame (tag {tag}) must start with a delay of 0..{MAX_GUEST_DELAY_MS} "
+                "ms in decimal and a newline",
+            )
+            return False
+        timers, ms = self.sched.timers, int(delay)
+        self.sched.post(lambda: timers.guest_timer(actor, tag, ms, msg))
+        return True
+
+    def _outbox_cancel_timer(self, actor: Actor, tag: int) -> None:
+        timers, aid = self.sched.timers, actor.id
+        self.sched.post(lambda: timers.guest_cancel(aid, tag))
 
     def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
         comp_name, _, args = payload.partition(b"\n")

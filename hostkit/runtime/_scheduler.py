@@ -6,7 +6,17 @@ hand the returned outbox to the router. A thread that makes another actor
 ready keeps it on its own local deque (no cross-thread wake-up, which costs
 more than a whole activation) unless another thread is idle and the local
 deque already holds work, in which case it goes to the shared queue for
-that thread. Wasm never runs on the Trio thread; results reach Trio through
+that thread.
+
+Priority. An actor made ready by a call, a system frame (a timer, DOWN,
+exit, undeliverable, spawn report) or a stop request goes to the shared
+*priority* deque, which every thread takes from before its own deque and
+the shared queue: a call then waits for at most the activations already
+running, not for the bulk casts queued ahead of it. An actor that is
+already QUEUED is promoted the same way, once: the stale entry it leaves in
+the bulk queue finds it no longer QUEUED, or runs it legitimately later
+(an activation starts only on the QUEUED -> RUNNING step under its lock, so
+it never runs on two threads). Wasm never runs on the Trio thread; results reach Trio through
 one ``run_sync_soon`` per batch of notifications.
 
 Spawns are bounded here: live actors per host and per plugin (the
@@ -27,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .._events import ActorExited, ActorSpawned, HostEvent, SpawnRefused
 from .._pid import KILLED, ExitReason, Pid
@@ -36,12 +46,14 @@ from ._links import Links
 from ._registry import Registry
 from ._registry import SpawnRefused as _Refused
 from ._router import Router
+from ._timers import Timers
 from ._wasm import CompiledComponent, GuestFault, Instance
 
 if TYPE_CHECKING:
     from ._host import Host
 
 log = logging.getLogger("hostkit.runtime")
+_WAKE: Final = object()  # put on the shared queue: "look at the priority deque"
 _get_ident = threading.get_ident
 _TRIO_THREADS = (os.path.join("trio", "_threads.py"),)
 
@@ -54,7 +66,9 @@ class Scheduler:
         self.cfg = cfg = host.config
         self.events = host.events
         self._limits = cfg.limits()  # the config is frozen: build once
-        self._global: queue.SimpleQueue[Actor | None] = queue.SimpleQueue()
+        self._global: queue.SimpleQueue[Actor | object | None] = queue.SimpleQueue()
+        self.urgent: deque[Actor] = deque()
+        self.priority = True  # False: every wake-up FIFO (a benchmark's baseline)
         self._tls = threading.local()
         self._threads: list[threading.Thread] = []
         self._n_threads = threads
@@ -69,6 +83,7 @@ class Scheduler:
         self.actors = self.registry.actors
         self.router = Router(self)
         self.links = Links(self)
+        self.timers = Timers(self.router, cfg.max_timers_per_actor)
         self.closing = False
         self._causes: dict[int, Pid] = {}  # actor id -> the pid whose signal is ending it
 
@@ -107,15 +122,28 @@ class Scheduler:
         self.host._post_tls.deferred = deferred
         flush = self.host._flush_deferred
         get = self._global.get
+        urgent = self.urgent
         while True:
-            if local:
+            if urgent:
+                try:
+                    actor = urgent.popleft()
+                except IndexError:  # another thread took it
+                    continue
+                actor.promoted = False
+            elif local:
                 actor = local.popleft()
             else:
                 self._idle += 1
+                if urgent:  # appended before we counted as idle: no _WAKE comes
+                    self._idle -= 1
+                    continue
                 item = get()
                 self._idle -= 1
                 if item is None:
                     return
+                if item is _WAKE:
+                    continue
+                assert isinstance(item, Actor)
                 actor = item
             try:
                 self.activate(actor)
@@ -125,8 +153,16 @@ class Scheduler:
             if deferred:
                 flush(deferred)
 
-    def schedule(self, actor: Actor) -> None:
-        """Put a QUEUED actor on a run queue (caller holds its lock)."""
+    def schedule(self, actor: Actor, urgent: bool = False) -> None:
+        """Put a QUEUED actor on a run queue (caller holds its lock);
+        ``urgent``: on the priority deque (see the module doc)."""
+        if urgent and self.priority:
+            if not actor.promoted:
+                actor.promoted = True
+                self.urgent.append(actor)
+                if self._idle:  # read after the append: see _run
+                    self._global.put(_WAKE)
+            return
         local: deque[Actor] | None = getattr(self._tls, "local", None)
         if local is None or (local and self._idle):
             self._global.put(actor)
@@ -361,7 +397,9 @@ class Scheduler:
             actor.stop_reason = reason
             if actor.state == IDLE:
                 actor.state = QUEUED
-                self.schedule(actor)
+                self.schedule(actor, urgent=True)
+            elif actor.state == QUEUED and self.priority:
+                self.schedule(actor, urgent=True)
 
     def exit(self, actor: Actor, reason: ExitReason, *, run_terminate: bool = False) -> None:
         with actor.lock:
@@ -391,6 +429,9 @@ class Scheduler:
         actor.calls.clear()
         if dropped:
             router.bounce(dropped, detail)
+        if actor.id in self.timers.by_actor:  # a read; the table is Trio's
+            timers, aid = self.timers, actor.id
+            self.post(lambda: timers.drop_actor(aid))
         cause = self._causes.pop(actor.id, None)
         # published before the signals it sends, so the log reads cause first
         self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))

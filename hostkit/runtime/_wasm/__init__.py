@@ -34,6 +34,7 @@ from ._guard import Guard as Guard
 from ._guard import GuestFault as GuestFault
 from ._guard import current_instance as current_instance
 from ._instance import Instance as Instance
+from ._pool import PoolSettings as PoolSettings
 from ._process import PROCESS_FUNCTIONS as PROCESS_FUNCTIONS
 from ._process import ProcessApi as ProcessApi
 from ._types import WitRecordValue as WitRecordValue
@@ -55,6 +56,7 @@ __all__ = [
     "ImportResolver",
     "Instance",
     "Limits",
+    "PoolSettings",
     "ProcessApi",
     "WasmEngine",
     "WitRecordValue",

@@ -56,9 +56,11 @@ _MAC_BYTES: Final = 32
 _KEY_BYTES: Final = 32
 
 
-def fingerprint(fuel: bool) -> str:
-    """What compiled code depends on besides the component: the cache's subdirectory."""
-    return f"wasmtime-{WASMTIME_VERSION}-fuel{int(fuel)}-epoch1"
+def fingerprint(fuel: bool, memory: str = "") -> str:
+    """What compiled code depends on besides the component: the cache's
+    subdirectory. ``memory``: the instance pool's part (``PoolSettings.fingerprint``)."""
+    base = f"wasmtime-{WASMTIME_VERSION}-fuel{int(fuel)}-epoch1"
+    return f"{base}-{memory}" if memory else base
 
 
 def default_key_file(cache_dir: Path) -> Path:

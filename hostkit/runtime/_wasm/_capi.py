@@ -137,3 +137,38 @@ def put_variant(val: Any, case: bytes, fill: Callable[[Any], None] | None) -> No
 def first_lines(text: str, n: int = 3) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return "; ".join(lines[:n])
+
+
+# -- engine configuration: memory tunables and the pooling allocator -----------
+# Checked against crates/c-api/include/wasmtime/config.h (WASMTIME_CONFIG_PROP
+# and WASMTIME_POOLING_ALLOCATION_CONFIG_PROP expand to
+# ``void wasmtime_config_<name>_set(wasm_config_t*, ty)`` and
+# ``void wasmtime_pooling_allocation_config_<name>_set(
+# wasmtime_pooling_allocation_config_t*, ty)``) and against the prototypes
+# wasmtime-py 50 generated from the v50 headers.
+U32, U64, SIZE = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_size_t
+config_memory_reservation = _proto("wasmtime_config_memory_reservation_set", None, VP, U64)
+config_memory_guard_size = _proto("wasmtime_config_memory_guard_size_set", None, VP, U64)
+config_memory_init_cow = _proto("wasmtime_config_memory_init_cow_set", None, VP, ctypes.c_bool)
+pool_new = _proto("wasmtime_pooling_allocation_config_new", VP)
+pool_delete = _proto("wasmtime_pooling_allocation_config_delete", None, VP)
+# void wasmtime_pooling_allocation_strategy_set(wasm_config_t*,
+#     const wasmtime_pooling_allocation_config_t*): copies, does not take ownership
+pool_strategy_set = _proto("wasmtime_pooling_allocation_strategy_set", None, VP, VP)
+#: setter name -> its C value type
+POOL_SETTERS: dict[str, Any] = {
+    name: _proto(f"wasmtime_pooling_allocation_config_{name}_set", None, VP, ty)
+    for name, ty in (
+        ("total_component_instances", U32),
+        ("total_core_instances", U32),
+        ("total_memories", U32),
+        ("total_tables", U32),
+        ("max_core_instances_per_component", U32),
+        ("max_memories_per_component", U32),
+        ("max_tables_per_component", U32),
+        ("max_memories_per_module", U32),
+        ("max_tables_per_module", U32),
+        ("max_memory_size", SIZE),
+        ("table_elements", SIZE),
+    )
+}

@@ -83,8 +83,12 @@ def compile_in_worker(
     fuel: bool,
     limits: CompileLimits,
     progress: Callable[[CompileProgress], None] | None = None,
+    memory: tuple[int, bool] = (0, True),
 ) -> bytes:
     """Compile ``data`` in a bounded worker; the serialized artifact.
+
+    ``memory`` is the engine's ``(memory_reservation, memory_init_cow)``
+    (0: wasmtime's defaults), which compiled code depends on.
 
     Raises:
         ComponentLoadError: invalid component, or a limit was hit (named).
@@ -97,6 +101,8 @@ def compile_in_worker(
         str(limits.cpu_seconds),
         str(limits.address_space_bytes),
         str(limits.max_code_bytes),
+        str(memory[0]),
+        str(int(memory[1])),
     ]
     env = {"MALLOC_ARENA_MAX": "2", "PATH": os.environ.get("PATH", "")}
     started = time.monotonic()

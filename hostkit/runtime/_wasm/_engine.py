@@ -22,6 +22,7 @@ from ._cache import ComponentCache, fingerprint
 from ._capi import first_lines, noop_finalizer
 from ._compile import CompileLimits, CompileProgress, compile_in_worker
 from ._layout import Layout, count_layout
+from ._pool import PoolSettings, configure_engine
 from ._process import (
     ACTOR_IFACE,
     ACTOR_SIGNATURES,
@@ -189,6 +190,7 @@ class WasmEngine:
         wasi: bool,
         max_component_bytes: int,
         resolver: ImportResolver | None = None,
+        pool: PoolSettings | None = None,
     ) -> None:
         self._resolver = resolver
         # Compiled code depends on these settings: the compile worker
@@ -197,9 +199,19 @@ class WasmEngine:
         cfg.epoch_interruption = True
         cfg.consume_fuel = fuel
         self.fuel_enabled = fuel
-        self.engine = wasmtime.Engine(cfg)
+        self.pool = pool
+        if pool is not None:
+            configure_engine(cfg, pool)
+        try:
+            self.engine = wasmtime.Engine(cfg)
+        except wasmtime.WasmtimeError as exc:
+            raise ValueError(
+                f"the instance pool could not be reserved ({first_lines(str(exc))}); "
+                "lower HostConfig.pool_instances / pool_memories or max_memory_bytes"
+            ) from None
         self.cache_dir = cache_dir
-        self._cache = ComponentCache(self.engine, cache_dir, fingerprint(fuel))
+        memory_key = "" if pool is None else pool.fingerprint
+        self._cache = ComponentCache(self.engine, cache_dir, fingerprint(fuel, memory_key))
         self.max_component_bytes = max_component_bytes
         self.wasi = wasi
         self._tick = tick_seconds
@@ -349,7 +361,12 @@ class WasmEngine:
             return raw
         started = time.monotonic()
         body = compile_in_worker(
-            name, data, fuel=self.fuel_enabled, limits=limits, progress=progress
+            name,
+            data,
+            fuel=self.fuel_enabled,
+            limits=limits,
+            progress=progress,
+            memory=self.memory_settings,
         )
         if progress is not None:
             progress(
@@ -363,6 +380,13 @@ class WasmEngine:
             ) from None
         self._cache.store(digest, body)
         return raw
+
+    @property
+    def memory_settings(self) -> tuple[int, bool]:
+        """``(memory_reservation, memory_init_cow)`` as the compile worker
+        needs them; ``(0, True)``: wasmtime's defaults (no pool)."""
+        pool = self.pool
+        return (0, True) if pool is None else (pool.memory_bytes, pool.memory_cow)
 
     def _check_header(self, name: str, data: bytes) -> None:
         if len(data) > self.max_component_bytes:

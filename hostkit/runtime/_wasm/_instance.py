@@ -14,6 +14,7 @@ from ..._errors import CapabilityDenied
 from . import _capi
 from ._capi import noop_finalizer
 from ._guard import GUARDS, TLS, Guard, GuestFault, guard_ids, on_epoch_deadline
+from ._pool import MAP_BUDGET, pool_fault
 
 if TYPE_CHECKING:
     from ._engine import CompiledComponent, Limits, WasmEngine
@@ -65,6 +66,9 @@ class Instance:
         self.component = component
         self.owner = owner
         self.host_call_budget = host_call_budget
+        refused = MAP_BUDGET.check()
+        if refused is not None:
+            raise GuestFault("limit", refused)
         self.guard = Guard()
         self.guard_id = next(guard_ids)
         GUARDS[self.guard_id] = self.guard
@@ -88,6 +92,10 @@ class Instance:
         try:
             inst = engine.linker.instantiate(store, component.raw)
         except wasmtime.WasmtimeError as exc:
+            GUARDS.pop(self.guard_id, None)
+            full = pool_fault(str(exc))
+            if full is not None:
+                raise GuestFault("limit", full) from None
             raise self._fault_from_text(str(exc)) from None
         finally:
             TLS.inst = prev

@@ -1,0 +1,199 @@
+"""The shape of ``host.toml``, as typed msgspec structs.
+
+Every table forbids unknown keys, so a typo is an error naming the key
+rather than a setting silently ignored. Paths stay strings here; the loader
+(:mod:`._load`) resolves them against the file's directory. Defaults are the
+safe ones: no files, no grants, no control endpoint without a socket
+directory only its owner can enter.
+
+See ``docs/reference/config.md`` for every key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+NonEmpty = Annotated[str, Meta(min_length=1)]
+Positive = Annotated[int, Meta(gt=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+#: The name a component is loaded under: the Cedar principal ``Plugin::"<name>"``.
+PluginName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class _Table(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Base of every table: unknown keys are errors."""
+
+
+class HostTable(_Table):
+    """``[host]``: the node name and the host-wide limits (``HostConfig``)."""
+
+    node: NonEmpty = "local"
+    scheduler_threads: Positive | None = None
+    batch_size: Positive | None = None
+    mailbox_capacity: Positive | None = None
+    max_message_size: Positive | None = None
+    activation_timeout: PositiveFloat | None = None
+    fuel_per_activation: Positive | None = None
+    host_call_budget: Positive | None = None
+    max_memory_bytes: Positive | None = None
+    max_component_bytes: Positive | None = None
+    tick_seconds: PositiveFloat | None = None
+    shutdown_timeout: PositiveFloat | None = None
+    cache_dir: str | None = None
+
+
+class AuditTable(_Table):
+    """``[audit]``: where the hash-chained audit log goes."""
+
+    path: NonEmpty | None = None
+    fsync: bool = False
+
+
+class FileRootTable(_Table):
+    """One granted directory: ``{ path = "...", writable = true }``."""
+
+    path: NonEmpty
+    writable: bool = False
+
+
+class FilesTable(_Table):
+    """``[files]``: the stock files provider."""
+
+    roots: dict[str, NonEmpty | FileRootTable] = {}
+    max_read_bytes: Positive | None = None
+    max_write_bytes: Positive | None = None
+
+
+class HttpTable(_Table):
+    """``[http]``: the stock http provider (outbound requests)."""
+
+    allow_private: list[NonEmpty] = []
+    timeout: PositiveFloat | None = None
+    max_response_bytes: Positive | None = None
+
+
+class KvTable(_Table):
+    """``[kv]``: the stock key-value provider (per-plugin state); without a
+    ``path`` the store is in memory and gone when the host stops."""
+
+    path: NonEmpty | None = None
+    max_value_bytes: Positive | None = None
+    max_keys: Positive | None = None
+
+
+class PoliciesTable(_Table):
+    """``[policies]``: Cedar policy files and schema fragments."""
+
+    default: bool = True
+    files: list[NonEmpty] = []
+    schema: list[NonEmpty] = []
+
+
+class HttpGrant(_Table):
+    """A ``network`` grant written as a table, for a port or methods."""
+
+    host: NonEmpty
+    port: Annotated[int, Meta(ge=1, le=65535)] | None = 443
+    methods: list[NonEmpty] | None = None
+
+
+class GrantTable(_Table):
+    """One ``[[grants]]`` entry: shorthand capabilities for one principal."""
+
+    plugin: PluginName | None = None
+    group: NonEmpty | None = None
+    any_plugin: bool = False
+    file_read: list[NonEmpty] = []
+    file_list: list[NonEmpty] = []
+    file_write: list[NonEmpty] = []
+    network: list[NonEmpty | HttpGrant] = []
+    messaging: list[NonEmpty] = []
+    spawn: list[NonEmpty] = []
+    register: list[NonEmpty] = []
+    kv_read: list[NonEmpty] = []
+    kv_write: list[NonEmpty] = []
+
+
+class ComponentTable(_Table):
+    """One ``[[components]]`` entry: a ``.wasm`` loaded under a name."""
+
+    name: PluginName
+    path: NonEmpty
+    version: str = ""
+    publisher: str = ""
+    groups: list[NonEmpty] = []
+
+
+class BackoffTable(_Table):
+    """``backoff = { initial = 0.1, ... }``: restart delays (beyond OTP)."""
+
+    initial: PositiveFloat
+    factor: float = 2.0
+    max: float = 30.0
+    jitter: float = 0.1
+    reset_after: PositiveFloat = 60.0
+
+
+class ChildTable(_Table):
+    """One child of a supervisor: an actor (``component``) or a nested
+    supervisor (``children``)."""
+
+    id: NonEmpty
+    component: PluginName | None = None
+    init: str = ""
+    name: NonEmpty | None = None
+    trap_exit: bool = False
+    restart: str = "permanent"
+    shutdown: float | str | None = None
+    significant: bool = False
+    strategy: str | None = None
+    intensity: int | None = None
+    period: float | None = None
+    backoff: BackoffTable | None = None
+    children: list[ChildTable] | None = None
+
+
+class SupervisorTable(_Table):
+    """``[supervisor]``: the root of the supervision tree."""
+
+    name: NonEmpty = "root"
+    strategy: str = "one_for_one"
+    intensity: Annotated[int, Meta(ge=0)] = 3
+    period: PositiveFloat = 5.0
+    backoff: BackoffTable | None = None
+    children: list[ChildTable] = []
+
+
+class ControlTable(_Table):
+    """``[control]``: the local control endpoint of ``hostkit run``."""
+
+    enabled: bool = True
+    socket_dir: str | None = None
+    max_request_bytes: Positive = 1024 * 1024 + 4096
+    max_connections: Annotated[int, Meta(gt=0, le=1024)] = 8
+    call_timeout: PositiveFloat = 5.0
+    idle_timeout: PositiveFloat = 60.0
+
+
+class HostFileTables(_Table):
+    """The whole file, as decoded (paths not yet resolved)."""
+
+    host: HostTable = msgspec.field(default_factory=HostTable)
+    audit: AuditTable = msgspec.field(default_factory=AuditTable)
+    files: FilesTable = msgspec.field(default_factory=FilesTable)
+    http: HttpTable = msgspec.field(default_factory=HttpTable)
+    kv: KvTable = msgspec.field(default_factory=KvTable)
+    policies: PoliciesTable = msgspec.field(default_factory=PoliciesTable)
+    components: list[ComponentTable] = []
+    grants: list[GrantTable] = []
+    supervisor: SupervisorTable = msgspec.field(default_factory=SupervisorTable)
+    control: ControlTable = msgspec.field(default_factory=ControlTable)
+
+
+#: The top-level tables ``host.toml`` may have, in documentation order.
+SECTIONS = tuple(HostFileTables.__struct_fields__)
+#: Tables a later hostkit will read; this one says so instead of "unknown".
+RESERVED_SECTIONS = {"federation": "federation between hosts is not configurable yet"}
