@@ -121,3 +121,24 @@ async def test_denied_sends_past_the_budget_end_the_sender_denied(
             assert await host.call(victim, "count") == "0"
     (exit_record,) = records.where(event="exit", actor=str(attacker))
     assert "denial budget" in exit_record["detail"]
+    # ended once: the denials after the budget add no record per frame
+    assert len(records.where(event="protocol-violation", actor=str(attacker))) == 1
+
+
+async def test_closing_the_host_writes_the_last_denial_summary(
+    plugins: pluggy.PluginManager, config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """Suppressed denials still pending when the host closes are written
+    then: the log is complete in count without anyone calling
+    ``flush_denials``."""
+    limits = DenialLimits(audit=RateLimit(rate=SLOW, burst=3), summary_interval=3600, actor=None)
+    with capture_audit() as records:
+        gate = Gate(plugins, policies=POLICIES, denials=limits)
+        async with hostkit.open_host(config, capabilities=gate) as host:
+            pid = await host.spawn(host.load(wasm["fs_race"]))
+            for _ in range(20):
+                assert (await host.call(pid, "r/data/secret")).startswith("err:0:")
+            assert records.where(event="denials-suppressed") == []  # not due yet
+    denied = records.where(event="decision", decision="deny")
+    (summary,) = records.where(event="denials-suppressed")
+    assert len(denied) + summary["suppressed"] == 20

@@ -27,7 +27,7 @@ from hostkit.capabilities import (
     Gate,
     KeyValue,
     PluginIdentity,
-    _gate,
+    _gate_audit,
     grant,
     hookimpl,
 )
@@ -79,12 +79,12 @@ def gate() -> Gate:
 
 @pytest.fixture
 def fixed_now() -> Iterator[None]:
-    real = _gate._now_ns
-    _gate._now_ns = lambda: 7_000_123_456
+    real = _gate_audit._now_ns
+    _gate_audit._now_ns = lambda: 7_000_123_456
     try:
         yield
     finally:
-        _gate._now_ns = real
+        _gate_audit._now_ns = real
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -171,7 +171,7 @@ async def test_a_real_guest_s_hostile_keys_are_recorded_inert_and_chained(
             assert await host.call(pid, f"g{key}") == "ok:v"
     decisions = [r for r in sink.records() if r["event"] == "decision"]
     assert [r["resource"] for r in decisions] == [
-        _gate.inert_value(_gate._uid(Entity.key(k))) for k in keys
+        _gate_audit.inert_value(_gate_audit._uid(Entity.key(k))) for k in keys
     ]
     assert all(r["decision"] == "allow" and r["actor"] == str(pid) for r in decisions)
     for record in decisions:

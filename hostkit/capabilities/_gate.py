@@ -38,40 +38,34 @@ its result type has one; otherwise the actor ends with reason ``denied``.
 The hook never runs for a denied call.
 
 Messaging, spawning and names are gated the same way through the
-scheduler's `ProcessGate` checks (see `check_send`). Sends are the hottest
-path in hostkit, so a permitted (sender component, target component)
-pair is remembered until the next policy reload when no policy for the
-action reads ``context``. Every message is still audited (the issue's and
-DESIGN §5's rule: the log records each call); an operator who accepts a log
-that records only the first permitted message per pair can pass
-``audit_every_message=False`` for speed. Denials are audited every time.
+scheduler's `ProcessGate` checks (see `check_send`), in ``_gate_process``;
+the audit records of both, and the fast path of step 4, are ``_gate_audit``'s.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import msgspec
 import pluggy
 
 from .._errors import AuditError, CapabilityDenied
-from .._text import DEFAULT_MAX_CHARS
 from ..audit import AuditLog
 from ..audit._record import encode_value, inert_value
 from ..runtime._wasm import ImportMistyped, ImportRefused, describe_func
 from ..runtime._wittypes import WitFunc, WitType
 from . import _hookspecs
-from ._authorizer import Authorizer, Decision
+from ._authorizer import Authorizer
 from ._binding import STOCK_SIGNATURES, Binding, RateLimited, TooLarge, action_of, hook_name_of
 from ._callsites import STOCK_PACKAGE, STOCK_SITES, Derive
 from ._context import CallContext
 from ._entities import Entity, PluginIdentity
+from ._gate_audit import _now_ns
+from ._gate_process import ProcessChecks
 from ._host_errors import (
     HostCallDenied,
     HostCallError,
@@ -92,21 +86,10 @@ __all__ = ["Gate"]
 
 log = logging.getLogger("hostkit.capabilities")
 
-SEND: Final = "hostkit:plugin/process#send"
-CALL: Final = "hostkit:plugin/process#call"
-SPAWN: Final = "hostkit:plugin/process#spawn"
-REGISTER: Final = "hostkit:plugin/process#register"
-WHEREIS: Final = "hostkit:plugin/process#whereis"
-LINK: Final = "hostkit:plugin/process#link"
-MONITOR: Final = "hostkit:plugin/process#monitor"
-LOG: Final = "hostkit:plugin/process#log"
-_NAME_ACTIONS: Final = {"register": REGISTER, "whereis": WHEREIS}
-_REMEMBER_LIMIT: Final = 65536
 _SCALARS: Final = frozenset(
     {"bool", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64", "string"}
 )
 _PASS_THROUGH: Final = _SCALARS | {"f32", "f64", "char", "enum", "flags"}
-_now_ns = time.perf_counter_ns
 
 
 class _Who:
@@ -122,7 +105,7 @@ class _Who:
         self.json = encode_value(inert_value(identity.name))  # as the audit log writes it
 
 
-class Gate:
+class Gate(ProcessChecks):
     """The capability gate: pass it to ``hostkit.open_host(capabilities=...)``.
 
     Args:
@@ -301,60 +284,6 @@ class Gate:
             policies=list(authorizer.policy_ids) if outcome == "loaded" else None,
         )
 
-    # -- audit --------------------------------------------------------------------
-
-    def record(self, event: str, /, **fields: Any) -> dict[str, Any]:
-        """Write one audit record and hand it to the ``audit_record`` hooks.
-        Denial summaries that fell due are written first.
-
-        Raises:
-            AuditError: the log refused it (see `AuditLog.record`).
-        """
-        if event == "exit" and "actor" in fields:
-            self._storms.forget_actor(str(fields["actor"]))
-        self._write_summaries(self._storms.due())
-        return self._write(event, fields)
-
-    def flush_denials(self) -> None:
-        """Write a ``denials-suppressed`` record for every denial counted but
-        not yet reported (e.g. before closing the audit log).
-
-        Raises:
-            AuditError: the log refused a record.
-        """
-        self._write_summaries(self._storms.due(everything=True))
-
-    def _write_summaries(self, due: list[tuple[str, str, int]]) -> None:
-        for plugin, action, count in due:
-            self._write(
-                "denials-suppressed",
-                {
-                    "plugin": plugin,
-                    "action": action,
-                    "decision": "deny",
-                    "suppressed": count,
-                    "detail": f"{count} more denials of {action} for {plugin} "
-                    "were counted, not recorded one by one (denial storm)",
-                },
-            )
-
-    def _write(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        record = self.audit.record(event, **fields)
-        if self._audit_hook.get_hookimpls():
-            self._hand_to_hooks(record)
-        return record
-
-    def _hand_to_hooks(self, record: dict[str, Any]) -> None:
-        try:
-            self._audit_hook(record=MappingProxyType(record))
-        except Exception:
-            log.exception("an audit_record hookimpl failed on seq %s", record.get("seq"))
-
-    def _on_lifecycle(self, event: str, actor: Actor, detail: str) -> None:
-        if event == "exit":
-            self._contexts_by_actor.pop(actor.id, None)
-        self.record(event, actor=str(actor.pid), plugin=actor.component.name, detail=detail or None)
-
     # -- binding imports ----------------------------------------------------------
 
     def attach(self, host: Host) -> None:
@@ -364,7 +293,11 @@ class Gate:
         # An actor past its denial budget on the messaging path (sends, calls,
         # spawns, links, names, log) is ended by the router after its
         # activation, with reason `denied`, like one denied on a host call.
-        self._end_denied = lambda actor, why: router.violation(actor, why, kind="denied")
+        # Once: an actor already ending keeps its first reason, and its later
+        # denials in the same activation add no further records.
+        self._end_denied = lambda actor, why: (
+            None if actor.reason is not None else router.violation(actor, why, kind="denied")
+        )
         # Lifecycle records come from the host's event stream (the host
         # records through `record`); only the per-actor caches are ours to drop.
         host.add_exit_hook(self._forget_actor)
@@ -519,235 +452,6 @@ class Gate:
         if value is None:
             return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
         return b.ok(value)
-
-    def _quota_record(self, action: str, ctx: CallContext, exc: HostCallQuotaExceeded) -> None:
-        found = self._contexts_by_actor.get(ctx.pid)
-        try:
-            self.record(
-                "quota",
-                actor=found[1] if found is not None else str(ctx.pid),
-                plugin=ctx.plugin,
-                action=action,
-                detail=exc.detail,
-            )
-        except AuditError as err:
-            log.error("could not audit a quota refusal of %s for %s: %s", action, ctx.plugin, err)
-
-    def _refused(
-        self,
-        action: str,
-        caller: str,
-        who: _Who,
-        resource: Entity | None,
-        why: HostCallError,
-        started: int,
-        decision: Decision | None = None,
-    ) -> None:
-        # A denial whose record fails is still a denial: log and go on.
-        try:
-            self._audit_decision(action, caller, who, resource, decision, started, str(why))
-        except AuditError as exc:
-            log.error("could not audit a denial of %s for %s: %s", action, who.name, exc)
-        if self._storms.actor_exhausted(caller):
-            # Past its denial budget the actor is probing, not working: end it.
-            raise CapabilityDenied(
-                f"actor {caller} of plugin {who.name!r} exceeded its denial budget "
-                f"({why}); ended with reason denied"
-            )
-
-    def _audit_decision(
-        self,
-        action: str,
-        caller: str,
-        who: _Who,
-        resource: Entity | None,
-        decision: Decision | None,
-        started: int,
-        denied: str | None,
-    ) -> None:
-        allowed = denied is None
-        if not allowed:
-            write, suppressed = self._storms.admit(who.name, action)
-            if suppressed:
-                self._write_summaries([(who.name, action, suppressed)])
-            if not write:
-                return
-        # The policies that decided: the permits of an allow, the forbids of a
-        # Cedar denial; none when a limit or a malformed argument refused.
-        decided = decision is not None and decision.allowed == allowed
-        policies = decision.policies if decided and decision is not None else ()
-        self.record(
-            "decision",
-            actor=caller,
-            plugin=who.name,
-            action=action,
-            resource=None if resource is None else _uid(resource),
-            decision="allow" if allowed else "deny",
-            policies=list(policies),
-            duration_us=(_now_ns() - started) // 1000,
-            detail=denied,
-            errors=list(decision.errors) if decision is not None and decision.errors else None,
-        )
-
-    def _audit_allowed(
-        self,
-        action: str,
-        caller: str,
-        who: _Who,
-        resource: Entity,
-        decision: Decision,
-        started: int,
-    ) -> None:
-        """What `_audit_decision` writes for an allowed call without decision
-        errors, through the log's fast path: the per-call record.
-        ``tests/test_gate_fastpath.py`` proves the two lines byte-identical."""
-        action_json = self._action_json.get(action)
-        if action_json is None:
-            action_json = self._action_json[action] = encode_value(inert_value(action))
-        policies = self._policies_json.get(decision.policies)
-        if policies is None:
-            if len(self._policies_json) >= _REMEMBER_LIMIT:
-                self._policies_json.clear()
-            policies = self._policies_json[decision.policies] = encode_value(
-                inert_value(list(decision.policies))
-            )
-        # The fields as `prepare_fields` and the log would encode them (in
-        # order, strings inert), from parts encoded once per plugin, action
-        # and decision: per call only the caller (inert, see `_context`),
-        # the resource (the guest's) and the duration.
-        fields = (
-            b'"actor":%s,"plugin":%s,"action":%s,"resource":%s,"decision":"allow",'
-            b'"policies":%s,"duration_us":%d'
-            % (
-                encode_value(caller),
-                who.json,
-                action_json,
-                encode_value(_resource_text(resource)),
-                policies,
-                (_now_ns() - started) // 1000,
-            )
-        )
-        if self._storms.has_pending():
-            self._write_summaries(self._storms.due())
-        line = self.audit.record_encoded(b'"decision"', fields)
-        if self._audit_hook.get_hookimpls():
-            self._hand_to_hooks(msgspec.json.decode(line))
-
-    # -- ProcessGate: what guests do to other actors -----------------------------------
-
-    # Sends and calls, from `process` imports and outbox frames alike (the
-    # router asks the same check for both), count against `CallLimits` like
-    # any host call: a remembered decision skips Cedar, never the limits.
-
-    def check_send(self, sender: Actor, target: Actor, size: int) -> str | None:
-        """Whether ``sender`` may send ``size`` bytes to ``target``: None, or why not."""
-        key = (SEND, sender.component, target.component)
-        if key in self._process_ok:
-            return self.limits.check(sender.component.name, SEND, size)
-        return self._check_target(SEND, sender, target.component, {"size": size}, key, size)
-
-    def check_call(self, sender: Actor, target: Actor, size: int, timeout_ms: int) -> str | None:
-        """Whether ``sender`` may call ``target``: None, or why not."""
-        key = (CALL, sender.component, target.component)
-        if key in self._process_ok:
-            return self.limits.check(sender.component.name, CALL, size)
-        context = {"size": size, "timeout_ms": timeout_ms}
-        return self._check_target(CALL, sender, target.component, context, key, size)
-
-    def check_spawn(self, parent: Actor, component: CompiledComponent, size: int) -> str | None:
-        """Whether ``parent`` may spawn ``component``: None, or why not."""
-        return self._check_target(SPAWN, parent, component, {"size": size}, None, size=size)
-
-    def check_link(self, actor: Actor, target: Actor) -> str | None:
-        """Whether ``actor`` may link to ``target`` (and so end it, or be
-        ended by it, through exit signals): None, or why not."""
-        return self._check_target(LINK, actor, target.component, {}, None)
-
-    def check_monitor(self, actor: Actor, target: Actor) -> str | None:
-        """Whether ``actor`` may monitor ``target``: None, or why not."""
-        return self._check_target(MONITOR, actor, target.component, {}, None)
-
-    def check_log(self, actor: Actor, level: str, size: int) -> str | None:
-        """Whether ``actor`` may write a ``size``-byte ``process.log`` line:
-        decided, rate-limited and payload-capped like a host function."""
-        who = self._who_of(actor.component)
-        context = {"level": level, "size": size}
-        return self._decide(LOG, actor, who.entity, context, None, size)
-
-    def check_name(self, actor: Actor, action: str, name: str) -> str | None:
-        """Whether ``actor`` may ``register`` or look up (``whereis``) ``name``."""
-        full = _NAME_ACTIONS[action]
-        key = (full, actor.component, name) if action == "whereis" else None
-        if key is not None and key in self._process_ok:
-            return None
-        return self._decide(full, actor, Entity.name(name), {}, key, None)
-
-    def _check_target(
-        self,
-        action: str,
-        actor: Actor,
-        target: CompiledComponent,
-        context: Mapping[str, Any],
-        key: tuple[Any, ...] | None,
-        size: int | None = None,
-    ) -> str | None:
-        return self._decide(action, actor, self._who_of(target).entity, context, key, size)
-
-    def _decide(
-        self,
-        action: str,
-        actor: Actor,
-        resource: Entity,
-        context: Mapping[str, Any],
-        key: tuple[Any, ...] | None,
-        size: int | None,
-    ) -> str | None:
-        remember = self._process_ok  # before deciding: see _fresh_caches
-        started = _now_ns()
-        who = self._who_of(actor.component)
-        decision = self.authorizer.is_authorized(who.identity, action, resource, context)
-        why: str | None = None
-        if not decision.allowed:
-            why = f"{who.identity.uid} may not {action} on {resource.uid}: {decision.reason}"
-        elif size is not None:
-            why = self.limits.check(who.name, action, size)
-        caller = str(actor.pid)
-        try:
-            self._audit_decision(action, caller, who, resource, decision, started, why)
-        except AuditError as exc:
-            log.error("denied %s for %s: %s", action, who.name, exc)
-            return f"the audit log is unavailable: {exc}"
-        if why is not None and self._storms.actor_exhausted(caller):
-            self._end_denied(
-                actor,
-                f"actor {caller} of plugin {who.name!r} exceeded its denial budget ({why})",
-            )
-        if why is None and key is not None and not self._audit_every_message:
-            reads = self._reads_context.get(action)
-            if reads is None:
-                reads = self._reads_context[action] = self.authorizer.reads_context(action)
-            if not reads:
-                if len(remember) >= _REMEMBER_LIMIT:  # whereis keys include guest-chosen names
-                    remember.clear()
-                remember[key] = True
-        return why
-
-
-def _uid(entity: Entity) -> str:
-    """``entity.uid``, without Cedar's per-character escaping when the id
-    needs none (printable, no quote or backslash): the common case, per call."""
-    ident = entity.id
-    if ident.isprintable() and '"' not in ident and "\\" not in ident:
-        return f'{entity.type}::"{ident}"'
-    return entity.uid
-
-
-def _resource_text(entity: Entity) -> str:
-    """``inert_value(_uid(entity))``: the resource as the audit log writes it."""
-    uid = _uid(entity)
-    if len(uid) <= DEFAULT_MAX_CHARS and uid.isprintable() and "\\" not in uid:
-        return uid  # the common case, no copy
-    return cast("str", inert_value(uid))
 
 
 def _lifter(ty: WitType) -> Callable[[Any], Any]:

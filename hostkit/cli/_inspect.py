@@ -152,14 +152,28 @@ def _requests(manifest: dict[str, Any]) -> list[tuple[str, str, Any, dict[str, A
     return rows
 
 
+def _schema(schemas: tuple[Path, ...]) -> Any:
+    """hostkit's stock schema plus each application fragment, in order."""
+    from hostkit.capabilities import CedarSchema
+
+    schema = CedarSchema.stock()
+    for path in schemas:
+        schema = schema.extend(path)
+    return schema
+
+
 def check_grants(
-    report: dict[str, Any], policies: tuple[Path, ...], plugin: str
+    report: dict[str, Any],
+    policies: tuple[Path, ...],
+    plugin: str,
+    schemas: tuple[Path, ...] = (),
+    groups: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     from hostkit.capabilities import Authorizer, Entity, PluginIdentity
 
-    authorizer = Authorizer(list(policies))
+    authorizer = Authorizer(list(policies), schema=_schema(schemas))
     version = (report.get("manifest") or {}).get("version", "")
-    who = PluginIdentity(plugin, report["digest"], version or "")
+    who = PluginIdentity(plugin, report["digest"], version or "", groups=groups)
     maybe = authorizer.permitted_actions(who)
     declared = authorizer.schema.text
     rows: list[dict[str, Any]] = []
@@ -197,15 +211,19 @@ def check_grants(
 
 
 def check_requests(
-    report: dict[str, Any], policies: tuple[Path, ...], plugin: str
+    report: dict[str, Any],
+    policies: tuple[Path, ...],
+    plugin: str,
+    schemas: tuple[Path, ...] = (),
+    groups: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """A real Cedar decision for each capability the manifest requests, on a
     sample resource its pattern matches."""
     from hostkit.capabilities import Authorizer, PluginIdentity
 
     manifest = report.get("manifest") or {}
-    authorizer = Authorizer(list(policies))
-    who = PluginIdentity(plugin, report["digest"], manifest.get("version", "") or "")
+    authorizer = Authorizer(list(policies), schema=_schema(schemas))
+    who = PluginIdentity(plugin, report["digest"], manifest.get("version", "") or "", groups=groups)
     rows = []
     for request, action, resource, context in _requests(manifest):
         decision = authorizer.is_authorized(who, action, resource, context)
@@ -236,13 +254,26 @@ def check_requests(
     is_flag=True,
     help="Add hostkit's default policy (what `hostkit call` grants every plugin).",
 )
+@click.option(
+    "--schema",
+    "schemas",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An application's Cedar schema fragment, added to hostkit's stock schema "
+    "so --policies checks the app's own actions too. Repeatable.",
+)
 @click.option("--plugin", default=None, help="Plugin name for --policies (default: manifest).")
+@click.option(
+    "--group", "groups", multiple=True, help="A group the plugin is in, for --policies. Repeatable."
+)
 @json_option
 def inspect_command(
     component: Path,
     policies: tuple[Path, ...],
     default_policy: bool,
+    schemas: tuple[Path, ...],
     plugin: str | None,
+    groups: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Show COMPONENT's imports, exports and the capabilities it requests.
@@ -252,7 +283,8 @@ def inspect_command(
     NAME.hostkit.toml beside it). With --policies, whether each action is
     granted: each manifest request gets a real Cedar decision on a sample
     resource its pattern matches; each imported action a yes (Cedar) or a
-    yes/maybe/no from the policies' scopes. Exit 0; 1 with --policies when a
+    yes/maybe/no from the policies' scopes; --schema adds an application's
+    schema fragment so its own actions are checked too. Exit 0; 1 with --policies when a
     requested capability is denied; 2 not a component; 3 wasm-tools missing.
     """
     from hostkit import PolicyError
@@ -263,10 +295,12 @@ def inspect_command(
         from ._call import DEFAULT_POLICY
 
         policies = (DEFAULT_POLICY, *policies)
+    if schemas and not policies:
+        raise click.BadParameter("needs --policies (or --default-policy)", param_hint="--schema")
     if policies:
         try:
-            report["grants"] = check_grants(report, policies, name)
-            report["requests"] = check_requests(report, policies, name)
+            report["grants"] = check_grants(report, policies, name, schemas, groups)
+            report["requests"] = check_requests(report, policies, name, schemas, groups)
         except PolicyError as exc:
             raise UsageFailure(str(exc)) from None
         report["plugin"] = name

@@ -17,7 +17,9 @@ import click
 
 from ._output import EXIT_FAILED, UsageFailure, console, emit_json, json_option
 
-_UID = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)::"(.*)"$', re.DOTALL)
+# An entity type is a Cedar path: one identifier, or namespaces joined by
+# ``::`` (``Acme::Monster``); the id is the quoted tail.
+_UID = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::"(.*)"$', re.DOTALL)
 
 
 def _schema(path: Path | None) -> Any:
@@ -84,8 +86,8 @@ def _resource(text: str, plugin: Any) -> Any:
     match = _UID.match(text.strip())
     if match is None:
         raise click.BadParameter(
-            'expected an entity uid like File::"/data/a.txt" or Host::"api.example.com:443", '
-            "or an absolute path",
+            'expected an entity uid like File::"/data/a.txt", Host::"api.example.com:443" '
+            'or Acme::Monster::"troll", or an absolute path',
             param_hint="--resource",
         )
     kind, ident = match.group(1), match.group(2)
@@ -113,7 +115,8 @@ def _resource(text: str, plugin: Any) -> Any:
     "--resource",
     required=True,
     help='The resource: File::"/data/a.txt", Host::"api.example.com:443", Key::"k", '
-    'Plugin::"name", or an absolute path (a File).',
+    'Plugin::"name", an application\'s own (namespaced) type such as '
+    'Acme::Monster::"troll", or an absolute path (a File).',
 )
 @click.option("--context", "context_json", default=None, help="The request context, as JSON.")
 @click.option("--digest", default="", help="The plugin's sha256 (principal attribute).")

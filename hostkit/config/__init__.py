@@ -7,9 +7,10 @@
     async with open_configured_host("host.toml") as running:
         reply = await running.host.call(running.host.whereis("ingest"), "...")
 
-A file names the components (path, name, identity), the grants
+A file names the components (path, name, identity, limits), the grants
 (capability shorthands or ``.cedar`` files), the supervision tree, the
-providers' directories, the audit log and the host-wide limits. A bad file
+providers' directories, the audit log, the host-wide limits and the
+application's own API (``[app]``). A bad file
 raises :class:`~hostkit.ConfigError` naming the file, the key and what is
 expected. See ``docs/reference/config.md``.
 """

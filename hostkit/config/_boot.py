@@ -24,8 +24,9 @@ from ..capabilities.providers import (
     LogProvider,
     RandomProvider,
 )
-from ..runtime import Component, Host, HostConfig, open_host
+from ..runtime import Component, ComponentLimits, Host, HostConfig, open_host
 from ..supervision import Supervisor, open_supervisor
+from ._app import load_app
 from ._load import HostFile, load_config
 
 #: hostkit's stock default policy: a plugin may read the clock, draw random
@@ -51,6 +52,7 @@ class ConfiguredHost:
         audit: The audit log (``[audit] path``, or in memory only).
         supervisor: The root supervisor of ``[supervisor]``.
         components: Component name -> loaded :class:`~hostkit.Component`.
+        app_plugins: The plugin objects ``[app] plugins`` registered, in order.
     """
 
     config: HostFile
@@ -59,6 +61,7 @@ class ConfiguredHost:
     audit: AuditLog
     supervisor: Supervisor
     components: dict[str, Component] = field(default_factory=dict)
+    app_plugins: tuple[object, ...] = ()
 
 
 def host_config(config: HostFile) -> HostConfig:
@@ -78,14 +81,54 @@ def host_config(config: HostFile) -> HostConfig:
         raise ConfigError(f"{config.path}: {key}: {exc}") from None
 
 
+def component_limits(config: HostFile) -> dict[str, ComponentLimits]:
+    """The ``limits`` of each ``[[components]]`` entry that has them, checked
+    against ``[host]`` (each at most the host's).
+
+    Raises:
+        ConfigError: a limit exceeds the host's (names the key).
+    """
+    cfg = host_config(config)
+    out: dict[str, ComponentLimits] = {}
+    for i, comp in enumerate(config.tables.components):
+        if comp.limits is None:
+            continue
+        t = comp.limits
+        limits = ComponentLimits(t.fuel_per_activation, t.activation_timeout, t.max_memory_bytes)
+        try:
+            limits.resolve(cfg, cfg.limits())
+        except ValueError as exc:
+            field_name = str(exc).split(":", 1)[0].split(" ", 1)[0]
+            raise ConfigError(
+                f"{config.path}: components[{i}].limits.{field_name}: {exc}"
+            ) from None
+        out[comp.name] = limits
+    return out
+
+
 def _plugin_manager(
-    config: HostFile, plugins: Iterable[object], hookspecs: Iterable[type | ModuleType], stack: Any
+    config: HostFile,
+    plugins: Iterable[object],
+    hookspecs: Iterable[type | ModuleType],
+    app: tuple[list[tuple[str, object]], list[tuple[str, Any]]],
+    stack: Any,
 ) -> pluggy.PluginManager:
     pm = pluggy.PluginManager("hostkit")
     for specs in hookspecs:
         pm.add_hookspecs(specs)
+    app_plugins, app_specs = app
+    for key, specs in app_specs:
+        try:
+            pm.add_hookspecs(specs)
+        except ValueError as exc:
+            raise ConfigError(f"{config.path}: {key}: {exc}") from None
     for plugin in plugins:
         pm.register(plugin)
+    for key, plugin in app_plugins:
+        try:
+            pm.register(plugin)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise ConfigError(f"{config.path}: {key}: cannot register it: {exc}") from None
     t = config.tables
     roots: dict[str, Root] = {}
     for prefix, spec in t.files.roots.items():
@@ -128,7 +171,8 @@ async def open_configured_host(
     """Boot the host a ``host.toml`` describes, for an ``async with`` block.
 
     In order: the stock providers (plus the application's own ``plugins``
-    and ``hookspecs``, for its WIT API), the audit log, the capability gate
+    and ``hookspecs``, for its WIT API, both from the arguments and from
+    the file's ``[app]`` table), the audit log, the capability gate
     with the policy files and grants, the host, every component (compiled
     in a worker thread), then the supervision tree. Leaving the block stops
     the tree (children in reverse order), closes the host and the audit log.
@@ -139,7 +183,8 @@ async def open_configured_host(
         hookspecs: classes or modules with the application's hookspecs.
 
     Raises:
-        ConfigError: the configuration is malformed.
+        ConfigError: the configuration is malformed, or an ``[app]`` entry
+            does not import or register (names the key).
         ComponentLoadError: a component cannot be loaded (names it and why).
         PolicyError: a policy file or grant does not validate.
         SpawnError: a child failed to start.
@@ -148,7 +193,8 @@ async def open_configured_host(
         config = load_config(config)
     t = config.tables
     async with AsyncExitStack() as stack:
-        pm = _plugin_manager(config, plugins, hookspecs, stack)
+        app = load_app(config)
+        pm = _plugin_manager(config, plugins, hookspecs, app, stack)
         schema = CedarSchema.stock()
         for fragment in t.policies.schema:
             schema = schema.extend(config.resolve(fragment))
@@ -165,13 +211,16 @@ async def open_configured_host(
         policies += [config.resolve(p) for p in t.policies.files]
         policies += config.grants
         gate = Gate(pm, policies=policies, schema=schema, audit=audit, identities=identities)
+        limits = component_limits(config)
         host = await stack.enter_async_context(open_host(host_config(config), capabilities=gate))
         components = {}
         for name, path in config.component_paths.items():
-            components[name] = await host.load_async(path, name=name)
+            components[name] = await host.load_async(path, name=name, limits=limits.get(name))
         sup = t.supervisor
         supervisor = await stack.enter_async_context(
             open_supervisor(host, config.flags, config.children, name=sup.name)
         )
-        yield ConfiguredHost(config, host, gate, audit, supervisor, components)
+        yield ConfiguredHost(
+            config, host, gate, audit, supervisor, components, tuple(p for _, p in app[0])
+        )
 

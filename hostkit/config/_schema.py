@@ -117,6 +117,14 @@ class GrantTable(_Table):
     kv_write: list[NonEmpty] = []
 
 
+class ComponentLimitsTable(_Table):
+    """``limits = { ... }`` of a component: each at most ``[host]``'s."""
+
+    fuel_per_activation: Positive | None = None
+    activation_timeout: PositiveFloat | None = None
+    max_memory_bytes: Positive | None = None
+
+
 class ComponentTable(_Table):
     """One ``[[components]]`` entry: a ``.wasm`` loaded under a name."""
 
@@ -125,6 +133,7 @@ class ComponentTable(_Table):
     version: str = ""
     publisher: str = ""
     groups: list[NonEmpty] = []
+    limits: ComponentLimitsTable | None = None
 
 
 class BackoffTable(_Table):
@@ -167,6 +176,27 @@ class SupervisorTable(_Table):
     children: list[ChildTable] = []
 
 
+#: ``module`` or ``module:attribute`` (dotted names), as ``[app]`` lists them.
+ImportRef = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+        r"(:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$",
+    ),
+]
+
+
+class AppTable(_Table):
+    """``[app]``: the application's own Python API (its WIT packages'
+    hookspecs and the pluggy plugins implementing them), imported with the
+    file's directory on ``sys.path``."""
+
+    plugins: list[ImportRef] = []
+    hookspecs: list[ImportRef] = []
+
+
 class ControlTable(_Table):
     """``[control]``: the local control endpoint of ``hostkit run``."""
 
@@ -191,6 +221,7 @@ class HostFileTables(_Table):
     grants: list[GrantTable] = []
     supervisor: SupervisorTable = msgspec.field(default_factory=SupervisorTable)
     control: ControlTable = msgspec.field(default_factory=ControlTable)
+    app: AppTable = msgspec.field(default_factory=AppTable)
 
 
 #: The top-level tables ``host.toml`` may have, in documentation order.

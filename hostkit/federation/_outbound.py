@@ -65,11 +65,11 @@ class Outbound:
     _spawning: Any
     _spawning_pids: set[int]
 
-    def link_to(self, node: str) -> LinkDriver:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the class this mixin is part of
 
-    def _record(self, event: str, **fields: Any) -> None:
-        raise NotImplementedError
+        def link_to(self, node: str) -> LinkDriver: ...
+
+        def _record(self, event: str, **fields: Any) -> None: ...
 
     # ------------------------------------------------------------ messages
 

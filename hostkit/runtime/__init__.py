@@ -3,6 +3,7 @@
 from .._pid import HOST_PID as HOST_PID
 from .._pid import ExitReason as ExitReason
 from .._pid import Pid as Pid
+from ._component_limits import ComponentLimits as ComponentLimits
 from ._config import HostConfig as HostConfig
 from ._host import Component as Component
 from ._host import Host as Host
@@ -16,6 +17,7 @@ __all__ = [
     "HOST_PID",
     "CompileProgress",
     "Component",
+    "ComponentLimits",
     "ExitReason",
     "Host",
     "HostConfig",

@@ -36,6 +36,11 @@ class CapabilityLayer(Protocol):
         """Write one audit record (raises ``AuditError`` if it cannot)."""
         ...
 
+    def flush_denials(self) -> None:
+        """Write what is pending of rate-limited denial records (called when
+        the host closes; raises ``AuditError`` if it cannot)."""
+        ...
+
 
 class Recorder(Protocol):
     """Anything with ``record(event, **fields)``: an `AuditLog`, the gate."""

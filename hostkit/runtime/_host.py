@@ -15,6 +15,7 @@ import trio
 
 from .._errors import (
     ActorExited,
+    AuditError,
     CallDeadlock,
     CallTimeout,
     ComponentLoadError,
@@ -23,22 +24,22 @@ from .._errors import (
     SpawnError,
 )
 from .._events import (
-    ActorKilled,
     ActorRestarted,
     ActorSpawned,
     AuditSubscriber,
     EventBus,
     SpawnRefused,
 )
-from .._pid import KILLED, SHUTDOWN, ExitReason, Pid
+from .._pid import SHUTDOWN, ExitReason, Pid
 from ._actors import EXITED, SPAWNING, Actor, Waiter, describe
+from ._component_limits import ComponentLimits
 from ._config import HostConfig
 from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
+from ._host_signals import HostSignals
 from ._process import ProcessImports
 from ._registry import SpawnRefused as _Refused
-from ._router import FULL, Signal, refusal
+from ._router import FULL, refusal
 from ._scheduler import Scheduler
-from ._timers import TimerRef
 from ._wasm import (
     CompiledComponent,
     CompileLimits,
@@ -57,7 +58,7 @@ guest_log = logging.getLogger("hostkit.guest")
 Component = CompiledComponent
 
 
-class Host:
+class Host(HostSignals):
     """A running host. Get one from :func:`open_host`; do not construct it.
 
     All methods must be called from the Trio thread that opened the host
@@ -160,6 +161,7 @@ class Host:
         *,
         name: str | None = None,
         progress: Callable[[CompileProgress], None] | None = None,
+        limits: ComponentLimits | None = None,
     ) -> Component:
         """Validate and compile a component (cached on disk by digest).
 
@@ -180,10 +182,13 @@ class Host:
                 stem. Required for bytes.
             progress: called with a `CompileProgress` about every 0.25 s
                 while a compile runs, then for the loading step.
+            limits: `ComponentLimits` for this component's actors, each at most
+                the host's (a higher one is refused).
 
         Raises:
             ComponentLoadError: naming the component and the problem (for
-                a compile limit, which limit).
+                a compile limit, which limit; for ``limits``, which one
+                exceeds the host's).
         """
         self._check_open()
         if isinstance(source, bytes | bytearray | memoryview):
@@ -210,6 +215,10 @@ class Host:
             raise ComponentLoadError(repr(name), "a component name must be non-empty, one line")
         existing = self.components.get(name)
         cfg = self.config
+        try:  # per-component limits: only ever lower than the host's
+            effective = None if limits is None else limits.resolve(cfg, cfg.limits())
+        except ValueError as exc:
+            raise ComponentLoadError(name, f"limits: {exc}") from None
         try:
             trio.lowlevel.current_task()
             on_trio = True
@@ -230,6 +239,7 @@ class Host:
             raise ComponentLoadError(
                 name, f"a different component is already loaded under this name ({existing!r})"
             )
+        compiled.limits = effective
         self.components[name] = compiled
         if progress is not None:
             progress(CompileProgress(name, "done", 0.0, cfg.compile_cpu_seconds))
@@ -241,6 +251,7 @@ class Host:
         *,
         name: str | None = None,
         progress: Callable[[CompileProgress], None] | None = None,
+        limits: ComponentLimits | None = None,
     ) -> Component:
         """:meth:`load` in a worker thread: the event loop keeps running while
         a component compiles. ``progress`` is called on the Trio thread."""
@@ -251,7 +262,9 @@ class Host:
             def report(event: CompileProgress) -> None:
                 trio.from_thread.run_sync(callback, event)
 
-        return await trio.to_thread.run_sync(lambda: self.load(source, name=name, progress=report))
+        return await trio.to_thread.run_sync(
+            lambda: self.load(source, name=name, progress=report, limits=limits)
+        )
 
     def _component(self, component: Component | str) -> Component:
         if isinstance(component, str):
@@ -409,69 +422,8 @@ class Host:
         assert waiter.value is not None
         return waiter.value.decode()
 
-    def send_after(self, pid: Pid | int, msg: str, delay: float) -> TimerRef:
-        """Cast ``msg`` to ``pid`` after ``delay`` seconds (Erlang's
-        ``erlang:send_after/3``): the message arrives as an ordinary cast
-        from the host (pid 0). The timer is dropped if the actor exits
-        first; if its mailbox is full when the timer fires, the message is
-        dropped (and logged).
-
-        Args:
-            pid: a live actor of this host.
-            msg: the message.
-            delay: seconds from now (Trio's clock), ``>= 0``.
-
-        Returns:
-            A ref for :meth:`cancel_timer`.
-
-        Raises:
-            ValueError: ``delay`` is negative, NaN or infinite.
-            TooManyTimers: ``pid`` already has ``max_timers_per_actor``
-                pending timers, or the host's ``host_mailbox_bytes`` is spent.
-            MessageTooLarge: ``msg`` exceeds ``max_message_size``.
-            NoProc: ``pid`` is not alive, or is on another node.
-        """
-        self._check_thread("send_after")
-        self._check_open()
-        return self._sched.timers.send_after(pid, msg, delay)
-
-    def cancel_timer(self, ref: TimerRef) -> float | None:
-        """Cancel a timer from :meth:`send_after` (Erlang's
-        ``erlang:cancel_timer/1``): once this returns, its message is never
-        sent.
-
-        Returns:
-            The seconds it had left, or None if it had already fired, was
-            cancelled, or its actor exited.
-        """
-        self._check_thread("cancel_timer")
-        return self._sched.timers.cancel_ref(ref)
-
     def _pid(self, pid: Pid | int) -> Pid:
         return pid if isinstance(pid, Pid) else self._sched.registry.pid(int(pid))
-
-    def kill(self, pid: Pid | int) -> None:
-        """End ``pid`` now with reason ``killed`` (untrappable). A guest
-        spinning in wasm is stopped at the next epoch tick. No-op if dead."""
-        self._check_thread("kill")
-        actor = self._lookup(pid)
-        if actor is not None:
-            self._killed(actor, "killed by the host")
-            self._sched.kill(actor, cause=self.pid)
-
-    def _killed(self, actor: Actor, detail: str) -> None:
-        self._sched.publish(ActorKilled(actor.pid, actor.plugin, detail))
-
-    def stop(self, pid: Pid | int, reason: str = "shutdown") -> None:
-        """Ask ``pid`` to stop: pending deliveries are dropped, its
-        ``terminate`` runs, and it exits with ``reason``."""
-        self._check_thread("stop")
-        actor = self._lookup(pid)
-        if actor is not None:
-            self._sched.request_stop(
-                actor,
-                ExitReason(reason) if reason in ExitReason.KINDS else ExitReason("error", reason),
-            )
 
     async def wait(self, pid: Pid | int) -> ExitReason:
         """Wait for ``pid`` to exit and return why. Returns at once for an
@@ -530,64 +482,6 @@ class Host:
     def actors(self) -> list[dict[str, Any]]:
         """A snapshot of live actors (pid, component, name, state, mailbox)."""
         return [describe(a) for a in list(self._sched.actors.values())]
-
-    # -- links, monitors, exit signals ---------------------------------------------
-    def link(self, a: Pid | int, b: Pid | int) -> None:
-        """Link two actors (Erlang's rules; see docs/supervision.md). Host
-        code is trusted: its links are not gated.
-
-        Raises:
-            NoProc: either actor is not alive.
-        """
-        self._check_thread("link")
-        other = self._router.local_id(b)
-        if other is None or self._sched.links.link(self._actor(a), other, gated=False):
-            raise refusal("noproc", b, self._router)
-
-    def unlink(self, a: Pid | int, b: Pid | int) -> None:
-        """Remove the link between ``a`` and ``b``, if any."""
-        self._check_thread("unlink")
-        actor, other = self._lookup(a), self._router.local_id(b)
-        if actor is not None and other is not None:
-            self._sched.links.unlink(actor, other)
-
-    def monitor(self, pid: Pid | int) -> Monitor:
-        """Monitor ``pid`` from host code; see :class:`Monitor`."""
-        self._check_thread("monitor")
-        mon = Monitor(self, self._pid(pid))
-        mon.ref = self._sched.links.monitor(mon._fire, pid)
-        return mon
-
-    def exit(self, pid: Pid | int, reason: ExitReason | str) -> None:
-        """Send an exit signal, like Erlang's ``exit/2``. ``"kill"`` is
-        untrappable and ends the actor as ``killed``; otherwise a trapping
-        actor receives an ``e`` frame, a normal reason is ignored (except
-        ``shutdown`` from the host, which stops a non-trapping actor), and any
-        other reason ends the actor with it."""
-        self._check_thread("exit")
-        actor = self._lookup(pid)
-        if actor is None:
-            if isinstance(pid, Pid) and self._router.local_id(pid) is None:
-                text = str(reason).encode()
-                self._router.to_remote(Signal("exit", self.pid, pid, 0, text))
-            return
-        links = self._sched.links
-        if reason == "kill":
-            self._killed(actor, "exit signal 'kill' from the host")
-            links.exit_signal(actor, self.pid, KILLED, untrappable=True)
-            return
-        if isinstance(reason, str):
-            reason = (
-                ExitReason(reason) if reason in ExitReason.KINDS else ExitReason("error", reason)
-            )
-        links.exit_signal(actor, self.pid, reason)
-
-    def set_trap_exit(self, pid: Pid | int, on: bool) -> bool:
-        """Make ``pid`` trap exit signals (or not); returns the old setting."""
-        self._check_thread("set_trap_exit")
-        actor = self._actor(pid)
-        previous, actor.trap_exit = actor.trap_exit, on
-        return previous
 
     def is_alive(self, pid: Pid | int) -> bool:
         return self._lookup(pid) is not None
@@ -651,6 +545,13 @@ class Host:
         finally:
             self._closed = True
             self._drain()
+            # No guest runs any more: denials counted but not yet summarised
+            # are written now, so the log is complete in count at close.
+            if self._capabilities is not None:
+                try:
+                    self._capabilities.flush_denials()
+                except AuditError as exc:
+                    log.error("could not write the last denial summaries: %s", exc)
 
 
 @asynccontextmanager

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Final
 from .._events import ActorExited, ActorSpawned, HostEvent, SpawnRefused
 from .._pid import KILLED, ExitReason, Pid
 from ._actors import EXITED, IDLE, QUEUED, RUNNING, SPAWNING, Actor
+from ._component_limits import EffectiveLimits
 from ._links import Links
 from ._registry import Registry
 from ._registry import SpawnRefused as _Refused
@@ -66,6 +67,7 @@ class Scheduler:
         self.cfg = cfg = host.config
         self.events = host.events
         self._limits = cfg.limits()  # the config is frozen: build once
+        self._default = EffectiveLimits(cfg.fuel, cfg.activation_timeout, self._limits)
         self._global: queue.SimpleQueue[Actor | object | None] = queue.SimpleQueue()
         self.urgent: deque[Actor] = deque()
         self.priority = True  # False: every wake-up FIFO (a benchmark's baseline)
@@ -203,8 +205,9 @@ class Scheduler:
         ``parent`` (a spawn from inside an activation) the child gets only
         what is left of the parent's deadline, fuel and host-call budget."""
         cfg = self.cfg
-        deadline = time.monotonic() + cfg.activation_timeout
-        fuel = cfg.fuel
+        lim: EffectiveLimits = actor.component.limits or self._default
+        deadline = time.monotonic() + lim.activation_timeout
+        fuel = lim.fuel
         budget = cfg.host_call_budget
         if parent is not None:
             guard = parent.guard
@@ -222,7 +225,7 @@ class Scheduler:
             inst = Instance(
                 self.host.engine,
                 actor.component,
-                limits=self._limits,
+                limits=lim.store,
                 fuel=fuel,
                 deadline=deadline,
                 host_call_budget=budget,
@@ -335,7 +338,8 @@ class Scheduler:
         assert inst is not None
         actor.thread = _get_ident()  # see running_here / waits_on_trio
         try:
-            out = inst.deliver(batch, cfg.fuel, time.monotonic() + cfg.activation_timeout)
+            lim: EffectiveLimits = actor.component.limits or self._default
+            out = inst.deliver(batch, lim.fuel, time.monotonic() + lim.activation_timeout)
         except GuestFault as fault:
             actor.thread = 0
             pending = actor.reason if fault.kind == "killed" else None
@@ -412,11 +416,12 @@ class Scheduler:
             dropped = self.router.drain(actor)
         if inst is not None:
             if run_terminate and self.on_scheduler_thread():
+                lim: EffectiveLimits = actor.component.limits or self._default
                 with contextlib.suppress(GuestFault):
                     inst.terminate(
                         str(reason)[:1024],
-                        self.cfg.fuel,
-                        time.monotonic() + self.cfg.activation_timeout,
+                        lim.fuel,
+                        time.monotonic() + lim.activation_timeout,
                     )
             inst.drop()
         self.registry.remove(actor, reason)

@@ -55,11 +55,11 @@ class ChildAdmin:
     _replies: dict[int, PendingReply]
     _last_exit: dict[str, ExitReason]
 
-    def _check_running(self, what: str) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the class this mixin is part of
 
-    def _feed(self, event: Event) -> None:
-        raise NotImplementedError
+        def _check_running(self, what: str) -> None: ...
+
+        def _feed(self, event: Event) -> None: ...
 
     async def terminate_child(self, child: str | Pid | Supervisor) -> None:
         """Stop a child within its ``shutdown`` and keep its spec (OTP's ``terminate_child``).

@@ -144,6 +144,7 @@ class CompiledComponent:
         "digest",
         "imports",
         "layout",
+        "limits",
         "name",
         "needs_wasi",
         "raw",
@@ -167,6 +168,7 @@ class CompiledComponent:
         self.size = size
         self.imports = imports
         self.needs_wasi = needs_wasi
+        self.limits: Any = None  # a runtime EffectiveLimits, set by Host.load
         actor = raw.get_export_index(ACTOR_IFACE)
         self._init_idx = raw.get_export_index("init", actor)
         self._deliver_idx = raw.get_export_index("deliver", actor)
