@@ -111,7 +111,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "gate-process-unaudited-allowed",
-        CAP + "_gate.py",
+        CAP + "_gate_process.py",
         '            return f"the audit log is unavailable: {exc}"\n',
         "            pass\n",
         "send, call and spawn are denied when the audit log is broken (fail closed)",
@@ -119,7 +119,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "gate-process-ignores-size-limit",
-        CAP + "_gate.py",
+        CAP + "_gate_process.py",
         "            why = self.limits.check(who.name, action, size)\n",
         "            why = None\n",
         "spawn payload cap / rate limit (CallLimits) on the messaging path",
@@ -127,7 +127,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "gate-remembers-context-dependent",
-        CAP + "_gate.py",
+        CAP + "_gate_process.py",
         "            if not reads:\n",
         "            if True:\n",
         "a decision whose policies read context (size) must not be remembered",
@@ -135,7 +135,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "gate-remembers-denials",
-        CAP + "_gate.py",
+        CAP + "_gate_process.py",
         "        if why is None and key is not None and not self._audit_every_message:",
         "        if key is not None and not self._audit_every_message:",
         "only permits are remembered; a denial must be decided again",
@@ -151,7 +151,7 @@ MUTANTS: list[Mutant] = [
     ),
     _m(
         "gate-denial-budget-ignored",
-        CAP + "_gate.py",
+        CAP + "_gate_audit.py",
         "        if self._storms.actor_exhausted(caller):\n",
         "        if self._storms.actor_exhausted(caller) and False:\n",
         "an actor past its denial budget is ended",
