@@ -414,6 +414,10 @@ class Router:
         if ref in actor.calls:
             actor.calls.discard(ref)
             waiter = self.calls.pop(ref, None)
+            # equivalent mutant: dropping `waiter.target == actor.id` changes
+            # nothing today -- a ref is in actor.calls only if start_call
+            # delivered that call to this actor (refs carry the callee's id
+            # bits, so no two callees share one); kept as defence in depth.
             if waiter is not None and waiter.target == actor.id:
                 waiter.resolve(payload)
             return True

@@ -134,6 +134,9 @@ class FilesProvider:
             if not stat.S_ISREG(info.st_mode):
                 raise HostCallInvalid(f"{target.guest!r} is not a regular file")
             _check_links(target, info)
+            # equivalent mutant: dropping this early refusal changes no outcome
+            # (the read below takes at most max_read_bytes + 1 and the check
+            # after it refuses with the same error); it only saves that read.
             if info.st_size > self.max_read_bytes:
                 raise HostCallTooLarge(
                     f"file is larger than the read limit ({self.max_read_bytes} bytes)"

@@ -101,6 +101,11 @@ class ComponentCache:
 
     def _mac(self, digest: str, body: bytes | memoryview) -> bytes:
         mac = hmac.new(self.key(), _MAGIC, hashlib.sha256)
+        # equivalent mutant: leaving the fingerprint out of the MAC changes no
+        # outcome today -- wasmtime itself refuses an artifact compiled under
+        # other fuel/epoch settings ("compiled without fuel support"), and the
+        # entry is recompiled; the MAC covers it so that stays true if a
+        # setting wasmtime does not check joins the fingerprint.
         mac.update(self._fingerprint.encode() + b"\0" + digest.encode() + b"\0")
         mac.update(body)
         return mac.digest()
