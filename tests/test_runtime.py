@@ -420,3 +420,47 @@ async def test_stop_requested_while_spawning_is_not_lost(
     host._sched._global.put(spawning)
     with trio.fail_after(5):
         assert await host.wait(spawning.pid) == ExitReason("shutdown")
+
+
+async def test_work_stranded_behind_a_blocked_guest_is_taken_by_an_idle_thread(
+    cache_dir: Path, wasm: dict[str, Path]
+) -> None:
+    """A guest sends a cast (the target is queued on its own thread's local
+    deque) and then blocks in a host function: the other, idle scheduler
+    thread takes the stranded actor instead of leaving it queued until the
+    blocked guest returns."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def fail(inst: object, x: int) -> int:
+        entered.set()  # the guest's send to echo has happened
+        release.wait(60)  # blocks this scheduler thread until the test says so
+        return x
+
+    cfg = hostkit.HostConfig(scheduler_threads=2, cache_dir=cache_dir, activation_timeout=60)
+    async with hostkit.open_host(
+        cfg, host_functions={"hostkit:test/hooks@0.1.0": {"fail": fail}}
+    ) as host:
+        strand = await host.spawn(host.load(wasm["sched_strand"]))
+        echo = await host.spawn(host.load(wasm["echo"]))
+
+        def echo_state() -> dict[str, object]:
+            (entry,) = [a for a in host.actors() if a["pid"] == echo]
+            return entry
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(host.call, strand, f"{echo.id:016x}")
+            try:
+                # no call to echo meanwhile: a call would promote it past the
+                # stranding; only a thread that steals runs its cast
+                with trio.fail_after(10):
+                    while not entered.is_set():
+                        await trio.sleep(0.01)
+                    # echo's cast ran while strand's thread is still blocked
+                    while echo_state()["state"] != "idle" or echo_state()["mailbox"]:
+                        await trio.sleep(0.01)
+                assert not release.is_set()
+            finally:
+                release.set()
+        assert await host.call(echo, "count") == "1"

@@ -19,6 +19,13 @@ the bulk queue finds it no longer QUEUED, or runs it legitimately later
 it never runs on two threads). Wasm never runs on the Trio thread; results reach Trio through
 one ``run_sync_soon`` per batch of notifications.
 
+Stealing. Work on a thread's local deque would starve behind that thread's
+current activation if the guest blocks (a slow host function, a call):
+an idle thread first steals from the other threads' local deques (from
+their far end), and parks for at most ``_STEAL_POLL`` seconds before
+looking again. Safe for the same reason as stale entries: an activation
+starts only on the QUEUED -> RUNNING step under the actor's lock.
+
 Spawns are bounded here: live actors per host and per plugin (the
 registry), the depth of guest-spawned chains, and a child spawned from
 inside an activation runs its ``init`` within what is left of that
@@ -55,6 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hostkit.runtime")
 _WAKE: Final = object()  # put on the shared queue: "look at the priority deque"
+_STEAL_POLL: Final = 0.02  # an idle thread looks for stranded local work this often
 _get_ident = threading.get_ident
 _TRIO_THREADS = (os.path.join("trio", "_threads.py"),)
 
@@ -75,6 +83,7 @@ class Scheduler:
         self._threads: list[threading.Thread] = []
         self._n_threads = threads
         self._idle = 0
+        self._locals: list[deque[Actor]] = []  # every thread's local deque, for stealing
         self.registry = Registry(
             node,
             creation,
@@ -115,10 +124,12 @@ class Scheduler:
         for t in self._threads:
             t.join()
         self._threads.clear()
+        self._locals.clear()
 
     def _run(self) -> None:
         local: deque[Actor] = deque()
         self._tls.local = local
+        self._locals.append(local)
         self._tls.depth = 0
         deferred: list[Callable[[], None]] = []
         self.host._post_tls.deferred = deferred
@@ -134,12 +145,18 @@ class Scheduler:
                 actor.promoted = False
             elif local:
                 actor = local.popleft()
+            elif (stolen := self._steal(local)) is not None:
+                actor = stolen
             else:
                 self._idle += 1
                 if urgent:  # appended before we counted as idle: no _WAKE comes
                     self._idle -= 1
                     continue
-                item = get()
+                try:
+                    item = get(timeout=_STEAL_POLL)
+                except queue.Empty:  # nothing new: look for stranded work again
+                    self._idle -= 1
+                    continue
                 self._idle -= 1
                 if item is None:
                     return
@@ -154,6 +171,16 @@ class Scheduler:
                 self.exit(actor, ExitReason("host-error", "scheduler failure; see host log"))
             if deferred:
                 flush(deferred)
+
+    def _steal(self, mine: deque[Actor]) -> Actor | None:
+        """An actor from another thread's local deque (its far end), or None."""
+        for other in self._locals:
+            if other is not mine and other:
+                try:
+                    return other.pop()
+                except IndexError:  # its owner took it meanwhile
+                    continue
+        return None
 
     def schedule(self, actor: Actor, urgent: bool = False) -> None:
         """Put a QUEUED actor on a run queue (caller holds its lock);
