@@ -130,8 +130,8 @@ def firewall(body: Body) -> Any:
                 guard = TLS.inst.guard
                 if guard.host_exc is None:
                     guard.host_exc = exc
-            except BaseException:
-                pass
+            except BaseException:  # no instance on this thread: nowhere to stash it;
+                pass  # the trap below still ends the call, and nothing may unwind into wasmtime
             return _capi.trap_error(f"hostkit: host function raised {type(exc).__name__}")
 
     return callback
