@@ -111,24 +111,21 @@ async def adapter(
     ]
     pm = pluggy.PluginManager("hostkit")
     cfg = hostkit.HostConfig(scheduler_threads=2, cache_dir=BUILD / "component-cache")
-    with (
-        KvProvider(tmp_path / "kv.sqlite3") as kv,
-        HttpProvider(allow_private={"127.0.0.1"}, timeout=5.0) as web,
-        capture_audit() as records,
-    ):
-        for provider in (
-            FilesProvider({"/data": tmp_path / "data", "/": tmp_path}),
-            web,
-            kv,
-            ClockProvider(),
-            RandomProvider(),
-            LogProvider(),
-        ):
-            pm.register(provider)
-        gate = Gate(pm, policies=policies)
-        async with hostkit.open_host(cfg, capabilities=gate) as host:
-            pid = await host.spawn(await host.load_async(adapter_wasm))
-            yield Adapter(host, pid, port, hits, records)
+    async with HttpProvider(allow_private={"127.0.0.1"}, timeout=5.0) as web:
+        with KvProvider(tmp_path / "kv.sqlite3") as kv, capture_audit() as records:
+            for provider in (
+                FilesProvider({"/data": tmp_path / "data", "/": tmp_path}),
+                web,
+                kv,
+                ClockProvider(),
+                RandomProvider(),
+                LogProvider(),
+            ):
+                pm.register(provider)
+            gate = Gate(pm, policies=policies)
+            async with hostkit.open_host(cfg, capabilities=gate) as host:
+                pid = await host.spawn(await host.load_async(adapter_wasm))
+                yield Adapter(host, pid, port, hits, records)
 
 
 async def test_files_inside_the_grant_are_read_and_others_denied(adapter: Adapter) -> None:

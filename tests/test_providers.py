@@ -110,21 +110,22 @@ def test_every_hookspec_has_a_contract_docstring() -> None:
             assert func.__doc__ and len(func.__doc__) > 40, name
 
 
-def test_stock_providers_register_cleanly(pm: pluggy.PluginManager, tmp_path: Path) -> None:
-    with KvProvider(tmp_path / "kv.db") as kv, HttpProvider() as http:
-        for plugin in [
-            FilesProvider({"/data": tmp_path}),
-            kv,
-            http,
-            ClockProvider(),
-            RandomProvider(),
-            LogProvider(),
-        ]:
-            pm.register(plugin)
-        pm.check_pending()
-        assert len(pm.get_plugins()) == 6
-        for plugin in pm.get_plugins():
-            pm.unregister(plugin)
+async def test_stock_providers_register_cleanly(pm: pluggy.PluginManager, tmp_path: Path) -> None:
+    async with HttpProvider() as http:
+        with KvProvider(tmp_path / "kv.db") as kv:
+            for plugin in [
+                FilesProvider({"/data": tmp_path}),
+                kv,
+                http,
+                ClockProvider(),
+                RandomProvider(),
+                LogProvider(),
+            ]:
+                pm.register(plugin)
+            pm.check_pending()
+            assert len(pm.get_plugins()) == 6
+            for plugin in pm.get_plugins():
+                pm.unregister(plugin)
 
 
 def test_application_provider_serves_its_prefix_and_falls_through(
@@ -532,42 +533,42 @@ def server() -> Iterator[str]:
         thread.join()
 
 
-def _get(pm: pluggy.PluginManager, ctx: CallContext, url: str, **kw: Any) -> Any:
-    return pm.hook.http_request(ctx=ctx, req=HttpRequest("GET", url, **kw))
+async def _get(pm: pluggy.PluginManager, ctx: CallContext, url: str, **kw: Any) -> Any:
+    return await pm.hook.http_request(ctx=ctx, req=HttpRequest("GET", url, **kw))
 
 
-def test_http_loopback_refused_by_default(
+async def test_http_loopback_refused_by_default(
     pm: pluggy.PluginManager, ctx: CallContext, server: str
 ) -> None:
-    with HttpProvider() as http:
+    async with HttpProvider() as http:
         pm.register(http)
         with pytest.raises(HostCallDenied, match="loopback") as info:
-            _get(pm, ctx, f"http://{server}/hello")
+            await _get(pm, ctx, f"http://{server}/hello")
     assert wit_error_of(info.value) == ("denied", info.value.detail)
 
 
-def test_http_loopback_allowed_explicitly(
+async def test_http_loopback_allowed_explicitly(
     pm: pluggy.PluginManager, ctx: CallContext, server: str
 ) -> None:
-    with HttpProvider(allow_private={"127.0.0.1"}) as http:
+    async with HttpProvider(allow_private={"127.0.0.1"}) as http:
         pm.register(http)
-        resp = _get(pm, ctx, f"http://{server}/hello")
+        resp = await _get(pm, ctx, f"http://{server}/hello")
     assert resp.status == 200
     assert resp.body == "hello"
     assert ("X-Test", "yes") in resp.headers
 
 
-def test_http_allow_by_network_and_post(
+async def test_http_allow_by_network_and_post(
     pm: pluggy.PluginManager, ctx: CallContext, server: str
 ) -> None:
-    with HttpProvider(allow_private=["127.0.0.0/8"]) as http:
+    async with HttpProvider(allow_private=["127.0.0.0/8"]) as http:
         pm.register(http)
         req = HttpRequest("POST", f"http://{server}/echo", body="abc")
-        resp = pm.hook.http_request(ctx=ctx, req=req)
+        resp = await pm.hook.http_request(ctx=ctx, req=req)
     assert (resp.status, resp.body) == (201, "cba")
 
 
-def test_http_name_resolving_to_loopback_is_refused_at_connect(
+async def test_http_name_resolving_to_loopback_is_refused_at_connect(
     pm: pluggy.PluginManager, ctx: CallContext, server: str
 ) -> None:
     port = server.split(":")[1]
@@ -575,94 +576,98 @@ def test_http_name_resolving_to_loopback_is_refused_at_connect(
     def resolver(host: str, port: int) -> list[str]:
         return {"rebind.example": ["127.0.0.1"], "mixed.example": ["10.1.2.3", "127.0.0.1"]}[host]
 
-    with HttpProvider(resolver=resolver) as http:
+    async with HttpProvider(resolver=resolver) as http:
         pm.register(http)
         with pytest.raises(HostCallDenied, match=r"127\.0\.0\.1 is a loopback"):
-            _get(pm, ctx, f"http://rebind.example:{port}/hello")
+            await _get(pm, ctx, f"http://rebind.example:{port}/hello")
         with pytest.raises(HostCallDenied, match=r"10\.1\.2\.3 is a private"):
-            _get(pm, ctx, f"http://mixed.example:{port}/hello")
+            await _get(pm, ctx, f"http://mixed.example:{port}/hello")
 
 
-def test_http_checked_address_keeps_the_host_header(
+async def test_http_checked_address_keeps_the_host_header(
     pm: pluggy.PluginManager, ctx: CallContext, server: str
 ) -> None:
     port = server.split(":")[1]
-    with HttpProvider(
+    async with HttpProvider(
         allow_private={"app.example"}, resolver=lambda host, port: ["127.0.0.1"]
     ) as http:
         pm.register(http)
-        resp = _get(pm, ctx, f"http://app.example:{port}/host")
+        resp = await _get(pm, ctx, f"http://app.example:{port}/host")
     assert resp.body == f"app.example:{port}"
 
 
-def test_http_response_cap(pm: pluggy.PluginManager, ctx: CallContext, server: str) -> None:
-    with HttpProvider(allow_private={"127.0.0.1"}, max_response_bytes=10_000) as http:
+async def test_http_response_cap(pm: pluggy.PluginManager, ctx: CallContext, server: str) -> None:
+    async with HttpProvider(allow_private={"127.0.0.1"}, max_response_bytes=10_000) as http:
         pm.register(http)
         with pytest.raises(HostCallTooLarge, match="10000"):
-            _get(pm, ctx, f"http://{server}/big")
-        assert _get(pm, ctx, f"http://{server}/hello").body == "hello"  # pool still usable
+            await _get(pm, ctx, f"http://{server}/big")
+        assert (await _get(pm, ctx, f"http://{server}/hello")).body == "hello"  # pool still usable
 
 
-def test_http_request_body_cap(pm: pluggy.PluginManager, ctx: CallContext, server: str) -> None:
-    with HttpProvider(allow_private={"127.0.0.1"}, max_request_bytes=4) as http:
+async def test_http_request_body_cap(
+    pm: pluggy.PluginManager, ctx: CallContext, server: str
+) -> None:
+    async with HttpProvider(allow_private={"127.0.0.1"}, max_request_bytes=4) as http:
         pm.register(http)
         with pytest.raises(HostCallTooLarge):
-            pm.hook.http_request(
+            await pm.hook.http_request(
                 ctx=ctx, req=HttpRequest("POST", f"http://{server}/", body="12345")
             )
 
 
 @pytest.mark.parametrize("path", ["/slow", "/drip"])
-def test_http_total_timeout(
+async def test_http_total_timeout(
     pm: pluggy.PluginManager, ctx: CallContext, server: str, path: str
 ) -> None:
-    with HttpProvider(allow_private={"127.0.0.1"}, timeout=0.4) as http:
+    async with HttpProvider(allow_private={"127.0.0.1"}, timeout=0.4) as http:
         pm.register(http)
         start = time.monotonic()
         with pytest.raises(HostCallTimeout):
-            _get(pm, ctx, f"http://{server}{path}")
+            await _get(pm, ctx, f"http://{server}{path}")
         elapsed = time.monotonic() - start
     assert 0.35 < elapsed < 1.5
 
 
-def test_http_request_timeout_and_actor_deadline(pm: pluggy.PluginManager, server: str) -> None:
-    with HttpProvider(allow_private={"127.0.0.1"}, timeout=30) as http:
+async def test_http_request_timeout_and_actor_deadline(
+    pm: pluggy.PluginManager, server: str
+) -> None:
+    async with HttpProvider(allow_private={"127.0.0.1"}, timeout=30) as http:
         pm.register(http)
         ctx = CallContext(plugin="alpha", pid=1)
         start = time.monotonic()
         with pytest.raises(HostCallTimeout):
-            _get(pm, ctx, f"http://{server}/slow", timeout_ms=200)
+            await _get(pm, ctx, f"http://{server}/slow", timeout_ms=200)
         assert time.monotonic() - start < 1.5
         late = CallContext(plugin="alpha", pid=1, deadline=time.monotonic() + 0.2)
         with pytest.raises(HostCallTimeout):
-            _get(pm, late, f"http://{server}/slow")
+            await _get(pm, late, f"http://{server}/slow")
         assert time.monotonic() - start < 2.5
         expired = CallContext(plugin="alpha", pid=1, deadline=time.monotonic() - 1)
         with pytest.raises(HostCallTimeout):
-            _get(pm, expired, f"http://{server}/hello")
+            await _get(pm, expired, f"http://{server}/hello")
 
 
-def test_http_does_not_follow_redirects(
+async def test_http_does_not_follow_redirects(
     pm: pluggy.PluginManager, ctx: CallContext, server: str
 ) -> None:
-    with HttpProvider(allow_private={"127.0.0.1"}) as http:
+    async with HttpProvider(allow_private={"127.0.0.1"}) as http:
         pm.register(http)
-        resp = _get(pm, ctx, f"http://{server}/redirect")
+        resp = await _get(pm, ctx, f"http://{server}/redirect")
     assert resp.status == 302
     assert ("Location", "http://169.254.169.254/") in resp.headers
 
 
-def test_http_headers_and_encodings(
+async def test_http_headers_and_encodings(
     pm: pluggy.PluginManager, ctx: CallContext, server: str
 ) -> None:
-    with HttpProvider(allow_private={"127.0.0.1"}) as http:
+    async with HttpProvider(allow_private={"127.0.0.1"}) as http:
         pm.register(http)
-        resp = _get(pm, ctx, f"http://{server}/headers", headers=(("X-Plugin", "alpha"),))
+        resp = await _get(pm, ctx, f"http://{server}/headers", headers=(("X-Plugin", "alpha"),))
         assert resp.body == "identity|alpha"
-        binary = _get(pm, ctx, f"http://{server}/binary", response_encoding=Encoding.BASE64)
+        binary = await _get(pm, ctx, f"http://{server}/binary", response_encoding=Encoding.BASE64)
         assert base64.b64decode(binary.body) == bytes(range(256))
         with pytest.raises(HostCallInvalid, match="base64"):
-            _get(pm, ctx, f"http://{server}/binary")
+            await _get(pm, ctx, f"http://{server}/binary")
 
 
 @pytest.mark.parametrize(
@@ -687,13 +692,13 @@ def test_http_headers_and_encodings(
         ),
     ],
 )
-def test_http_malformed_requests_are_invalid(
+async def test_http_malformed_requests_are_invalid(
     pm: pluggy.PluginManager, ctx: CallContext, request_: HttpRequest, match: str
 ) -> None:
-    with HttpProvider() as http:
+    async with HttpProvider() as http:
         pm.register(http)
         with pytest.raises(HostCallInvalid, match=match):
-            pm.hook.http_request(ctx=ctx, req=request_)
+            await pm.hook.http_request(ctx=ctx, req=request_)
 
 
 @pytest.mark.parametrize(

@@ -60,33 +60,33 @@ def server() -> Iterator[tuple[int, list[str]]]:
         thread.join()
 
 
-def get(http: HttpProvider, url: str) -> object:
-    return http.http_request(CTX, HttpRequest("GET", url))
+async def get(http: HttpProvider, url: str) -> object:
+    return await http.http_request(CTX, HttpRequest("GET", url))
 
 
 @pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
-def test_an_embedded_loopback_literal_is_refused_before_connecting(
+async def test_an_embedded_loopback_literal_is_refused_before_connecting(
     server: tuple[int, list[str]], form: str
 ) -> None:
     port, hits = server
-    with (
-        HttpProvider() as http,
-        pytest.raises(HostCallDenied, match=r"127\.0\.0\.1 is a loopback address \(carried in "),
-    ):
-        get(http, f"http://[{form}]:{port}/literal")
+    async with HttpProvider() as http:
+        with pytest.raises(
+            HostCallDenied, match=r"127\.0\.0\.1 is a loopback address \(carried in "
+        ):
+            await get(http, f"http://[{form}]:{port}/literal")
     assert hits == []
 
 
 @pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
-def test_a_name_resolving_to_an_embedded_loopback_is_refused(
+async def test_a_name_resolving_to_an_embedded_loopback_is_refused(
     server: tuple[int, list[str]], form: str
 ) -> None:
     port, hits = server
-    with (
-        HttpProvider(resolver=lambda host, port: [form]) as http,
-        pytest.raises(HostCallDenied, match=r"refused to connect to 'rebind\.example'.*loopback"),
-    ):
-        get(http, f"http://rebind.example:{port}/dns")
+    async with HttpProvider(resolver=lambda host, port: [form]) as http:
+        with pytest.raises(
+            HostCallDenied, match=r"refused to connect to 'rebind\.example'.*loopback"
+        ):
+            await get(http, f"http://rebind.example:{port}/dns")
     assert hits == []
 
 
@@ -111,13 +111,13 @@ def _dual_stack() -> bool:
 
 
 @pytest.mark.skipif(not _dual_stack(), reason="no IPv6 sockets on this machine")
-def test_the_mapped_form_reaches_the_server_once_the_ipv4_address_is_allowed(
+async def test_the_mapped_form_reaches_the_server_once_the_ipv4_address_is_allowed(
     server: tuple[int, list[str]],
 ) -> None:
     """A control: the server is reachable through an embedding form, so the
     refusals above are the address check, not a dead route."""
     port, hits = server
-    with HttpProvider(allow_private=["127.0.0.1"]) as http:
-        response = get(http, f"http://[::ffff:127.0.0.1]:{port}/mapped")
+    async with HttpProvider(allow_private=["127.0.0.1"]) as http:
+        response = await get(http, f"http://[::ffff:127.0.0.1]:{port}/mapped")
     assert getattr(response, "status", None) == 200
     assert hits == ["/mapped"]

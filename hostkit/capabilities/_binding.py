@@ -87,7 +87,18 @@ def action_of(interface: str, function: str) -> str:
 class Binding:
     """One imported WIT function bound to its hook."""
 
-    __slots__ = ("action", "adapters", "caller", "derive", "func", "hook", "names", "result")
+    __slots__ = (
+        "action",
+        "adapters",
+        "awaited",
+        "caller",
+        "derive",
+        "func",
+        "hook",
+        "names",
+        "result",
+        "run",
+    )
 
     def __init__(
         self,
@@ -107,6 +118,11 @@ class Binding:
         self.adapters = adapters if any(a is not None for a in adapters) else None
         self.derive = derive
         self.result = func.result
+        # Set by the gate: runs an allowed call's hook, ``run(self, ctx, args)``
+        # -> the WIT value (sync hook) or an awaitable of it (async hook).
+        self.run: Callable[[Binding, Any, tuple[Any, ...]], Any] = _unbound
+        # An async hook's awaitable goes to the runtime (True) or is bridged.
+        self.awaited = False
 
     def adapt(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
         """The hook's arguments from wasmtime-py's values."""
@@ -145,6 +161,10 @@ class Binding:
         if case == "denied" or isinstance(exc, Refusal):
             raise CapabilityDenied(message or str(exc)) from None
         raise exc
+
+
+def _unbound(b: Binding, ctx: Any, args: tuple[Any, ...]) -> Any:
+    raise RuntimeError(f"{b.hook} was called before the gate bound it")
 
 
 class Refusal:

@@ -44,14 +44,18 @@ the audit records of both, and the fast path of step 4, are ``_gate_audit``'s.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import pluggy
+import trio
 
 from .._errors import AuditError, CapabilityDenied
 from ..audit import AuditLog
@@ -64,6 +68,8 @@ from ._binding import STOCK_SIGNATURES, Binding, RateLimited, TooLarge, action_o
 from ._callsites import STOCK_PACKAGE, STOCK_SITES, Derive
 from ._context import CallContext
 from ._entities import Entity, PluginIdentity
+from ._gate_async import CoroutineType, bridge, hook_kind, late_async_refusal, run_async
+from ._gate_async import runtime_awaits as _runtime_awaits
 from ._gate_audit import _now_ns
 from ._gate_process import ProcessChecks
 from ._host_errors import (
@@ -193,6 +199,9 @@ class Gate(ProcessChecks):
         self._audit_hook = plugins.hook.audit_record
         self._resource_hook = plugins.hook.hostkit_resource
         self._bound: dict[str, str] = {}  # hook name -> action bound to it
+        # The host's Trio loop, where async hooks run (set by `attach`, or
+        # found when binding on the Trio thread).
+        self._token: trio.lowlevel.TrioToken | None = None
         self._fresh_caches()
         self._policy_record("loaded")
 
@@ -290,6 +299,7 @@ class Gate(ProcessChecks):
         """Hook into ``host`` (done by ``open_host(capabilities=...)``)."""
         router = host._sched.router
         router.gate = self
+        self._token = host._token
         # An actor past its denial budget on the messaging path (sends, calls,
         # spawns, links, names, log) is ended by the router after its
         # activation, with reason `denied`, like one denied on a host call.
@@ -344,6 +354,10 @@ class Gate(ProcessChecks):
             raise ImportRefused(f"{func} has types a host function cannot take")
         if not caller.get_hookimpls():
             raise ImportRefused(f"no provider implements the hook {hook}; register one")
+        is_async = hook_kind(caller, hook)
+        if is_async and self._token is None:
+            with contextlib.suppress(RuntimeError):  # not on the Trio thread: `attach` sets it
+                self._token = trio.lowlevel.current_trio_token()
         package = interface.split("/", 1)[0] if "/" in interface else ""
         if package == STOCK_PACKAGE:
             site = STOCK_SITES.get(hook)
@@ -361,6 +375,11 @@ class Gate(ProcessChecks):
             derive = self._app_derive(action, func)
         self._bound[hook] = action
         binding = Binding(action, hook, caller, func, adapters, derive)
+        if is_async:
+            binding.run = self._start_async
+            binding.awaited = _runtime_awaits()
+        else:
+            binding.run = self._run_hook
         dispatch = self._dispatch if gated else self._dispatch_ungated
 
         def call(inst: Instance, *raw: Any) -> Any:
@@ -377,6 +396,12 @@ class Gate(ProcessChecks):
         if unknown:
             raise ImportRefused(f"contexts[{action!r}] names no parameter {sorted(unknown)}")
         resource_hook = self._resource_hook
+        for impl in resource_hook.get_hookimpls():
+            if inspect.iscoroutinefunction(impl.function):
+                raise ImportRefused(
+                    f"the hostkit_resource hookimpl of plugin {impl.plugin_name!r} is async; "
+                    "it runs before the decision, on the caller's thread: make it sync"
+                )
 
         def derive(
             who: Entity, args: tuple[Any, ...], ctx: CallContext
@@ -431,14 +456,14 @@ class Gate(ProcessChecks):
         except AuditError as exc:
             log.error("denied %s for %s: %s", b.action, who.name, exc)
             return b.error(HostCallDenied(f"the audit log is unavailable: {exc}"))
-        return self._run_hook(b, ctx, args)
+        return b.run(b, ctx, args)
 
     def _dispatch_ungated(self, b: Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
         who = self._who.get(actor.component) or self._new_who(actor.component)
         ctx = self._context(actor, inst, who)[0]
         args = b.adapt(raw)
-        return self._run_hook(b, ctx, args)
+        return b.run(b, ctx, args)
 
     def _run_hook(self, b: Binding, ctx: CallContext, args: tuple[Any, ...]) -> Any:
         """Call the hook; its errors and a missing answer become WIT errors."""
@@ -451,7 +476,17 @@ class Gate(ProcessChecks):
             return b.error(exc)
         if value is None:
             return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
+        if type(value) is CoroutineType:  # an async hookimpl registered after binding
+            return b.error(late_async_refusal(b, value))
         return b.ok(value)
+
+    def _start_async(self, b: Binding, ctx: CallContext, args: tuple[Any, ...]) -> Any:
+        """An allowed call of an async hook: the awaitable the runtime awaits
+        (see ``_gate_async``), or its value, awaited on the host's Trio loop
+        while this scheduler thread waits, where the runtime cannot suspend."""
+        if b.awaited:
+            return run_async(b, ctx, args, self._quota_record)
+        return bridge(b, self._token, partial(run_async, b, ctx, args, self._quota_record))
 
 
 def _lifter(ty: WitType) -> Callable[[Any], Any]:

@@ -1,4 +1,4 @@
-"""The stock ``hostkit:host/http`` provider: outbound HTTP via httpx.
+"""The stock ``hostkit:host/http`` provider: outbound HTTP via httpx, async.
 
 Theory of operation. The Cedar gate has already decided on
 ``Host::"<host>:<port>"`` (see :func:`host_resource`). What a policy cannot
@@ -11,23 +11,38 @@ header still carries it. There is no second lookup an attacker could rebind.
 
 Redirects are not followed, environment proxies are ignored (a proxy would
 resolve names for us, unchecked), responses are read raw (not decompressed)
-and reading stops at the size cap. Every socket operation is bounded by what
-is left of the request's total time, so a server dripping one byte per
-second cannot stretch a call past it.
+and reading stops at the size cap. The whole exchange (resolve, connect,
+TLS, send, every read) runs under one cancel scope set to the request's
+total time, so a server dripping one byte per second, or a resolver that
+never answers, cannot stretch a call past it.
+
+The hookimpl is a Trio coroutine function (httpx ``AsyncClient``, httpcore
+over anyio on the host's Trio loop): the gate decides and audits the call on
+the scheduler thread, then the request is awaited on the loop (see
+``hostkit.capabilities._gate_async``), so a hundred guests waiting on slow
+servers hold no threads once the runtime suspends async host calls.
 """
 
 from __future__ import annotations
 
-import contextvars
+import inspect
 import ipaddress
 import re
 import socket
 import ssl
-import time
 import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from contextlib import aclosing, contextmanager
 
+import anyio
 import httpcore
 import httpx
 
@@ -47,7 +62,7 @@ __all__ = ["METADATA_ADDRESSES", "HttpProvider", "host_resource", "http_target"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-Resolver = Callable[[str, int], Sequence[str]]
+Resolver = Callable[[str, int], Sequence[str] | Awaitable[Sequence[str]]]
 
 METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
@@ -62,12 +77,6 @@ _HOST_SET_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "upgrade", "keep-alive", "te"}
 )
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-
-# The absolute time.monotonic() deadline of the request running on this
-# thread; the network backend bounds every socket operation by it.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "hostkit_http_deadline", default=None
-)
 
 
 def http_target(url: str) -> tuple[str, str, int]:
@@ -98,7 +107,12 @@ def host_resource(url: str) -> str:
 
 
 class HttpProvider:
-    """Serves ``http_request`` with a shared, connection-checked httpx client.
+    """Serves ``http_request`` asynchronously with a shared, connection-checked
+    httpx ``AsyncClient``.
+
+    Its hookimpl is a Trio coroutine function: the request runs on the host's
+    Trio loop (httpcore over anyio), so a guest waiting on a slow server holds
+    no scheduler thread once the runtime suspends async host calls.
 
     Args:
         allow_private: Host names, addresses and networks (``"localhost"``,
@@ -107,12 +121,15 @@ class HttpProvider:
         max_request_bytes: Largest request body.
         max_response_bytes: Largest response body; reading stops there.
         timeout: Total seconds one request may take, connect to last byte.
-        resolver: ``(host, port) -> addresses``; defaults to the system's
-            ``getaddrinfo``. Tests pass one to simulate DNS.
+        resolver: ``(host, port) -> addresses``, a plain or an async function;
+            defaults to the system's ``getaddrinfo`` (in a worker thread).
+            Tests pass one to simulate DNS.
         ssl_context: For https; defaults to httpx's (certifi) context.
         user_agent: The default ``User-Agent``.
+        max_connections: Connections open at once, shared by every plugin;
+            a request past it waits for one (within its time budget).
 
-    Call :meth:`close` when done (it is also a context manager).
+    Close it with :meth:`aclose` (or use it as an async context manager).
     """
 
     def __init__(
@@ -125,37 +142,41 @@ class HttpProvider:
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
         user_agent: str = "hostkit",
+        max_connections: int = 100,
     ) -> None:
         self.policy = AddressPolicy(allow_private)
         self.max_request_bytes = max_request_bytes
         self.max_response_bytes = max_response_bytes
         self.timeout = timeout
         backend = _CheckedBackend(self.policy, resolver or _system_resolver)
-        pool = httpcore.ConnectionPool(
+        pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
             network_backend=backend,
-            max_connections=100,
+            max_connections=max_connections,
             keepalive_expiry=30.0,
         )
-        self._client = httpx.Client(
-            transport=_PoolTransport(pool),
+        self._client = httpx.AsyncClient(
+            transport=_PoolTransport(pool, max_response_bytes),
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},
         )
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Close pooled connections."""
-        self._client.close()
+        await self._client.aclose()
 
-    def __enter__(self) -> HttpProvider:
+    async def __aenter__(self) -> HttpProvider:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @hookimpl
-    def http_request(self, ctx: CallContext, req: HttpRequest) -> HttpResponse:
+    async def http_request(self, ctx: CallContext, req: HttpRequest) -> HttpResponse:
+        """Send ``req``; the whole exchange, connect to last byte, is bounded
+        by the smallest of ``timeout``, ``req.timeout_ms`` and the actor's
+        deadline."""
         method = req.method.upper()
         if not _TOKEN.match(req.method) or method in _REFUSED_METHODS:
             raise HostCallInvalid(f"method {req.method[:50]!r} is refused")
@@ -172,38 +193,31 @@ class HttpProvider:
             budget = min(budget, left)
         if budget <= 0:
             raise HostCallTimeout("no time left for the request")
-        deadline = time.monotonic() + budget
-        token = _DEADLINE.set(deadline)
-        try:
-            with (
-                _errors_mapped(),
-                self._client.stream(
-                    req.method,
-                    req.url,
-                    headers=headers,
-                    content=body or None,
-                    timeout=httpx.Timeout(budget),
-                ) as resp,
-            ):
-                data = self._read_capped(resp, deadline)
+        # One cancel scope over everything: a server dripping a byte a
+        # second, or a resolver that hangs, cannot stretch the call past it.
+        with anyio.move_on_after(budget) as scope, _errors_mapped():
+            async with self._client.stream(
+                req.method,
+                req.url,
+                headers=headers,
+                content=body or None,
+                timeout=httpx.Timeout(budget),
+            ) as resp:
+                data = await self._read_capped(resp)
                 status = resp.status_code
                 got = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.headers.raw)
-        finally:
-            _DEADLINE.reset(token)
-        return HttpResponse(
-            status, got, encode_payload(data, req.response_encoding, "response body")
-        )
+            return HttpResponse(
+                status, got, encode_payload(data, req.response_encoding, "response body")
+            )
+        assert scope.cancelled_caught
+        raise HostCallTimeout("the request ran out of time")
 
-    def _read_capped(self, resp: httpx.Response, deadline: float) -> bytes:
+    async def _read_capped(self, resp: httpx.Response) -> bytes:
         chunks: list[bytes] = []
-        size = 0
-        for chunk in resp.iter_raw():
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise HostCallTooLarge(f"response body exceeds {self.max_response_bytes} bytes")
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise HostCallTimeout("the request ran out of time")
+        # The stream itself stops at the cap (see `_ResponseStream`).
+        async with aclosing(resp.aiter_raw()) as parts:
+            async for chunk in parts:
+                chunks.append(chunk)
         return b"".join(chunks)
 
 
@@ -303,8 +317,8 @@ def _non_public_kind(addr: IPAddress) -> str | None:
     return None
 
 
-def _system_resolver(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+async def _system_resolver(host: str, port: int) -> list[str]:
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -347,65 +361,32 @@ def _errors_mapped() -> Iterator[None]:
         raise HostCallIOError(f"{type(exc).__name__}: {exc}") from None
 
 
-def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
-    """``timeout`` cut to what is left of this thread's request deadline."""
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise expired("the request ran out of time")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """Bounds every operation of a stream by the request deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        return self._inner.get_extra_info(info)
-
-
-class _CheckedBackend(httpcore.NetworkBackend):
+class _CheckedBackend(httpcore.AsyncNetworkBackend):
     """Resolves, checks, and connects to the checked address only."""
 
     def __init__(self, policy: AddressPolicy, resolver: Resolver) -> None:
         self._policy = policy
         self._resolver = resolver
-        self._tcp = httpcore.SyncBackend()
+        self._tcp = httpcore.AnyIOBackend()
 
-    def connect_tcp(
+    async def _resolve(self, host: str, port: int) -> Sequence[str]:
+        try:
+            found = self._resolver(host, port)
+            if inspect.isawaitable(found):
+                found = await found
+        except OSError as exc:
+            raise HostCallIOError(f"cannot resolve {host!r}: {exc}") from None
+        return found
+
+    async def connect_tcp(
         self,
         host: str,
         port: int,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
         local_address: str | None = None,
         socket_options: typing.Iterable[typing.Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            resolved = self._resolver(host, port)
-        except OSError as exc:
-            raise HostCallIOError(f"cannot resolve {host!r}: {exc}") from None
+    ) -> httpcore.AsyncNetworkStream:
+        resolved = await self._resolve(host, port)
         allowed: list[IPAddress] = []
         refusals: list[str] = []
         for text in resolved:
@@ -425,42 +406,37 @@ class _CheckedBackend(httpcore.NetworkBackend):
         last: Exception | None = None
         for address in allowed:
             try:
-                # A literal address: SyncBackend does no second lookup.
-                stream = self._tcp.connect_tcp(
-                    str(address),
-                    port,
-                    _bounded(timeout, httpcore.ConnectTimeout),
-                    local_address,
-                    socket_options,
+                # A literal address: no second lookup anybody could rebind.
+                return await self._tcp.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
                 )
             except httpcore.ConnectError as exc:
                 last = exc
-                continue
-            return _DeadlineStream(stream)
         assert last is not None
         raise last
 
-    def connect_unix_socket(
+    async def connect_unix_socket(
         self,
         path: str,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
         socket_options: typing.Iterable[typing.Any] | None = None,
-    ) -> httpcore.NetworkStream:
+    ) -> httpcore.AsyncNetworkStream:
         raise HostCallDenied("unix sockets are not reachable from plugins")
 
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
 
 
-class _PoolTransport(httpx.BaseTransport):
-    """An httpx transport over an httpcore pool (as ``httpx.HTTPTransport``,
+class _PoolTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an httpcore pool (as ``httpx.AsyncHTTPTransport``,
     whose pool cannot be given a network backend)."""
 
-    def __init__(self, pool: httpcore.ConnectionPool) -> None:
+    def __init__(self, pool: httpcore.AsyncConnectionPool, max_response_bytes: int) -> None:
         self._pool = pool
+        self._cap = max_response_bytes
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
         core = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -473,27 +449,47 @@ class _PoolTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        resp = self._pool.handle_request(core)
-        assert isinstance(resp.stream, Iterable)
+        resp = await self._pool.handle_async_request(core)
+        assert isinstance(resp.stream, AsyncIterable)
         return httpx.Response(
             status_code=resp.status,
             headers=resp.headers,
-            stream=_ResponseStream(resp.stream),
+            stream=_ResponseStream(resp.stream, self._cap),
             extensions=resp.extensions,
         )
 
-    def close(self) -> None:
-        self._pool.close()
+    async def aclose(self) -> None:
+        await self._pool.aclose()
 
 
-class _ResponseStream(httpx.SyncByteStream):
-    def __init__(self, inner: Iterable[bytes]) -> None:
+class _ResponseStream(httpx.AsyncByteStream):
+    """httpcore's response body for httpx, cut at ``cap`` bytes.
+
+    The cap is enforced here, at the bottom of the chain of async generators
+    (httpcore's, ours, httpx's): a body over it raises `HostCallTooLarge`
+    from the innermost one, which finishes every generator above it on its
+    way out; none is left for the garbage collector to finalize.
+    """
+
+    def __init__(self, inner: AsyncIterable[bytes], cap: int) -> None:
         self._inner = inner
+        self._cap = cap
 
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._inner
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        parts = self._inner.__aiter__()
+        size = 0
+        try:
+            async for part in parts:
+                size += len(part)
+                if size > self._cap:
+                    raise HostCallTooLarge(f"response body exceeds {self._cap} bytes")
+                yield part
+        finally:
+            close = getattr(parts, "aclose", None)
+            if close is not None:
+                await close()
 
-    def close(self) -> None:
-        close = getattr(self._inner, "close", None)
+    async def aclose(self) -> None:
+        close = getattr(self._inner, "aclose", None)
         if close is not None:
-            close()
+            await close()
