@@ -145,7 +145,9 @@ async def _first_result(b: Binding, kwargs: dict[str, Any]) -> Any:
 def _only_host_errors(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     """The first leaf of ``group`` if every leaf is a host-call error (a
     nursery in a hookimpl wraps what its tasks raise), else None."""
-    rest = group.subgroup(lambda e: not isinstance(e, HostCallError | CapabilityDenied))
+    rest = group.subgroup(
+        lambda e: not isinstance(e, BaseExceptionGroup | HostCallError | CapabilityDenied)
+    )
     if rest is not None:
         return None
     leaf: BaseException = group
