@@ -40,7 +40,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from contextlib import aclosing, contextmanager
+from contextlib import contextmanager
 
 import anyio
 import httpcore
@@ -215,9 +215,8 @@ class HttpProvider:
     async def _read_capped(self, resp: httpx.Response) -> bytes:
         chunks: list[bytes] = []
         # The stream itself stops at the cap (see `_ResponseStream`).
-        async with aclosing(resp.aiter_raw()) as parts:
-            async for chunk in parts:
-                chunks.append(chunk)
+        async for chunk in resp.aiter_raw():
+            chunks.append(chunk)
         return b"".join(chunks)
 
 
@@ -407,8 +406,10 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         for address in allowed:
             try:
                 # A literal address: no second lookup anybody could rebind.
-                return await self._tcp.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
+                return _Socket(
+                    await self._tcp.connect_tcp(
+                        str(address), port, timeout, local_address, socket_options
+                    )
                 )
             except httpcore.ConnectError as exc:
                 last = exc
@@ -454,7 +455,7 @@ class _PoolTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=resp.status,
             headers=resp.headers,
-            stream=_ResponseStream(resp.stream, self._cap),
+            stream=_ResponseStream(resp.stream, self._cap, resp.extensions.get("network_stream")),
             extensions=resp.extensions,
         )
 
@@ -465,31 +466,71 @@ class _PoolTransport(httpx.AsyncBaseTransport):
 class _ResponseStream(httpx.AsyncByteStream):
     """httpcore's response body for httpx, cut at ``cap`` bytes.
 
-    The cap is enforced here, at the bottom of the chain of async generators
-    (httpcore's, ours, httpx's): a body over it raises `HostCallTooLarge`
-    from the innermost one, which finishes every generator above it on its
-    way out; none is left for the garbage collector to finalize.
+    The body comes through a chain of async generators (httpcore's, httpx's).
+    Simply stopping would leave httpcore's suspended for the garbage
+    collector; so past the cap the connection's socket stream is poisoned
+    and pulled once more: its read raises `HostCallTooLarge`, which finishes
+    every generator on its way out and makes httpcore drop the connection.
     """
 
-    def __init__(self, inner: AsyncIterable[bytes], cap: int) -> None:
+    def __init__(self, inner: AsyncIterable[bytes], cap: int, socket: _Socket | None) -> None:
         self._inner = inner
         self._cap = cap
+        self._socket = socket
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        parts = self._inner.__aiter__()
+        parts = aiter(self._inner)
         size = 0
-        try:
-            async for part in parts:
-                size += len(part)
-                if size > self._cap:
-                    raise HostCallTooLarge(f"response body exceeds {self._cap} bytes")
-                yield part
-        finally:
-            close = getattr(parts, "aclose", None)
-            if close is not None:
-                await close()
+        while True:
+            try:
+                part = await anext(parts)
+            except StopAsyncIteration:
+                return
+            size += len(part)
+            if size > self._cap:
+                break
+            yield part
+        error = HostCallTooLarge(f"response body exceeds {self._cap} bytes")
+        if self._socket is None:
+            raise error
+        self._socket.poisoned = error
+        while True:  # what h11 still buffers, then the poisoned read
+            try:
+                await anext(parts)
+            except StopAsyncIteration:
+                raise error from None
 
     async def aclose(self) -> None:
         close = getattr(self._inner, "aclose", None)
         if close is not None:
             await close()
+
+
+class _Socket(httpcore.AsyncNetworkStream):
+    """A connection's stream; once ``poisoned``, reading raises that error."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self.poisoned: Exception | None = None
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        if self.poisoned is not None:
+            raise self.poisoned
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        return _Socket(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
