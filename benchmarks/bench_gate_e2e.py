@@ -14,7 +14,8 @@ guest, the same in-memory provider and the same hook binding run three ways:
   own logic, for the issue's two targets (+2 us without the record, +5 us
   with it);
 - gated, decision not cached: an `Authorizer` that never reuses a decision
-  (entity sets and policy partitions still cached), next to a raw cedarpy
+  (entity sets and policy partitions still cached) behind a gate that does
+  not remember decided calls (``UncachedGate``), next to a raw cedarpy
   decision for the same request with policies, entities and schema
   pre-parsed, the best a caller of cedarpy can do.
 
@@ -22,8 +23,12 @@ The audit record each gated call writes (one hash-chained JSON line) is part
 of the gated figure; its cost alone, in a tight loop, is printed too. In
 place, between wasm calls, everything runs slower than in a tight loop (cold
 caches), so "the rest" overstates the gate's own logic (identity, resource,
-Cedar lookup, limits: ~2 us in a tight loop). Medians of interleaved rounds: the
-machine is shared and noisy, compare the differences, not the absolutes.
+Cedar lookup, limits: ~1 us in a tight loop, see ``--profile``). Medians of
+interleaved rounds: the machine is shared and noisy, compare the differences,
+not the absolutes.
+
+``--profile`` calls the gate's bound kv.get directly in a tight loop (no wasm)
+and prints cProfile's top functions of the gated path.
 """
 
 from __future__ import annotations
@@ -102,11 +107,22 @@ class UncachedAuthorizer(Authorizer):
         return self._snapshot.decide(principal, action, resource, context or {}, entities)
 
 
+class UncachedGate(Gate):
+    """The gate without its memory of decided stock calls (so every call
+    asks the authorizer). Benchmark only."""
+
+    def _admit(self, *args: Any) -> None:
+        return None
+
+
 class NoRecordGate(Gate):
     """The gate without the allowed call's audit record. Benchmark only: a
     real gate never runs a call it did not record."""
 
     def _audit_allowed(self, *args: Any) -> None:
+        return None
+
+    def _write_allowed(self, *args: Any) -> None:
         return None
 
 
@@ -156,7 +172,7 @@ async def run(calls: int, rounds: int) -> None:
     cfg = hostkit.HostConfig(scheduler_threads=1, cache_dir=None, host_call_budget=calls + 10)
     ungated_gate, cached_gate = gate(), gate()
     norecord_gate = gate(kind=NoRecordGate)
-    uncached_gate = gate(UncachedAuthorizer(policies()))
+    uncached_gate = gate(UncachedAuthorizer(policies()), kind=UncachedGate)
     names = ("ungated", "norecord", "cached", "uncached")
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
@@ -283,12 +299,84 @@ def raw_cedarpy_us(g: Gate, rounds: int) -> float:
     return statistics.median(one() for _ in range(rounds))
 
 
+class _Guard:
+    deadline = 0.0
+
+
+class _Actor:
+    def __init__(self, component: Any) -> None:
+        self.id, self.pid, self.name, self.component = 1, "<0.1>", None, component
+
+
+class _Inst:
+    """What the gate reads of an instance: its owner (the actor) and guard."""
+
+    def __init__(self, component: Any) -> None:
+        self.owner, self.guard = _Actor(component), _Guard()
+
+
+async def profile(rounds: int, top: int) -> None:
+    """The gate's host function for kv.get called in a tight loop on this
+    thread (no wasm, no hand-off): ungated, gated without the per-call
+    record, gated; then cProfile's top functions of the gated path."""
+    import cProfile
+    import pstats
+
+    wasm = plugin_build.build_wat("hostcall")
+    cfg = hostkit.HostConfig(scheduler_threads=1, cache_dir=None)
+    gates = {"ungated": gate(), "norecord": gate(kind=NoRecordGate), "cached": gate()}
+    bound: dict[str, tuple[Callable[..., Any], _Inst]] = {}
+    for name, g in gates.items():
+        resolve = g._resolve_ungated if name == "ungated" else g.resolve
+        found: dict[str, Callable[..., Any]] = {}
+
+        def capture(i: str, f: str, t: Any, resolve: Any = resolve, found: Any = found) -> Any:
+            fn = found[f] = resolve(i, f, t)
+            return fn
+
+        opts: dict[str, Any] = {"resolver": capture} if name == "ungated" else {"capabilities": g}
+        if name != "ungated":
+            g.resolve = capture  # type: ignore[method-assign]
+        async with hostkit.open_host(cfg, **opts) as host:
+            inst = _Inst(host.load(wasm))
+            bound[name] = (found["get"], inst)
+    n = 20000
+    samples: dict[str, list[float]] = {name: [] for name in gates}
+    for _ in range(rounds):
+        for name, (fn, inst) in bound.items():
+            start = time.perf_counter_ns()
+            for _ in range(n):
+                fn(inst, "key")
+            samples[name].append((time.perf_counter_ns() - start) / n / 1000)
+    print(f"\ntight loop, {n} kv.get calls x {rounds} interleaved rounds, us per call:")
+    for name, values in samples.items():
+        print(f"  {name:<9} {statistics.median(values):6.2f} [{min(values):.2f}-{max(values):.2f}]")
+    for name in ("norecord", "cached"):
+        diff = statistics.median(
+            a - b for a, b in zip(samples[name], samples["ungated"], strict=True)
+        )
+        print(f"  {name} over ungated: +{diff:.2f} us")
+    fn, inst = bound["cached"]
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(100_000):
+        fn(inst, "key")
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument(
+        "--profile", action="store_true", help="tight-loop timings and cProfile of the gate only"
+    )
     args = parser.parse_args()
     calls, rounds = (500, 5) if args.quick else (2000, 15)
     print(f"python {sys.version.split()[0]}, hostkit {hostkit.__version__}")
+    if args.profile:
+        trio.run(profile, rounds, 15)
+        return
     trio.run(run, calls, rounds)
 
 

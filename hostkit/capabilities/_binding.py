@@ -95,6 +95,7 @@ class Binding:
         "derive",
         "func",
         "hook",
+        "memo",
         "names",
         "result",
         "run",
@@ -123,6 +124,9 @@ class Binding:
         self.run: Callable[[Binding, Any, tuple[Any, ...]], Any] = _unbound
         # An async hook's awaitable goes to the runtime (True) or is bridged.
         self.awaited = False
+        # Set by the gate for stock functions whose decided calls it may
+        # remember: the indices of the string parameters (see ``_gate``).
+        self.memo: tuple[int, ...] | None = None
 
     def adapt(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
         """The hook's arguments from wasmtime-py's values."""

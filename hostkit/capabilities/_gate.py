@@ -96,6 +96,12 @@ _SCALARS: Final = frozenset(
     {"bool", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64", "string"}
 )
 _PASS_THROUGH: Final = _SCALARS | {"f32", "f64", "char", "enum", "flags"}
+# Stock calls are remembered decided when every argument is a scalar and
+# every string at most this long (so a lookup hashes little), at most
+# _MEMO_LIMIT of them at once across the host (so they hold little).
+_MEMO_KINDS: Final = _SCALARS | {"char", "enum"}
+_MEMO_CHARS: Final = 256
+_MEMO_LIMIT: Final = 4096
 
 
 class _Who:
@@ -197,6 +203,10 @@ class Gate(ProcessChecks):
         # Set by `attach`: ends an actor past its denial budget (router.violation).
         self._end_denied: Callable[[Actor, str], None] = lambda actor, why: None
         self._audit_hook = plugins.hook.audit_record
+        # pluggy keeps a hook's impls in one list it updates in place: reading
+        # it saves a copy per call (get_hookimpls) on the per-call record path
+        impls = getattr(self._audit_hook, "_hookimpls", None)
+        self._audit_impls = impls if isinstance(impls, list) else None
         self._resource_hook = plugins.hook.hostkit_resource
         self._bound: dict[str, str] = {}  # hook name -> action bound to it
         # The host's Trio loop, where async hooks run (set by `attach`, or
@@ -211,8 +221,12 @@ class Gate(ProcessChecks):
         # Replaced, never cleared: a thread still deciding against the old
         # policies writes into the old dicts, which nobody reads any more.
         self._who: dict[CompiledComponent, _Who] = {}
-        # actor id -> (its CallContext, its pid as audit text)
-        self._contexts_by_actor: dict[int, tuple[CallContext, str]] = {}
+        # actor id -> (its CallContext, its pid as audit text, that encoded)
+        self._contexts_by_actor: dict[int, tuple[CallContext, str, bytes]] = {}
+        # Allowed stock calls already decided, see `_Admitted`; valid for
+        # the authorizer snapshot they were decided under.
+        self._admitted: dict[tuple[Any, ...], _Admitted] = {}
+        self._admitted_under: object = self.authorizer._snapshot
         # for the per-call decision record: action -> as the log writes it,
         # a decision's policy ids -> as the log writes them
         self._action_json: dict[str, bytes] = {}
@@ -244,9 +258,10 @@ class Gate(ProcessChecks):
         self._who[component] = who
         return who
 
-    def _context(self, actor: Actor, inst: Instance, who: _Who) -> tuple[CallContext, str]:
-        """The actor's `CallContext` for this activation, and its pid as text.
-        Rebuilt when the activation (deadline) or the actor's name changes."""
+    def _context(self, actor: Actor, inst: Instance, who: _Who) -> tuple[CallContext, str, bytes]:
+        """The actor's `CallContext` for this activation, its pid as audit
+        text, and that as the log encodes it. Rebuilt when the activation
+        (deadline) or the actor's name changes."""
         found = self._contexts_by_actor.get(actor.id)
         deadline = inst.guard.deadline
         name = actor.name or ""
@@ -260,7 +275,8 @@ class Gate(ProcessChecks):
                 deadline=deadline,
             )
             # a pid's text is inert as it is; inert_value keeps that a fact
-            found = self._contexts_by_actor[actor.id] = (ctx, inert_value(str(actor.pid)))
+            caller = inert_value(str(actor.pid))
+            found = self._contexts_by_actor[actor.id] = (ctx, caller, encode_value(caller))
         return found
 
     # -- policies ---------------------------------------------------------------
@@ -359,6 +375,7 @@ class Gate(ProcessChecks):
             with contextlib.suppress(RuntimeError):  # not on the Trio thread: `attach` sets it
                 self._token = trio.lowlevel.current_trio_token()
         package = interface.split("/", 1)[0] if "/" in interface else ""
+        memo: tuple[int, ...] | None = None  # app functions: a resource hook may not be pure
         if package == STOCK_PACKAGE:
             site = STOCK_SITES.get(hook)
             expected = STOCK_SIGNATURES.get(action)
@@ -368,6 +385,8 @@ class Gate(ProcessChecks):
                 raise ImportMistyped(expected, str(func))
             adapters = site.adapters
             derive = site.derive
+            if all(t.kind in _MEMO_KINDS for _, t in func.params):
+                memo = tuple(i for i, (_, t) in enumerate(func.params) if t.kind == "string")
         else:
             adapters = tuple(
                 None if t.kind in _PASS_THROUGH else _lifter(t) for _, t in func.params
@@ -375,6 +394,7 @@ class Gate(ProcessChecks):
             derive = self._app_derive(action, func)
         self._bound[hook] = action
         binding = Binding(action, hook, caller, func, adapters, derive)
+        binding.memo = memo
         if is_async:
             binding.run = self._start_async
             binding.awaited = _runtime_awaits()
@@ -427,9 +447,34 @@ class Gate(ProcessChecks):
     def _dispatch(self, b: Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
         who = self._who.get(actor.component) or self._new_who(actor.component)
-        ctx, caller = self._context(actor, inst, who)
-        args = b.adapt(raw)
+        ctx, caller, caller_json = self._context(actor, inst, who)
         started = _now_ns()
+        # The fast path: a stock call with short arguments this plugin made
+        # before under the same policies. Its resource, payload size and
+        # (allowed) decision are a pure function of those, so only the
+        # limits and the record are per call.
+        key = None
+        if b.memo is not None and self._admitted_under is self.authorizer._snapshot:
+            for i in b.memo:
+                if len(raw[i]) > _MEMO_CHARS:
+                    break
+            else:
+                key = (b, who, raw)
+                hit = self._admitted.get(key)
+                if hit is not None:
+                    over = self.limits.check(who.name, b.action, hit.size)
+                    if over is None:
+                        try:
+                            self._write_allowed(caller_json, hit.record, started)
+                        except AuditError as exc:
+                            return self._unaudited(b, who, exc)
+                        return b.run(b, ctx, hit.args)
+                    refused = _limit_refusal(over)
+                    self._refused(
+                        b.action, caller, who, hit.resource, refused, started, hit.decision
+                    )
+                    return b.error(refused)
+        args = b.adapt(raw)
         try:
             resource, context, size = b.derive(who.entity, args, ctx)
         except HostCallError as exc:  # the arguments name no resource (e.g. a '..' path)
@@ -440,7 +485,7 @@ class Gate(ProcessChecks):
         if decision.allowed:
             over = self.limits.check(who.name, b.action, size)
             if over is not None:
-                refusal = TooLarge(over) if over.startswith("payload") else RateLimited(over)
+                refusal = _limit_refusal(over)
         else:
             refusal = HostCallDenied(
                 f"{who.identity.uid} may not {b.action} on {resource.uid}: {decision.reason}"
@@ -452,11 +497,25 @@ class Gate(ProcessChecks):
             if decision.errors:
                 self._audit_decision(b.action, caller, who, resource, decision, started, None)
             else:
-                self._audit_allowed(b.action, caller, who, resource, decision, started)
+                record = self._record_tail(b.action, who, resource, decision)
+                self._write_allowed(caller_json, record, started)
+                if key is not None:
+                    self._admit(key, _Admitted(args, resource, size, decision, record))
         except AuditError as exc:
-            log.error("denied %s for %s: %s", b.action, who.name, exc)
-            return b.error(HostCallDenied(f"the audit log is unavailable: {exc}"))
+            return self._unaudited(b, who, exc)
         return b.run(b, ctx, args)
+
+    def _admit(self, key: tuple[Any, ...], admitted: _Admitted) -> None:
+        snapshot = self.authorizer._snapshot
+        if self._admitted_under is not snapshot or len(self._admitted) >= _MEMO_LIMIT:
+            # Replaced, never cleared: see `_fresh_caches`.
+            self._admitted = {}
+            self._admitted_under = snapshot
+        self._admitted[key] = admitted
+
+    def _unaudited(self, b: Binding, who: _Who, exc: AuditError) -> Any:
+        log.error("denied %s for %s: %s", b.action, who.name, exc)
+        return b.error(HostCallDenied(f"the audit log is unavailable: {exc}"))
 
     def _dispatch_ungated(self, b: Binding, inst: Instance, raw: tuple[Any, ...]) -> Any:
         actor = cast("Actor", inst.owner)
@@ -487,6 +546,31 @@ class Gate(ProcessChecks):
         if b.awaited:
             return run_async(b, ctx, args, self._quota_record)
         return bridge(b, self._token, partial(run_async, b, ctx, args, self._quota_record))
+
+
+def _limit_refusal(over: str) -> HostCallError:
+    return TooLarge(over) if over.startswith("payload") else RateLimited(over)
+
+
+class _Admitted:
+    """An allowed stock call, decided: what `Gate._dispatch` reuses for the
+    same plugin, function and arguments (see ``_MEMO_CHARS``)."""
+
+    __slots__ = ("args", "decision", "record", "resource", "size")
+
+    def __init__(
+        self,
+        args: tuple[Any, ...],
+        resource: Entity,
+        size: int,
+        decision: Any,
+        record: bytes,
+    ) -> None:
+        self.args = args  # the hook's arguments, adapted
+        self.resource = resource
+        self.size = size
+        self.decision = decision
+        self.record = record  # the decision record after its "actor" field
 
 
 def _lifter(ty: WitType) -> Callable[[Any], Any]:

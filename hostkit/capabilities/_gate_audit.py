@@ -58,7 +58,8 @@ class GateAudit:
     audit: AuditLog
     _storms: DenialStorms
     _audit_hook: Any  # pluggy's HookCaller for ``audit_record``
-    _contexts_by_actor: dict[int, tuple[CallContext, str]]
+    _audit_impls: list[Any] | None  # its hookimpls, the list pluggy updates in place
+    _contexts_by_actor: dict[int, tuple[CallContext, str, bytes]]
     _action_json: dict[str, bytes]
     _policies_json: dict[tuple[str, ...], bytes]
     _end_denied: Callable[[Actor, str], None]
@@ -196,6 +197,15 @@ class GateAudit:
         """What `_audit_decision` writes for an allowed call without decision
         errors, through the log's fast path: the per-call record.
         ``tests/test_gate_fastpath.py`` proves the two lines byte-identical."""
+        self._write_allowed(
+            encode_value(caller), self._record_tail(action, who, resource, decision), started
+        )
+
+    def _record_tail(self, action: str, who: _Who, resource: Entity, decision: Decision) -> bytes:
+        """An allowed call's record fields after ``"actor"``, as `prepare_fields`
+        and the log would encode them (in order, strings inert), up to the
+        duration's value: from parts encoded once per plugin, action and
+        decision, and the resource (the guest's text, made inert)."""
         action_json = self._action_json.get(action)
         if action_json is None:
             action_json = self._action_json[action] = encode_value(inert_value(action))
@@ -206,26 +216,25 @@ class GateAudit:
             policies = self._policies_json[decision.policies] = encode_value(
                 inert_value(list(decision.policies))
             )
-        # The fields as `prepare_fields` and the log would encode them (in
-        # order, strings inert), from parts encoded once per plugin, action
-        # and decision: per call only the caller (inert, see `_context`),
-        # the resource (the guest's) and the duration.
-        fields = (
-            b'"actor":%s,"plugin":%s,"action":%s,"resource":%s,"decision":"allow",'
-            b'"policies":%s,"duration_us":%d'
-            % (
-                encode_value(caller),
-                who.json,
-                action_json,
-                encode_value(_resource_text(resource)),
-                policies,
-                (_now_ns() - started) // 1000,
-            )
+        return (
+            b'"plugin":%s,"action":%s,"resource":%s,"decision":"allow","policies":%s,'
+            b'"duration_us":'
+            % (who.json, action_json, encode_value(_resource_text(resource)), policies)
         )
+
+    def _write_allowed(self, caller_json: bytes, tail: bytes, started: int) -> None:
+        """Write an allowed call's record: ``"actor"`` (``caller_json``), the
+        ``tail`` from `_record_tail`, and the duration since ``started``.
+
+        Raises:
+            AuditError: the log refused it.
+        """
+        fields = b'"actor":%s,%s%d' % (caller_json, tail, (_now_ns() - started) // 1000)
         if self._storms.has_pending():
             self._write_summaries(self._storms.due())
         line = self.audit.record_encoded(b'"decision"', fields)
-        if self._audit_hook.get_hookimpls():
+        impls = self._audit_impls
+        if impls or (impls is None and self._audit_hook.get_hookimpls()):
             self._hand_to_hooks(msgspec.json.decode(line))
 
 
