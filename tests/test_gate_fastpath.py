@@ -87,7 +87,11 @@ def fixed_now() -> Iterator[None]:
         _gate_audit._now_ns = real
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,  # a shared, loaded machine: what is tested is bytes, not time
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     plugin=HOSTILE,
     action=HOSTILE,
@@ -206,3 +210,42 @@ def test_a_default_clock_log_stamps_records_now() -> None:
         stamp = datetime.strptime(text[:-1] + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
         assert before - 1e-3 <= stamp <= after + 1e-3
     assert verify_lines(sink.lines).ok
+
+
+async def test_a_remembered_call_writes_the_same_record_as_its_first(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """The second and later identical calls reuse the decided call (resource,
+    decision, encoded record tail); their records differ from the first's
+    only in what is per record."""
+    sink = MemorySink()
+    gate = Gate(
+        _plugins(), policies=grant(KeyValue("*"), plugin="hostcall"), audit=AuditLog([sink])
+    )
+    async with hostkit.open_host(config, capabilities=gate) as host:
+        pid = await host.spawn(host.load(wasm["hostcall"]))
+        for _ in range(3):
+            assert await host.call(pid, "gsame") == "ok:v"
+        assert len(gate._admitted) == 1  # remembered once, reused twice
+    decisions = [r for r in sink.records() if r["event"] == "decision"]
+    per_record = {"seq", "time", "prev", "hash", "duration_us"}
+    first, *later = [{k: v for k, v in r.items() if k not in per_record} for r in decisions]
+    assert len(later) == 2 and all(r == first for r in later)
+    assert first["resource"] == 'Key::"same"' and first["actor"] == str(pid)
+    assert verify_lines(sink.lines).ok
+
+
+async def test_a_remembered_call_is_decided_afresh_after_any_policy_change(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    gate = Gate(_plugins(), policies=grant(KeyValue("*"), plugin="hostcall"))
+    async with hostkit.open_host(config, capabilities=gate) as host:
+        pid = await host.spawn(host.load(wasm["hostcall"]))
+        assert await host.call(pid, "gk") == "ok:v"
+        assert await host.call(pid, "gk") == "ok:v"  # remembered
+        # reloading the authorizer itself, not through the gate, still counts
+        gate.authorizer.reload(grant(KeyValue("other"), plugin="hostcall"))
+        reply = await host.call(pid, "gk")
+        assert reply.startswith("err:0:")  # denied
+        gate.reload_policies(grant(KeyValue("*"), plugin="hostcall"))
+        assert await host.call(pid, "gk") == "ok:v"
