@@ -31,7 +31,17 @@ Per call that function runs, on a scheduler thread, in this order:
    (``tests/test_gate_fastpath.py``), without re-checking host-made fields;
    the resource, the guest's text, is made inert per call;
 5. only if allowed: the hook, with a `CallContext`. Its value becomes the
-   WIT ``ok``; a raised `HostCallError` becomes the WIT ``error``.
+   WIT ``ok``; a raised `HostCallError` becomes the WIT ``error``. An async
+   hook (every hookimpl a Trio coroutine function) is not called here: the
+   host function returns an awaitable that runs it on the Trio loop and
+   converts its outcome the same way (``_gate_async``).
+
+Steps 2 and 3 are remembered for a stock call whose arguments are all short
+scalars (`_Admitted`, at most ``_MEMO_LIMIT`` across the host): its
+resource, payload size and allowed decision are a pure function of the
+plugin, the function and those arguments, so a repeat skips to the limits
+and the record. The memory is dropped with the policy snapshot it was
+decided under; denials are never remembered.
 
 A denial returns the function's WIT error (``error.denied(reason)``) where
 its result type has one; otherwise the actor ends with reason ``denied``.
@@ -119,6 +129,14 @@ class _Who:
 
 class Gate(ProcessChecks):
     """The capability gate: pass it to ``hostkit.open_host(capabilities=...)``.
+
+    Every host function a component imports is bound to the pluggy hook of
+    the same name; each call is decided (Cedar, rate limit, payload cap) and
+    recorded in the audit log before the hook runs. A hook's hookimpls may
+    be sync (run on the scheduler thread) or all ``async def`` Trio
+    coroutine functions (awaited on the host's Trio loop, see
+    ``docs/host-functions.md``); a mix is refused when a component binding
+    it is loaded.
 
     Args:
         plugins: the pluggy plugin manager (project ``"hostkit"``) with the

@@ -23,8 +23,12 @@ Calling convention (all host-function hooks):
 - Failures are raised as :class:`HostCallError` subclasses, which become the
   WIT ``error`` case the guest sees. Any other exception is a bug in the
   provider: the host traps the actor rather than guess an error.
-- Hooks are synchronous and run on a scheduler thread, concurrently with
-  other calls: providers must be thread-safe.
+- A sync hookimpl runs on a scheduler thread, concurrently with other
+  calls: providers must be thread-safe. A hookimpl of a host-function hook
+  may instead be an ``async def`` Trio coroutine function, awaited on the
+  host's Trio loop after the decision and its record (``_gate_async``); all
+  hookimpls of one hook must be of one kind. ``hostkit_resource`` and
+  ``audit_record`` hookimpls are always sync.
 - The Cedar gate and the audit record run before the hook, in the
   dispatcher; hookimpls cannot skip them.
 """
