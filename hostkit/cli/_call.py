@@ -288,35 +288,33 @@ async def _call(
     outcome: dict[str, Any] = {"component": str(component), "plugin": plugin}
     with tempfile.TemporaryDirectory(prefix="hostkit-call-") as tmp:
         pm = pluggy.PluginManager("hostkit")
-        with (
-            KvProvider(Path(tmp) / "kv.sqlite3") as kv_store,
-            HttpProvider(allow_private=private, timeout=timeout_s) as web,
-        ):
-            roots = {guest: Root(host_dir, writable=w) for guest, host_dir, w in mounts}
-            for provider in (
-                FilesProvider(roots),
-                web,
-                kv_store,
-                ClockProvider(),
-                RandomProvider(),
-                LogProvider(),
-            ):
-                pm.register(provider)
-            gate = Gate(pm, policies=policies, audit=audit)
-            config = hostkit.HostConfig(activation_timeout=max(timeout_s, 1.0))
-            if cache_dir is not None:
-                config = dataclasses.replace(config, cache_dir=cache_dir)
-            try:
-                async with hostkit.open_host(config, capabilities=gate) as running:
-                    loaded = await running.load_async(component, name=plugin)
-                    pid = await running.spawn(loaded, init_args)
-                    outcome["reply"] = await running.call(pid, message, timeout=timeout_s)
-            except (hostkit.ComponentLoadError, hostkit.SpawnError) as exc:
-                outcome["error"] = str(exc)
-                outcome["exit_code"] = EXIT_FAILED
-            except (hostkit.ActorExited, hostkit.CallTimeout, hostkit.HostkitError) as exc:
-                outcome["error"] = f"{type(exc).__name__}: {exc}"
-                outcome["exit_code"] = EXIT_FAILED
+        async with HttpProvider(allow_private=private, timeout=timeout_s) as web:
+            with KvProvider(Path(tmp) / "kv.sqlite3") as kv_store:
+                roots = {guest: Root(host_dir, writable=w) for guest, host_dir, w in mounts}
+                for provider in (
+                    FilesProvider(roots),
+                    web,
+                    kv_store,
+                    ClockProvider(),
+                    RandomProvider(),
+                    LogProvider(),
+                ):
+                    pm.register(provider)
+                gate = Gate(pm, policies=policies, audit=audit)
+                config = hostkit.HostConfig(activation_timeout=max(timeout_s, 1.0))
+                if cache_dir is not None:
+                    config = dataclasses.replace(config, cache_dir=cache_dir)
+                try:
+                    async with hostkit.open_host(config, capabilities=gate) as running:
+                        loaded = await running.load_async(component, name=plugin)
+                        pid = await running.spawn(loaded, init_args)
+                        outcome["reply"] = await running.call(pid, message, timeout=timeout_s)
+                except (hostkit.ComponentLoadError, hostkit.SpawnError) as exc:
+                    outcome["error"] = str(exc)
+                    outcome["exit_code"] = EXIT_FAILED
+                except (hostkit.ActorExited, hostkit.CallTimeout, hostkit.HostkitError) as exc:
+                    outcome["error"] = f"{type(exc).__name__}: {exc}"
+                    outcome["exit_code"] = EXIT_FAILED
     audit.close()
     outcome["denials"] = [
         {k: r.get(k) for k in ("action", "resource", "detail", "policies", "errors")}
