@@ -24,6 +24,7 @@ from typing import Any
 
 import pluggy
 import pytest
+import test_app_api as app_api
 import trio
 
 import hostkit
@@ -32,6 +33,7 @@ from hostkit.audit import AuditLog, MemorySink
 from hostkit.capabilities import (
     CallContext,
     Gate,
+    HostCallInvalid,
     HostCallNotFound,
     HostCallQuotaExceeded,
     KeyValue,
@@ -457,3 +459,52 @@ async def test_kill_while_suspended_cancels_the_hook(
             while not kv.ran:
                 await trio.sleep(0.01)
             host.kill(pid)
+
+
+# -- an application's own API ----------------------------------------------------
+
+
+class AsyncWorld:
+    """The game world of ``test_app_api``, served by Trio coroutines."""
+
+    def __init__(self) -> None:
+        self.spawned: list[tuple[str, int, int, int]] = []
+
+    @hookimpl
+    async def world_spawn_monster(self, ctx: CallContext, kind: str, x: int, y: int) -> int:
+        await trio.lowlevel.checkpoint()
+        if kind not in ("goblin", "troll"):
+            raise HostCallInvalid(f"unknown monster kind {kind!r}")
+        self.spawned.append((kind, x, y, threading.get_ident()))
+        return len(self.spawned)
+
+    @hookimpl
+    async def world_tick(self, ctx: CallContext) -> int:
+        await trio.lowlevel.checkpoint()
+        return 42
+
+    @hookimpl
+    def hostkit_resource(self, ctx: CallContext, action: str, args: Any) -> tuple[str, str] | None:
+        if action == app_api.SPAWN:
+            return ("Acme::Monster", str(args["kind"]))
+        return None
+
+
+async def test_an_apps_async_hookimpls_are_gated_like_its_sync_ones(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    world = AsyncWorld()
+    pm = pluggy.PluginManager("hostkit")
+    pm.add_hookspecs(app_api.AcmeSpecs)
+    pm.register(world)
+    gate = Gate(pm, policies=[app_api.POLICIES, app_api.TICK_POLICY], schema=app_api.SCHEMA)
+    with capture_audit() as records:
+        async with hostkit.open_host(config, capabilities=gate) as host:
+            pid = await host.spawn(host.load(wasm["gamemod"]))
+            assert await host.call(pid, "goblin") == "ok:1"
+            assert (await host.call(pid, "dragon")).startswith("err:0:")  # denied by policy
+            assert await host.call(pid, "orc") == "err:1:unknown monster kind 'orc'"
+            assert await host.call(pid, "tick") == "42"
+    assert [(k, t) for k, _, _, t in world.spawned] == [("goblin", threading.get_ident())]
+    decisions = records.where(event="decision", action=app_api.SPAWN)
+    assert [r["decision"] for r in decisions] == ["allow", "deny", "allow"]
