@@ -61,6 +61,7 @@ class AsyncKv:
     ran: list[tuple[str, int, int]] = field(default_factory=list)  # key, thread, records seen
     records: AuditCapture | None = None
     release: trio.Event | None = None
+    cancelled: int = 0  # waits ended by trio.Cancelled
 
     @hookimpl
     async def kv_get(self, ctx: CallContext, key: str) -> str | None:
@@ -69,7 +70,11 @@ class AsyncKv:
         trio.lowlevel.current_trio_token()  # raises off the Trio loop
         await trio.lowlevel.checkpoint()
         if key == "okslow" and self.release is not None:
-            await self.release.wait()
+            try:
+                await self.release.wait()
+            except trio.Cancelled:
+                self.cancelled += 1
+                raise
         if key == "okgroup":
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_raise_not_found)
@@ -381,7 +386,7 @@ async def test_direct_cancelling_the_awaitable_cancels_the_hook(
         await trio.sleep(1)
         nursery.cancel_scope.cancel()  # as a kill does: Cancelled passes through
     assert [k for k, _, _ in kv.ran] == ["okslow"]
-    assert finished == []
+    assert finished == [] and kv.cancelled == 1
 
 
 async def test_direct_the_actor_deadline_bounds_the_hook(
@@ -459,6 +464,9 @@ async def test_kill_while_suspended_cancels_the_hook(
             while not kv.ran:
                 await trio.sleep(0.01)
             host.kill(pid)
+        with trio.fail_after(10):
+            while not kv.cancelled:  # the hook's task was cancelled, not left waiting
+                await trio.sleep(0.01)
 
 
 # -- an application's own API ----------------------------------------------------
