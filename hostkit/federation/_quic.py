@@ -11,6 +11,11 @@ now)``, call ``handle_timer(now)`` at ``get_timer()``, and after either
 ``next_event()`` until None. The server routes datagrams by source address
 (no connection migration) and creates a connection only for a full-size
 Initial packet, up to ``max_connections``.
+
+Channel binding (``_auth``): the server hashes the certificate file it
+serves, the client the certificate aioquic received in the handshake
+(``tls._peer_certificate``: aioquic has no public accessor, nor a TLS
+exporter).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from aioquic.quic.events import (
 )
 from aioquic.quic.packet import QuicPacketType, pull_quic_header
 
+from ._auth import certificate_binding
 from ._errors import FederationConfigError, NodeUnreachable
 from ._link import Channel, is_loopback
 
@@ -63,6 +69,7 @@ class _QuicDriver:
         self._sock = sock
         self._peer = peer
         self.remote = f"{peer[0]}:{peer[1]}"
+        self.binding = b""
         self.handshake = trio.Event()
         self.terminated = trio.Event()
         self.why = ""
@@ -197,6 +204,7 @@ class QuicTransport:
         self._server_name = server_name
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
+        self._binding: bytes | None = None
 
     def _config(self, *, client: bool, host: str) -> QuicConfiguration:
         datagram = self._max_datagram_size or (
@@ -223,6 +231,14 @@ class QuicTransport:
             cfg.load_cert_chain(self._certificate, self._private_key)
         return cfg
 
+    def _server_binding(self) -> bytes:
+        if self._binding is None:
+            from ._websocket import certificate_der
+
+            assert self._certificate is not None
+            self._binding = certificate_binding(certificate_der(self._certificate))
+        return self._binding
+
     @asynccontextmanager
     async def open_channel(self, address: str) -> AsyncIterator[Channel]:
         """Dial ``HOST:PORT`` and open the link's stream."""
@@ -245,6 +261,7 @@ class QuicTransport:
                     if not driver.handshake.is_set() or driver.terminated.is_set():
                         failed = driver.why or "no answer"
                     else:
+                        driver.binding = _peer_binding(conn)
                         try:
                             yield driver
                         finally:
@@ -308,6 +325,7 @@ class QuicTransport:
         inboxes: dict[Address, trio.MemorySendChannel[tuple[bytes, Address]]],
     ) -> None:
         driver = _QuicDriver(conn, sock, peer)
+        driver.binding = self._server_binding()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(driver.run, inbox.receive)
@@ -321,6 +339,14 @@ class QuicTransport:
         finally:
             del inboxes[peer]
             inbox.close()
+
+
+def _peer_binding(conn: QuicConnection) -> bytes:
+    """The channel binding the client sees: SHA-256 of the server's certificate."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cert = getattr(conn.tls, "_peer_certificate", None)
+    return b"" if cert is None else certificate_binding(cert.public_bytes(Encoding.DER))
 
 
 def _is_initial(data: bytes, cfg: QuicConfiguration) -> bool:
