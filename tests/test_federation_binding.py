@@ -8,6 +8,7 @@ import ssl
 
 import pytest
 import trio
+from test_federation_flow import connect
 
 from hostkit.federation import (
     CloseReason,
@@ -18,7 +19,6 @@ from hostkit.federation import (
     open_federation,
 )
 from hostkit.federation import _messages as m
-from test_federation_flow import connect
 
 SECRET = bytes(range(32))
 
@@ -40,15 +40,15 @@ def test_different_bindings_fail_authentication_on_both_sides():
 
 
 def test_a_tls_side_refuses_a_peer_that_does_not_bind_unless_told_not_to():
-    a, b = connect(binding_a=b"\x01" * 32)
+    a, _b = connect(binding_a=b"\x01" * 32)
     assert a.last_close.reason is CloseReason.AUTH_FAILED
     assert "tls-binding" in a.last_close.detail
-    a, b = connect(binding_a=b"\x01" * 32, require=False)  # a TLS-terminating proxy
+    a, _b = connect(binding_a=b"\x01" * 32, require=False)  # a TLS-terminating proxy
     assert a.state.value == "established" and m.FLAG_TLS_BINDING not in a.flags
 
 
 def test_plain_channels_offer_no_binding_and_keep_the_old_transcript():
-    a, b = connect()
+    a, _b = connect()
     assert m.FLAG_TLS_BINDING not in a.flags and a.state.value == "established"
 
 

@@ -283,8 +283,9 @@ class Link:
         while not conn.closed:
             await self._owing.wait()
             self._owing = trio.Event()
-            while not conn.closed and conn.owed and self._grant_credit():
-                await trio.sleep(conn.config.credit_poll)
+            if not conn.closed and conn.owed and self._grant_credit():
+                await trio.sleep(conn.config.credit_poll)  # look again (the reader may not)
+                self._owing.set()
 
     async def _timer(self) -> None:
         conn = self.connection
