@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Default casts per target actor one peer may have in a mailbox (credit).
-DEFAULT_CREDIT_WINDOW = 256
+DEFAULT_CREDIT_WINDOW = 1024
 
 
 def split_address(address: str) -> tuple[str, int] | None:

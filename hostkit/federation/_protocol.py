@@ -150,7 +150,7 @@ class LinkConfig:
     max_frame: int = 64 * 1024
     max_message: int = 16 * 1024 * 1024
     send_buffer: int = 4 * 1024 * 1024
-    credit_window: int = 256
+    credit_window: int = 1024
     credit_poll: float = 0.005
     require_channel_binding: bool = True
 
