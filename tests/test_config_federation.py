@@ -260,3 +260,72 @@ def test_two_hostkit_run_processes_federate_from_config_and_exchange_messages(
         "hostkit:federation#connect", "hostkit:plugin/process#call",
         "hostkit:plugin/process#whereis",
     }
+
+
+async def test_configured_hosts_federate_over_quic_with_node_keys(
+    keys: Path, wasm: dict[str, Path], cache_dir: Path
+) -> None:
+    """QUIC both ways, Ed25519 node keys instead of a secret, from config only."""
+    import trio
+
+    from hostkit.federation import make_dev_cert
+
+    shutil.copy(wasm["echo"], keys / "echo.wasm")
+    for name in ("alpha", "beta"):
+        make_node_key(name, keys)
+        make_dev_cert(name, keys, hosts=("localhost", "127.0.0.1"))
+
+    def toml(name: str, peer: str, address: str | None) -> str:
+        dial = f'address = "{address}"\n' if address else ""
+        return f"""
+[host]
+node = "{name}"
+cache_dir = "{cache_dir}"
+scheduler_threads = 1
+
+[[components]]
+name = "echo"
+path = "echo.wasm"
+
+[[supervisor.children]]
+id = "echo"
+component = "echo"
+name = "echo"
+
+[federation]
+transport = "quic"
+listen = ["127.0.0.1:0"]
+key_file = "{name}.key"
+tls_cert = "{name}.crt.pem"
+tls_key = "{name}.crt.key"
+tls_ca = "dev-ca.pem"
+policy = ["peers.cedar"]
+
+[[federation.peers]]
+name = "{peer}"
+public_key = "{peer}.pub"
+groups = ["cluster"]
+{dial}"""
+
+    beta_cfg = parse_config(toml("beta", "alpha", None), keys / "beta.toml")
+    async with open_configured_host(beta_cfg) as beta:
+        assert beta.federation is not None
+        (bound,) = beta.federation.listening
+        assert bound.startswith("quic://127.0.0.1:")
+        port = bound.rsplit(":", 1)[1]
+        alpha_cfg = parse_config(
+            toml("alpha", "beta", f"localhost:{port}"), keys / "alpha.toml"
+        )
+        async with open_configured_host(alpha_cfg) as alpha:
+            assert alpha.federation is not None
+            assert alpha.federation.dialling == {"beta": f"quic://localhost:{port}"}
+            fed = alpha.federation.federation
+            with trio.fail_after(20):
+                await fed.wait_up("beta")
+            remote = await fed.whereis("beta", "echo")
+            assert remote is not None
+            from hostkit import Pid
+
+            pid = Pid(remote.id, remote.node, remote.creation)
+            assert await alpha.host.call(pid, "over quic") == "over quic"
+            assert set(fed.link_to("beta").connection.flags) >= {"credit", "tls-binding"}
