@@ -109,7 +109,7 @@ async def test_a_secret_env_that_is_unset_or_a_secret_file_open_to_others_names_
             pass
     os.chmod(keys / "cluster.secret", 0o644)
     cfg = parse_config('[host]\nnode = "alpha"\n[federation]\n' + GOOD, keys / "host.toml")
-    with pytest.raises(ConfigError, match="federation.secret_file: .*chmod 600"):
+    with pytest.raises(ConfigError, match=r"federation\.secret_file: .*chmod 600"):
         async with open_configured_host(cfg):
             pass
 
