@@ -118,6 +118,23 @@ def test_a_peer_that_casts_beyond_its_credit_breaks_the_protocol():
     assert "without credit" in b.last_close.detail
 
 
+def test_a_peer_that_casts_but_never_reads_its_credit_is_cut_off():
+    a, b = connect(window_b=1)
+    a._peer_window = 10**9  # ignores the window, never reads what b sends
+    b.config = LinkConfig(credit_window=1, send_buffer=16 * 1024)
+    for i in range(3000):
+        a.queue(cast(7, i))
+        b.receive_data(a.data_to_send())
+        while (event := b.next_event()) is not None:
+            if isinstance(event, LinkClosed):
+                b.last_close = event
+        if b.closed:
+            break
+        b.grant(7, 1)  # b's reader grants as its mailbox drains
+    assert b.closed and b.last_close.reason is CloseReason.PROTOCOL_ERROR
+    assert "does not read the credit" in b.last_close.detail
+
+
 def test_credit_for_casts_never_sent_breaks_the_protocol():
     a, b = connect()
     b._owed[7] = 1  # b pretends a cast arrived

@@ -347,6 +347,11 @@ class Connection:
         else:
             self._owed[target] = owed - count
         if self.state is State.ESTABLISHED:
+            if len(self._urgent) >= self.config.send_buffer:
+                # a peer that keeps casting but never reads our grants would
+                # grow this buffer without end
+                self._protocol_error("peer does not read the credit it is granted")
+                return
             self._urgent += _frame(Credit(target, count))
             self._tx_seen = True
 
