@@ -14,7 +14,6 @@ several rounds, with the range.
 from __future__ import annotations
 
 import argparse
-import ssl
 import statistics
 import sys
 import tempfile
@@ -191,14 +190,13 @@ def main() -> None:
     rounds = 3 if args.quick else 5
     with tempfile.TemporaryDirectory() as tmp:
         cert = make_dev_cert("b", Path(tmp))
-        server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_ssl.load_cert_chain(cert.cert, cert.key)
-        client_ssl = ssl.create_default_context(cafile=str(cert.ca_cert))
         transports = {
             "memory (in-process)": (MemoryNetwork, "b"),
             "websocket (ws, loopback)": (WebsocketTransport, "127.0.0.1:0"),
             "websocket (wss, TLS)": (
-                lambda: WebsocketTransport(server_ssl=server_ssl, client_ssl=client_ssl),
+                lambda: WebsocketTransport.tls(
+                    certificate=cert.cert, private_key=cert.key, ca_file=cert.ca_cert
+                ),
                 "localhost:0",
             ),
             "QUIC (TLS 1.3)": (

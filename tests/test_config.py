@@ -108,7 +108,7 @@ def test_relative_paths_are_relative_to_the_file_not_the_cwd(
     [
         ("[host\n", "not valid TOML"),
         ("[hosts]\n", "unknown section [hosts]; expected one of: host, audit"),
-        ("[federation]\npeers = []\n", "[federation]: federation between hosts is not"),
+        ("[federation]\npeers = []\n", "federation: give exactly one credential"),
         ("[host]\nnode = 3\n", "host.node: expected `str`, got `int`"),
         ("[host]\nscheduler_threads = 0\n", "host.scheduler_threads: expected `int` >= 1"),
         ("[host]\nthreads = 2\n", "host.threads: unknown key; expected one of: node,"),

@@ -87,6 +87,13 @@ def _plugin_name(path: Path, name: str | None) -> str:
     help="Call the actor NAME of a running `hostkit run` instead of a component file.",
 )
 @click.option(
+    "--node",
+    "to_node",
+    default=None,
+    metavar="NODE",
+    help="With --to: NAME is registered on this federation peer of the running host.",
+)
+@click.option(
     "--config",
     "run_config",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -140,6 +147,7 @@ def _plugin_name(path: Path, name: str | None) -> str:
 def call_command(
     target: tuple[str, ...],
     to: str | None,
+    to_node: str | None,
     run_config: Path | None,
     run_socket: Path | None,
     hosts: tuple[str, ...],
@@ -171,10 +179,10 @@ def call_command(
                 "--allow-*, --name, --args, --cache-dir and --audit configure a one-shot "
                 "host; the running host's grants come from its host.toml"
             )
-        _call_running(to, target[0], timeout, run_config, run_socket, as_json)
+        _call_running(to, target[0], timeout, run_config, run_socket, as_json, to_node)
         return
-    if run_config is not None or run_socket is not None:
-        raise click.UsageError("--config and --socket go with --to NAME")
+    if run_config is not None or run_socket is not None or to_node is not None:
+        raise click.UsageError("--config, --socket and --node go with --to NAME")
     if len(target) != 2:
         raise click.UsageError("give COMPONENT and MESSAGE (or --to NAME and MESSAGE)")
     component, message = Path(target[0]), target[1]
@@ -208,13 +216,16 @@ def _call_running(
     config: Path | None,
     socket: Path | None,
     as_json: bool,
+    node: str | None = None,
 ) -> None:
     from hostkit._errors import ConfigError, HostkitError
 
     from ._run import call_running
 
     try:
-        reply = call_running(name, message, timeout=timeout, config=config, socket=socket)
+        reply = call_running(
+            name, message, timeout=timeout, config=config, socket=socket, node=node
+        )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except HostkitError as exc:

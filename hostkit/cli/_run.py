@@ -60,9 +60,11 @@ def send_to_running(
     *,
     config: str | os.PathLike[str] | None = None,
     socket: str | os.PathLike[str] | None = None,
+    node: str | None = None,
 ) -> None:
     """Cast ``message`` to the actor registered as ``name`` in a running
-    ``hostkit run``.
+    ``hostkit run`` (or, with ``node``, on that peer of it: looked up with
+    ``Federation.whereis`` under the peer's policy).
 
     Args:
         name: The registered name (``[[supervisor.children]] name``).
@@ -70,6 +72,7 @@ def send_to_running(
         config: The host.toml the host was started with; needed only when
             several hosts run.
         socket: The control socket path, instead of ``config``.
+        node: A federation peer of the running host to find ``name`` on.
 
     Raises:
         ConfigError: no host is running, or its socket directory is not
@@ -77,7 +80,10 @@ def send_to_running(
         HostkitError: the host refused (``noproc``, ``mailbox-full``,
             ``message-too-large``, ...); the message says which.
     """
-    _request({"op": "send", "to": name, "msg": message}, config, socket, 30.0)
+    request: dict[str, Any] = {"op": "send", "to": name, "msg": message}
+    if node is not None:
+        request["node"] = node
+    _request(request, config, socket, 30.0)
 
 
 def call_running(
@@ -87,14 +93,15 @@ def call_running(
     timeout: float = 5.0,
     config: str | os.PathLike[str] | None = None,
     socket: str | os.PathLike[str] | None = None,
+    node: str | None = None,
 ) -> str:
     """Call the actor registered as ``name`` in a running ``hostkit run``
     and return its reply. Arguments and errors as :func:`send_to_running`;
     ``timeout`` is the call's (``call-timeout`` when it passes)."""
-    reply = _request(
-        {"op": "call", "to": name, "msg": message, "timeout": timeout},
-        config, socket, timeout + 5.0,
-    )
+    request: dict[str, Any] = {"op": "call", "to": name, "msg": message, "timeout": timeout}
+    if node is not None:
+        request["node"] = node
+    reply = _request(request, config, socket, timeout + 5.0)
     return str(reply)
 
 
@@ -161,8 +168,17 @@ async def _serve(host_file: Any, control: bool) -> str:
         for child in running.supervisor.which_children():
             say(f"  child     {child.id:<14} {child.status.value:<8} pid={child.pid}")
         say(f"  audit     {host_file.resolve(t.audit.path) if t.audit.path else '(memory only)'}")
+        fed = running.federation
+        if fed is not None:
+            say(f"  node      {running.host.node}#{running.host.creation:08x}")
+            for address in fed.listening:
+                say(f"  listen    {address}")
+            for name, address in fed.dialling.items():
+                say(f"  peer      {name:<14} {address}")
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
+                if fed is not None:
+                    nursery.start_soon(_watch_peers, fed.federation)
                 if control:
                     path = await nursery.start(serve_control, running)
                     say(f"  control   {path}")
@@ -173,6 +189,18 @@ async def _serve(host_file: Any, control: bool) -> str:
     return "closed"
 
 
+async def _watch_peers(federation: Any) -> None:
+    """Print each peer coming up or going down (node monitor events)."""
+    from hostkit.federation import NodeUp
+
+    with federation.watch_nodes() as events:
+        async for event in events:
+            if isinstance(event, NodeUp):
+                click.echo(f"hostkit: peer {event.node} up")
+            else:
+                click.echo(f"hostkit: peer {event.node} down ({event.reason})")
+
+
 @click.command()
 @click.option("--to", "name", required=True, help="Registered name of the target actor.")
 @click.argument("message")
@@ -180,12 +208,17 @@ async def _serve(host_file: Any, control: bool) -> str:
               help="The host.toml of the running host (when several run).")
 @click.option("--socket", type=click.Path(path_type=Path), default=None,
               help="The control socket, instead of --config.")
-def send(name: str, message: str, config: Path | None, socket: Path | None) -> None:
-    """Cast MESSAGE to the actor NAME of a running `hostkit run`."""
+@click.option("--node", default=None,
+              help="The federation node NAME is registered on (default: the running host).")
+def send(
+    name: str, message: str, config: Path | None, socket: Path | None, node: str | None
+) -> None:
+    """Cast MESSAGE to the actor NAME of a running `hostkit run` (or of a
+    peer of it, with --node)."""
     from hostkit._errors import ConfigError, HostkitError
 
     try:
-        send_to_running(name, message, config=config, socket=socket)
+        send_to_running(name, message, config=config, socket=socket, node=node)
     except ConfigError as exc:
         raise _UsageError(str(exc)) from None
     except HostkitError as exc:

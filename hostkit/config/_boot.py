@@ -27,6 +27,7 @@ from ..capabilities.providers import (
 from ..runtime import Component, ComponentLimits, Host, HostConfig, open_host
 from ..supervision import Supervisor, open_supervisor
 from ._app import load_app
+from ._federation import RunningFederation, open_config_federation
 from ._load import HostFile, load_config
 
 #: hostkit's stock default policy: a plugin may read the clock, draw random
@@ -53,6 +54,7 @@ class ConfiguredHost:
         supervisor: The root supervisor of ``[supervisor]``.
         components: Component name -> loaded :class:`~hostkit.Component`.
         app_plugins: The plugin objects ``[app] plugins`` registered, in order.
+        federation: The federation ``[federation]`` started (None without it).
     """
 
     config: HostFile
@@ -62,6 +64,7 @@ class ConfiguredHost:
     supervisor: Supervisor
     components: dict[str, Component] = field(default_factory=dict)
     app_plugins: tuple[object, ...] = ()
+    federation: RunningFederation | None = None
 
 
 def host_config(config: HostFile) -> HostConfig:
@@ -74,6 +77,8 @@ def host_config(config: HostFile) -> HostConfig:
     kwargs: dict[str, Any] = {k: getattr(t, k) for k in _HOST_LIMITS if getattr(t, k) is not None}
     if t.cache_dir is not None:
         kwargs["cache_dir"] = config.resolve(t.cache_dir) if t.cache_dir else None
+    if config.tables.federation is not None:
+        kwargs["node_name"] = t.node  # pids carry the federation node name
     try:
         return HostConfig(**kwargs)
     except ValueError as exc:
@@ -174,7 +179,8 @@ async def open_configured_host(
     and ``hookspecs``, for its WIT API, both from the arguments and from
     the file's ``[app]`` table), the audit log, the capability gate
     with the policy files and grants, the host, every component (compiled
-    in a worker thread), then the supervision tree. Leaving the block stops
+    in a worker thread), the federation (``[federation]``), then the
+    supervision tree. Leaving the block stops
     the tree (children in reverse order), closes the host and the audit log.
 
     Args:
@@ -216,11 +222,15 @@ async def open_configured_host(
         components = {}
         for name, path in config.component_paths.items():
             components[name] = await host.load_async(path, name=name, limits=limits.get(name))
+        federation = None
+        if t.federation is not None:  # before the tree: children may reach peers
+            federation = await stack.enter_async_context(open_config_federation(config, host))
         sup = t.supervisor
         supervisor = await stack.enter_async_context(
             open_supervisor(host, config.flags, config.children, name=sup.name)
         )
         yield ConfiguredHost(
-            config, host, gate, audit, supervisor, components, tuple(p for _, p in app[0])
+            config, host, gate, audit, supervisor, components, tuple(p for _, p in app[0]),
+            federation,
         )
 

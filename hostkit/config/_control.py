@@ -21,6 +21,11 @@ line. Requests::
     {"op": "call", "to": NAME, "msg": TEXT, "timeout": SECONDS}
     {"op": "ping"}
 
+``send`` and ``call`` take an optional ``"node": NODE``: NAME is then looked
+up on that federation peer (``Federation.whereis``, decided by the peer's
+policy) and the message goes there; ``no-federation`` without
+``[federation]``, ``node-unreachable`` when the peer is not connected.
+
 Answers are ``{"ok": true, "reply": ...}`` or ``{"ok": false, "error":
 KIND, "detail": TEXT}``. A request line is at most ``max_request_bytes``
 long (a longer one is answered with ``too-large`` and the connection
@@ -240,7 +245,17 @@ class ControlServer:
         ):
             return _answer(False, error="invalid", detail="timeout: seconds in (0, 3600]")
         host = self.running.host
-        pid = host.whereis(to)
+        node = request.get("node")
+        if node is not None and (not isinstance(node, str) or not 0 < len(node) <= 128):
+            return _answer(False, error="invalid", detail="node: a node name of 1..128 chars")
+        if node is not None and node != host.node:
+            found = await self._remote_pid(node, to)
+            if isinstance(found, bytes):
+                return found
+            pid = found
+            to = f"{to}@{node}"
+        else:
+            pid = host.whereis(to)
         size = len(msg.encode("utf-8", "surrogatepass"))
         fields = {
             "resource": inert(to, 300), "actor": None if pid is None else str(pid), "bytes": size
@@ -259,6 +274,21 @@ class ControlServer:
             return _answer(True, reply=reply)
         except HostkitError as exc:
             return _answer(False, error=_kind(exc), detail=str(exc))
+
+
+    async def _remote_pid(self, node: str, name: str) -> Any:
+        """The pid ``name`` has on peer ``node`` (None if it has none), or an answer."""
+        from .._pid import Pid
+
+        fed = self.running.federation
+        if fed is None:
+            return _answer(False, error="no-federation",
+                           detail="this host has no [federation]; --node needs one")
+        try:
+            remote = await fed.federation.whereis(node, name, timeout=self.limits.call_timeout)
+        except HostkitError as exc:
+            return _answer(False, error=_kind(exc), detail=str(exc))
+        return None if remote is None else Pid(remote.id, remote.node, remote.creation)
 
 
 def _kind(exc: HostkitError) -> str:

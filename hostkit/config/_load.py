@@ -46,6 +46,7 @@ from ..supervision import (
     SupervisorFlags,
     SupervisorStart,
 )
+from ._federation import check_federation
 from ._schema import (
     RESERVED_SECTIONS,
     SECTIONS,
@@ -239,6 +240,8 @@ class _Checker:
         sup = t.supervisor
         flags = self._flags("supervisor", sup.strategy, sup.intensity, sup.period, sup.backoff)
         children = self._children("supervisor.children", sup.children, flags)
+        if t.federation is not None:
+            check_federation(self.fail, self.resolve, t.host.node, t.federation)
         return HostFile(self.file, t, grants, flags, children)
 
     def _components(self) -> set[str]:

@@ -11,7 +11,7 @@ See ``docs/reference/config.md`` for every key.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -208,6 +208,54 @@ class ControlTable(_Table):
     idle_timeout: PositiveFloat = 60.0
 
 
+#: A federation node name (``hostkit.federation.check_node_name`` has the rule).
+NodeName = Annotated[str, Meta(min_length=1, max_length=128)]
+TransportName = Literal["websocket", "quic"]
+
+
+class ListenTable(_Table):
+    """One ``[[federation.listen]]`` entry written as a table, for a transport
+    other than ``[federation] transport``."""
+
+    address: NonEmpty
+    transport: TransportName | None = None
+
+
+class PeerTable(_Table):
+    """One ``[[federation.peers]]`` entry: a node this one knows."""
+
+    name: NodeName
+    address: NonEmpty | None = None
+    transport: TransportName | None = None
+    groups: list[NonEmpty] = []
+    public_key: NonEmpty | None = None
+
+
+class FederationTable(_Table):
+    """``[federation]``: this host as a node of a federation (see
+    ``docs/reference/config.md``). The node name is ``[host] node``."""
+
+    transport: TransportName = "websocket"
+    listen: list[NonEmpty | ListenTable] = []
+    peers: list[PeerTable] = []
+    secret_file: NonEmpty | None = None
+    secret_env: NonEmpty | None = None
+    key_file: NonEmpty | None = None
+    only_listed_peers: bool = False
+    tls_cert: NonEmpty | None = None
+    tls_key: NonEmpty | None = None
+    tls_ca: NonEmpty | None = None
+    allow_insecure: bool = False
+    require_channel_binding: bool = True
+    policy: list[NonEmpty] = []
+    heartbeat_timeout: PositiveFloat = 15.0
+    send_buffer: Annotated[int, Meta(ge=16 * 1024)] = 4 * 1024 * 1024
+    max_message: Annotated[int, Meta(ge=16 * 1024)] = 16 * 1024 * 1024
+    credit_window: Annotated[int, Meta(ge=1, le=1 << 20)] | None = None
+    reconnect_initial: PositiveFloat = 0.1
+    reconnect_max: PositiveFloat = 30.0
+
+
 class HostFileTables(_Table):
     """The whole file, as decoded (paths not yet resolved)."""
 
@@ -222,9 +270,10 @@ class HostFileTables(_Table):
     supervisor: SupervisorTable = msgspec.field(default_factory=SupervisorTable)
     control: ControlTable = msgspec.field(default_factory=ControlTable)
     app: AppTable = msgspec.field(default_factory=AppTable)
+    federation: FederationTable | None = None
 
 
 #: The top-level tables ``host.toml`` may have, in documentation order.
 SECTIONS = tuple(HostFileTables.__struct_fields__)
 #: Tables a later hostkit will read; this one says so instead of "unknown".
-RESERVED_SECTIONS = {"federation": "federation between hosts is not configurable yet"}
+RESERVED_SECTIONS: dict[str, str] = {}

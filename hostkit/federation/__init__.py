@@ -14,6 +14,7 @@ from ._certs import make_dev_cert as make_dev_cert
 from ._certs import make_node_key as make_node_key
 from ._errors import AuthenticationFailed as AuthenticationFailed
 from ._errors import FederationConfigError as FederationConfigError
+from ._errors import NoCredit as NoCredit
 from ._errors import NodeUnreachable as NodeUnreachable
 from ._errors import ProtocolError as ProtocolError
 from ._errors import SendBufferFull as SendBufferFull
@@ -74,6 +75,7 @@ __all__ = [
     "LinkConfig",
     "LocalActor",
     "LocalNode",
+    "NoCredit",
     "NodeDown",
     "NodeEvent",
     "NodeId",

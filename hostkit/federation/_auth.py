@@ -9,6 +9,17 @@ so a proof cannot be reflected back to its maker. Nothing secret crosses
 the wire: with a cluster secret the proof is HMAC-SHA256(secret, label ||
 transcript); with node keys it is an Ed25519 signature that the peer checks
 against the public key it knows for that node name.
+
+Channel binding: when both sides run over TLS (``wss://`` or QUIC) and both
+offered the ``tls-binding`` flag, the transcript also covers the TLS
+session as each side sees it: SHA-256 of the DER certificate the TLS
+*server* presented (the ``tls-server-end-point`` binding of RFC 5929, with
+SHA-256 always). A relay that terminates TLS must present its own
+certificate to the dialler, so the two sides hash different certificates,
+their transcripts differ, and neither proof verifies: two authenticated
+sessions cannot be spliced. RFC 9266's ``tls-exporter`` would bind the
+session itself, but neither Python's ``ssl`` (only ``tls-unique``, which
+TLS 1.3 does not define) nor aioquic exposes the TLS 1.3 exporter.
 """
 
 from __future__ import annotations
@@ -27,13 +38,28 @@ INITIATOR: Final = "initiator"
 ACCEPTOR: Final = "acceptor"
 
 
-def transcript_hash(hello_initiator: bytes, hello_acceptor: bytes) -> bytes:
-    """SHA-256 of the label and both Hello frames, each length-prefixed."""
+BINDING_LABEL: Final = b"tls-server-end-point\x00"
+
+
+def transcript_hash(
+    hello_initiator: bytes, hello_acceptor: bytes, channel_binding: bytes = b""
+) -> bytes:
+    """SHA-256 of the label and both Hello frames, each length-prefixed, then
+    (if not empty) the TLS channel binding, labelled and length-prefixed."""
     h = hashlib.sha256(TRANSCRIPT_LABEL)
     for part in (hello_initiator, hello_acceptor):
         h.update(len(part).to_bytes(4, "big"))
         h.update(part)
+    if channel_binding:
+        h.update(BINDING_LABEL)
+        h.update(len(channel_binding).to_bytes(4, "big"))
+        h.update(channel_binding)
     return h.digest()
+
+
+def certificate_binding(der: bytes) -> bytes:
+    """The channel binding of a TLS session whose server presented ``der``."""
+    return hashlib.sha256(der).digest()
 
 
 def _signed_bytes(role: str, transcript: bytes) -> bytes:

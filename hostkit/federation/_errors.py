@@ -8,6 +8,7 @@
      +-- AuthenticationFailed       the peer could not prove who it is, or is unknown
      +-- NodeUnreachable            no live, authenticated link to that node
      +-- SendBufferFull             the link's send buffer is at its limit (nowait send)
+          +-- NoCredit              the remote actor has not drained this node's casts yet
 """
 
 from __future__ import annotations
@@ -53,3 +54,24 @@ class SendBufferFull(FederationError):
         )
         self.node = node
         self.limit = limit
+
+
+class NoCredit(SendBufferFull):
+    """The remote actor has not yet consumed the casts this node sent it: the
+    peer's credit window for it (``credit-window``) is used up; nothing was
+    queued.
+
+    Whose fault: the receiving actor drains its mailbox slower than this
+    node sends. Use the awaitable send (``Federation.send_wait``), which
+    waits for the peer to grant credit, or shed load.
+    """
+
+    def __init__(self, node: str, target: int, window: int) -> None:
+        FederationError.__init__(
+            self,
+            f"actor {target} on node {node!r} has not consumed the last {window} casts "
+            "this node sent it (its credit window); nothing was queued: use send_wait",
+        )
+        self.node = node
+        self.limit = window
+        self.target = target

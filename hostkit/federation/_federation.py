@@ -229,8 +229,10 @@ class Federation(Outbound):
             expected_peer=expected,
             flags=self._flags,
             config=self.config,
+            channel_binding=getattr(channel, "binding", b""),
         )
-        return Link(conn, channel, self)
+        # credit is granted back as the host's mailboxes drain (if it can say)
+        return Link(conn, channel, self, mailbox_length=getattr(self.local, "mailbox_length", None))
 
     async def _accepted(self, channel: Channel) -> None:
         if self._closing:

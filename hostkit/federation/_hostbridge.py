@@ -122,6 +122,8 @@ class HostBridge:
             return DENIED  # exit/2 to a remote pid without a link: not supported
         if link.connection.buffered >= link.connection.config.send_buffer:
             return FULL
+        if signal.kind == "send" and link.connection.credit_left(target.id) == 0:
+            return FULL  # the remote mailbox has not drained our casts (credit)
         if threading.get_ident() == self._thread:
             self._route_now(signal)
         else:
@@ -151,7 +153,10 @@ class HostBridge:
                 case "unlink":
                     fed.unlink(sender, target)
         except (NodeUnreachable, NoProc, SendBufferFull) as exc:
-            reason = NOCONNECTION if isinstance(exc, NodeUnreachable) else NOPROC
+            reason = (
+                NOCONNECTION if isinstance(exc, NodeUnreachable)
+                else FULL if isinstance(exc, SendBufferFull) else NOPROC
+            )
             self._failed(signal, target, reason)
 
     def _failed(self, signal: Any, target: RemotePid, reason: str) -> None:
@@ -233,6 +238,12 @@ class HostBridge:
 
     def is_alive(self, pid: int) -> bool:
         return self._actor(pid) is not None
+
+    def mailbox_length(self, pid: int) -> int | None:
+        """Frames in local ``pid``'s mailbox (None: no such actor), so links
+        grant a peer credit back as the mailbox drains."""
+        actor = self._actor(pid)
+        return None if actor is None else len(actor.mailbox)
 
     def exit_signal(self, sender: RemotePid, target: int, kind: str, detail: str) -> None:
         if target == 0:  # a link to this host itself (spawn_link by host code)

@@ -7,6 +7,15 @@ the writer takes bytes from the core at most ``write_limit`` at a time (so
 a heartbeat is never stuck behind a large message); the timer calls
 ``handle_timer`` when the core asks. Transports only implement
 :class:`Channel`.
+
+Credit (with the ``credit`` flag): after every read, and every
+``credit_poll`` seconds while some is still owed, the link grants the peer
+back the casts its target actors' mailboxes no longer hold. It learns that
+from ``mailbox_length(pid)`` (the host's; None: no such actor). Casts of
+this peer still in the mailbox are at most ``min(owed, length)``, so
+``owed - min(owed, length)`` were consumed (or refused): never more than
+the actor drained is granted. Without ``mailbox_length`` (a LocalNode that
+consumes at once) everything owed is granted after each read.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import trio
 
 from ._errors import AuthenticationFailed, NodeUnreachable, SendBufferFull
 from ._identity import NodeId
-from ._messages import ActorMessage
+from ._messages import ActorMessage, Send
 from ._protocol import Connection, LinkClosed, PeerUp, PeerVerified, Received, State
 
 DEFAULT_WRITE_LIMIT: Final = 64 * 1024
@@ -38,6 +47,9 @@ class Channel(Protocol):
     secure: bool
     #: The remote address as text, for logs and audit records.
     remote: str
+    #: The TLS channel binding (SHA-256 of the server's certificate), or
+    #: ``b""`` when the channel is not TLS (memory, plain websocket).
+    binding: bytes
 
     async def send_bytes(self, data: bytes) -> None: ...
 
@@ -119,13 +131,17 @@ class Link:
         handler: LinkHandler,
         *,
         write_limit: int = DEFAULT_WRITE_LIMIT,
+        mailbox_length: Callable[[int], int | None] | None = None,
     ) -> None:
         self.connection = connection
         self.channel = channel
         self._handler = handler
         self._write_limit = write_limit
+        self._mailbox_length = mailbox_length
         self._wakeup = trio.Event()
         self._room = trio.Event()
+        self._owing = trio.Event()
+        self._epoch = connection.credit_epoch
         self.done = trio.Event()
 
     @property
@@ -146,6 +162,7 @@ class Link:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._reader)
                 nursery.start_soon(self._timer)
+                nursery.start_soon(self._credit_poller)
                 await self._writer()
                 nursery.cancel_scope.cancel()
         finally:
@@ -158,13 +175,18 @@ class Link:
             self.done.set()
 
     async def send(self, message: ActorMessage) -> None:
-        """Queue ``message``, waiting while the send buffer is full.
+        """Queue ``message``, waiting while the send buffer is full or (for a
+        cast, with the ``credit`` flag) the target has no credit left.
 
         Raises:
             NodeUnreachable: the link is closed (or closes while waiting).
         """
-        limit = self.connection.config.send_buffer
-        while self.connection.buffered >= limit and not self.connection.closed:
+        conn = self.connection
+        limit = conn.config.send_buffer
+        target = message.to if type(message) is Send else None
+        while not conn.closed and (
+            conn.buffered >= limit or (target is not None and conn.credit_left(target) == 0)
+        ):
             if self._room.is_set():
                 self._room = trio.Event()
             await self._room.wait()
@@ -176,6 +198,7 @@ class Link:
         Raises:
             NodeUnreachable: the link is not up.
             SendBufferFull: ``send_buffer`` bytes are queued already.
+            NoCredit: a cast whose target has no credit left.
         """
         self._queue(message, bounded=True)
 
@@ -237,6 +260,32 @@ class Link:
             else:
                 conn.receive_data(data)
             self._drain()
+            if conn.credit_epoch != self._epoch:  # the peer granted credit
+                self._epoch = conn.credit_epoch
+                self._room.set()
+            if conn.owed and self._grant_credit():
+                self._owing.set()
+
+    def _grant_credit(self) -> bool:
+        """Grant back what the targets' mailboxes drained; True if some is still owed."""
+        conn = self.connection
+        length = self._mailbox_length
+        for target, owed in list(conn.owed.items()):
+            held = length(target) if length is not None else 0
+            give = owed if held is None else owed - min(owed, held)
+            if give:
+                conn.grant(target, give)
+        self._wakeup.set()
+        return bool(conn.owed)
+
+    async def _credit_poller(self) -> None:
+        conn = self.connection
+        while not conn.closed:
+            await self._owing.wait()
+            self._owing = trio.Event()
+            if not conn.closed and conn.owed and self._grant_credit():
+                await trio.sleep(conn.config.credit_poll)  # look again (the reader may not)
+                self._owing.set()
 
     async def _timer(self) -> None:
         conn = self.connection

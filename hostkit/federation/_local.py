@@ -45,7 +45,13 @@ NOPROC: Final = "noproc"
 
 
 class LocalNode(Protocol):
-    """What the federation asks of the local host. Sync, never blocking."""
+    """What the federation asks of the local host. Sync, never blocking.
+
+    Optional: ``mailbox_length(pid) -> int | None`` (frames queued for local
+    ``pid``; None if there is no such actor). With it, a peer's casts are
+    credited back as the mailbox drains (flow control); without it, as soon
+    as they were handed to :meth:`deliver`.
+    """
 
     def deliver(self, sender: RemotePid | int, target: int, payload: bytes) -> str | None:
         """Enqueue a cast for local actor ``target``.

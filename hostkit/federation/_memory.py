@@ -50,6 +50,7 @@ class Wire:
 
 class _MemoryChannel:
     secure = True  # nothing leaves the process
+    binding = b""  # not TLS: nothing to bind
 
     def __init__(
         self,

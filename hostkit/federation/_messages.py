@@ -27,7 +27,15 @@ PROTOCOL_VERSION: Final = 1
 #: in :data:`GATED` may only be sent after both sides announced its flag.
 FLAG_SPAWN: Final = "spawn"
 FLAG_PG: Final = "pg"
-KNOWN_FLAGS: Final = frozenset({FLAG_SPAWN, FLAG_PG})
+#: Credit-based flow control for casts (:class:`Credit`). A side that offers
+#: it also lists ``credit-window:<N>``: how many casts per target actor it
+#: accepts before it has granted more (not intersected: each side's own).
+FLAG_CREDIT: Final = "credit"
+CREDIT_WINDOW_PREFIX: Final = "credit-window:"
+#: Offered only by a side whose channel is TLS: the transcript then includes
+#: the TLS channel binding (``_auth.transcript_hash``).
+FLAG_TLS_BINDING: Final = "tls-binding"
+KNOWN_FLAGS: Final = frozenset({FLAG_SPAWN, FLAG_PG, FLAG_CREDIT})
 
 U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgpack ints stop at 2**64 - 1
 U32 = Annotated[int, msgspec.Meta(ge=0, lt=1 << 32)]
@@ -88,6 +96,15 @@ class Frag(_Msg, tag="frag"):
 
     data: bytes
     more: bool
+
+
+class Credit(_Msg, tag="credit"):
+    """Flow control (flag ``credit``): the sender of this message consumed
+    ``grant`` more of the receiver's casts (:class:`Send`) to its actor
+    ``target``, so the receiver may send that many more."""
+
+    target: U64
+    grant: Annotated[int, msgspec.Meta(ge=1, lt=1 << 32)]
 
 
 class Bye(_Msg, tag="bye"):
@@ -255,7 +272,7 @@ class PgPublish(_Msg, tag="pg-publish"):
 
 
 HandshakeMessage: TypeAlias = Hello | Proof | Welcome | Refuse
-ControlMessage: TypeAlias = Tick | Frag | Bye
+ControlMessage: TypeAlias = Tick | Frag | Bye | Credit
 ActorMessage: TypeAlias = (
     Send
     | SendNamed

@@ -44,6 +44,23 @@ events come out (:meth:`Connection.next_event`), messages go in
 # Only one message is reassembled at a time (bulk is FIFO on both ends);
 # its total size is capped by ``max_message``.
 #
+# Channel binding (flag ``tls-binding``, offered only by a side whose
+# channel is TLS): when both offered it, H also covers the TLS binding each
+# side sees (``_auth``), so a relay that terminates TLS breaks both proofs.
+# A side with a binding whose peer did not offer it refuses the peer unless
+# ``require_channel_binding`` is off (a TLS-terminating proxy in front).
+#
+# Credit (flag ``credit``, additive: without it casts flow as before). Each
+# side announces in its Hello ``credit-window:W``, the casts (``Send``)
+# per target actor it takes from this link before it granted more. The
+# sender keeps ``credit[target]`` (absent = the peer's W), spends one per
+# Send, and queue() raises NoCredit at zero (the driver's awaitable send
+# waits instead). The receiver counts ``owed[target]`` per Send received
+# (more than its own W is a protocol error) and, as its driver sees the
+# target's mailbox drain, grant(target, n) sends Credit(target, n) as an
+# urgent frame. A Credit for more than the sender has outstanding is a
+# protocol error.
+#
 # Transitions (message received -> handler; anything else is a protocol
 # error). Refuse and Bye are accepted in every state but CLOSED, Tick once
 # ESTABLISHED. A local close() sends what is queued, then Bye:
@@ -57,35 +74,49 @@ events come out (:meth:`Connection.next_event`), messages go in
 #   AWAIT_WELCOME  | Welcome | emit PeerUp                          | ESTABLISHED
 #   ESTABLISHED    | actor   | check flag; emit Received            | ESTABLISHED
 #   ESTABLISHED    | Frag    | reassemble; emit Received when whole | ESTABLISHED
+#   ESTABLISHED    | Credit  | check flag, owed; credit += grant    | ESTABLISHED
+#   ESTABLISHED    | Send    | (flag credit) owed += 1, <= W        | ESTABLISHED
 
 from __future__ import annotations
 
-import enum
 import secrets
 import struct
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 import msgspec
 
 from ._auth import ACCEPTOR, INITIATOR, Authenticator, transcript_hash
-from ._errors import FederationConfigError, FederationError
+from ._errors import FederationError, NoCredit
 from ._identity import NODE_NAME_PATTERN, NodeId
+from ._linkstate import MAX_CREDIT_WINDOW as MAX_CREDIT_WINDOW
+from ._linkstate import CloseReason as CloseReason
+from ._linkstate import Event as Event
+from ._linkstate import LinkClosed as LinkClosed
+from ._linkstate import LinkConfig as LinkConfig
+from ._linkstate import PeerUp as PeerUp
+from ._linkstate import PeerVerified as PeerVerified
+from ._linkstate import Received as Received
+from ._linkstate import State as State
 from ._messages import (
+    CREDIT_WINDOW_PREFIX,
     DECODER,
     ENCODER,
+    FLAG_CREDIT,
+    FLAG_TLS_BINDING,
     GATED,
     KNOWN_FLAGS,
     PROTOCOL_VERSION,
     ActorMessage,
     Bye,
+    Credit,
     Frag,
     Hello,
     Message,
     Proof,
     Refuse,
+    Send,
     Tick,
     Welcome,
     is_actor_message,
@@ -94,99 +125,6 @@ from ._messages import (
 _LEN: Final = struct.Struct(">I")
 MIN_VERSION: Final = 1
 MAX_VERSION: Final = PROTOCOL_VERSION
-
-
-@dataclass(frozen=True, slots=True)
-class LinkConfig:
-    """Limits and timings of a link; both ends should use the same values.
-
-    Attributes:
-        heartbeat_timeout: ``T``: a peer silent this long is down (detected
-            within T..1.25T); also the handshake deadline.
-        fragment_size: actor messages bigger than this are cut into pieces.
-        max_frame: largest frame accepted from the peer (protocol error above).
-        max_message: largest reassembled message accepted from the peer.
-        send_buffer: bytes of queued actor messages above which senders wait
-            (or get :class:`SendBufferFull`).
-    """
-
-    heartbeat_timeout: float = 15.0
-    fragment_size: int = 16 * 1024
-    max_frame: int = 64 * 1024
-    max_message: int = 16 * 1024 * 1024
-    send_buffer: int = 4 * 1024 * 1024
-
-    def __post_init__(self) -> None:
-        if not self.heartbeat_timeout > 0:
-            raise FederationConfigError("heartbeat_timeout must be > 0 seconds")
-        if not 256 <= self.fragment_size <= self.max_frame - 64:
-            raise FederationConfigError("need 256 <= fragment_size <= max_frame - 64")
-        if self.max_message < self.fragment_size or self.send_buffer < self.fragment_size:
-            raise FederationConfigError("max_message and send_buffer must be >= fragment_size")
-
-
-class State(enum.Enum):
-    AWAIT_HELLO = "await-hello"
-    HELLO_SENT = "hello-sent"
-    AWAIT_PROOF = "await-proof"
-    VERIFYING = "verifying"
-    AWAIT_WELCOME = "await-welcome"
-    ESTABLISHED = "established"
-    CLOSED = "closed"
-
-
-class CloseReason(enum.Enum):
-    """Why a link ended (the ``reason`` of :class:`LinkClosed`)."""
-
-    LOCAL = "local"  # close() was called here
-    PEER_CLOSED = "peer-closed"  # the peer said Bye
-    REFUSED_BY_PEER = "refused-by-peer"  # the peer sent Refuse
-    AUTH_FAILED = "auth-failed"  # the peer failed authentication here
-    DENIED = "denied"  # authenticated, but refuse() was called (policy)
-    PROTOCOL_ERROR = "protocol-error"  # the peer broke the protocol
-    HEARTBEAT_TIMEOUT = "heartbeat-timeout"  # silent for T
-    HANDSHAKE_TIMEOUT = "handshake-timeout"  # no handshake within T
-    TRANSPORT = "transport"  # the transport failed or reached EOF
-
-
-# -------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True)
-class PeerVerified:
-    """The peer proved its identity. Call ``accept()`` or ``refuse(reason)``."""
-
-    peer: NodeId
-    flags: frozenset[str]
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class PeerUp:
-    """The handshake is complete: actor messages may flow."""
-
-    peer: NodeId
-    flags: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """The peer sent an actor message."""
-
-    message: ActorMessage
-
-
-@dataclass(frozen=True, slots=True)
-class LinkClosed:
-    """The link is over; ``peer`` is None if the peer never said who it is."""
-
-    reason: CloseReason
-    detail: str
-    peer: NodeId | None
-    was_up: bool
-
-
-Event: TypeAlias = PeerVerified | PeerUp | Received | LinkClosed
 
 
 def _frame(message: Message) -> bytes:
@@ -206,6 +144,8 @@ class Connection:
         expected_peer: the initiator refuses an acceptor with another name.
         flags: capability flags offered.
         config: limits and timings.
+        channel_binding: the TLS channel binding of the transport
+            (``Channel.binding``; empty when it is not TLS).
     """
 
     def __init__(
@@ -219,6 +159,7 @@ class Connection:
         expected_peer: str | None = None,
         flags: frozenset[str] = KNOWN_FLAGS,
         config: LinkConfig | None = None,
+        channel_binding: bytes = b"",
     ) -> None:
         self.config = config or LinkConfig()
         self.initiator = initiator
@@ -228,7 +169,14 @@ class Connection:
         self.version = 0
         self._auth = authenticator
         self._expected = expected_peer
-        self._offered = frozenset(flags)
+        self._binding = bytes(channel_binding)
+        offered = frozenset(flags) - {FLAG_TLS_BINDING}
+        self._offered = offered | ({FLAG_TLS_BINDING} if self._binding else frozenset())
+        self._peer_window = 0
+        self._credit: dict[int, int] = {}  # target there -> casts we may still send
+        self._owed: dict[int, int] = {}  # target here -> casts not yet granted back
+        #: bumped whenever the peer grants credit (drivers wake waiting senders)
+        self.credit_epoch = 0
         self._events: deque[Event] = deque()
         self._inbuf = bytearray()
         self._urgent = bytearray()
@@ -334,7 +282,16 @@ class Connection:
                 f"{type(message).__name__} needs the {flag!r} capability, which "
                 f"{self.peer} did not agree to"
             )
-        body = ENCODER.encode(message)
+        if FLAG_CREDIT in self.flags and type(message) is Send:
+            to = message.to
+            left = self._credit.get(to, self._peer_window)
+            if left <= 0:
+                assert self.peer is not None
+                raise NoCredit(self.peer.name, to, self._peer_window)
+            body = ENCODER.encode(message)
+            self._credit[to] = left - 1
+        else:
+            body = ENCODER.encode(message)
         self._tx_seen = True
         size = self.config.fragment_size
         if len(body) <= size:
@@ -365,6 +322,38 @@ class Connection:
             out += frame
             taken += len(frame)
         return bytes(out)
+
+    def credit_left(self, target: int) -> int | None:
+        """Casts to the peer's actor ``target`` that may be queued now, or None
+        when the peer did not agree to credit (flow is then unbounded here)."""
+        if FLAG_CREDIT not in self.flags:
+            return None
+        return self._credit.get(target, self._peer_window)
+
+    @property
+    def owed(self) -> dict[int, int]:
+        """Local target -> casts received from the peer and not yet granted
+        back (read-only: grant with :meth:`grant`)."""
+        return self._owed
+
+    def grant(self, target: int, count: int) -> None:
+        """Give the peer ``count`` casts of credit back for local ``target``
+        (its mailbox drained them, or they were refused): an urgent frame."""
+        owed = self._owed.get(target, 0)
+        if not 0 < count <= owed:
+            raise FederationError(f"grant of {count} for actor {target}, which is owed {owed}")
+        if owed == count:
+            del self._owed[target]
+        else:
+            self._owed[target] = owed - count
+        if self.state is State.ESTABLISHED:
+            if len(self._urgent) >= self.config.send_buffer:
+                # a peer that keeps casting but never reads our grants would
+                # grow this buffer without end
+                self._protocol_error("peer does not read the credit it is granted")
+                return
+            self._urgent += _frame(Credit(target, count))
+            self._tx_seen = True
 
     @property
     def buffered(self) -> int:
@@ -422,14 +411,21 @@ class Connection:
                 MAX_VERSION,
                 self.local.name,
                 self.local.creation,
-                sorted(self._offered),
+                self._hello_flags(),
                 secrets.token_bytes(32),
                 self._auth.method,
             )
         )
 
+    def _hello_flags(self) -> list[str]:
+        flags = sorted(self._offered)
+        if FLAG_CREDIT in self._offered:
+            flags.append(f"{CREDIT_WINDOW_PREFIX}{self.config.credit_window}")
+        return flags
+
     def _transcript(self) -> bytes:
-        return transcript_hash(self._hello_i, self._hello_a)
+        bound = self._binding if FLAG_TLS_BINDING in self.flags else b""
+        return transcript_hash(self._hello_i, self._hello_a, bound)
 
     def _dispatch(self, message: Message, body: bytes) -> None:
         if isinstance(message, Refuse):
@@ -460,6 +456,22 @@ class Connection:
             return f"dialled {self._expected!r} but the peer is {hello.name!r}"
         if not self._auth.knows(hello.name):
             return f"unknown node {hello.name!r}"
+        if (
+            self._binding
+            and FLAG_TLS_BINDING not in hello.flags
+            and self.config.require_channel_binding
+        ):
+            return "peer does not bind the handshake to the TLS session (tls-binding)"
+        return None
+
+    def _window_of(self, hello: Hello) -> int | None:
+        """The peer's announced credit window, if valid."""
+        for flag in hello.flags:
+            if flag.startswith(CREDIT_WINDOW_PREFIX):
+                text = flag[len(CREDIT_WINDOW_PREFIX) :]
+                if text.isdigit() and len(text) <= 8 and 1 <= int(text) <= MAX_CREDIT_WINDOW:
+                    return int(text)
+                return None
         return None
 
     def _on_hello(self, hello: Hello, body: bytes) -> None:
@@ -470,6 +482,12 @@ class Connection:
             return
         self.version = min(MAX_VERSION, hello.max_version)
         self.flags = self._offered & frozenset(hello.flags)
+        if FLAG_CREDIT in self.flags:
+            window = self._window_of(hello)
+            if window is None:
+                self._protocol_error(f"'{FLAG_CREDIT}' offered without a valid credit-window")
+                return
+            self._peer_window = window
         if self.initiator:
             self._hello_a = body
         else:
@@ -499,6 +517,20 @@ class Connection:
     def _on_tick(self, tick: Tick, body: bytes) -> None:
         pass
 
+    def _on_credit(self, credit: Credit, body: bytes) -> None:
+        if FLAG_CREDIT not in self.flags:
+            self._protocol_error(f"Credit sent without agreeing {FLAG_CREDIT!r}")
+            return
+        left = self._credit.get(credit.target)
+        if left is None or left + credit.grant > self._peer_window:
+            self._protocol_error(f"Credit of {credit.grant} for casts to {credit.target} not sent")
+            return
+        if left + credit.grant == self._peer_window:
+            del self._credit[credit.target]
+        else:
+            self._credit[credit.target] = left + credit.grant
+        self.credit_epoch += 1
+
     def _on_frag(self, frag: Frag, body: bytes) -> None:
         if len(self._reassembly) + len(frag.data) > self.config.max_message:
             self._protocol_error(f"fragmented message exceeds {self.config.max_message} bytes")
@@ -526,6 +558,15 @@ class Connection:
         if flag is not None and flag not in self.flags:
             self._protocol_error(f"{type(message).__name__} sent without agreeing {flag!r}")
             return
+        if type(message) is Send and FLAG_CREDIT in self.flags:
+            owed = self._owed.get(message.to, 0) + 1
+            if owed > self.config.credit_window:
+                self._protocol_error(
+                    f"more than {self.config.credit_window} casts to actor {message.to} "
+                    "without credit"
+                )
+                return
+            self._owed[message.to] = owed
         self._events.append(Received(message))
 
     def _up(self) -> None:
@@ -550,6 +591,8 @@ class Connection:
         self._bulk_bytes = 0
         self._inbuf.clear()
         self._reassembly.clear()
+        self._owed.clear()
+        self.credit_epoch += 1
         self._events.append(LinkClosed(reason, detail, self.peer, self._was_up))
 
 
@@ -564,4 +607,5 @@ _TRANSITIONS: Final[dict[tuple[State, type[msgspec.Struct]], _Handler]] = {
     (State.AWAIT_WELCOME, Welcome): Connection._on_welcome,  # type: ignore[dict-item]
     (State.ESTABLISHED, Tick): Connection._on_tick,  # type: ignore[dict-item]
     (State.ESTABLISHED, Frag): Connection._on_frag,  # type: ignore[dict-item]
+    (State.ESTABLISHED, Credit): Connection._on_credit,  # type: ignore[dict-item]
 }

@@ -11,6 +11,11 @@ now)``, call ``handle_timer(now)`` at ``get_timer()``, and after either
 ``next_event()`` until None. The server routes datagrams by source address
 (no connection migration) and creates a connection only for a full-size
 Initial packet, up to ``max_connections``.
+
+Channel binding (``_auth``): the server hashes the certificate file it
+serves, the client the certificate aioquic received in the handshake
+(``tls._peer_certificate``: aioquic has no public accessor, nor a TLS
+exporter).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from aioquic.quic.events import (
 )
 from aioquic.quic.packet import QuicPacketType, pull_quic_header
 
+from ._auth import certificate_binding
 from ._errors import FederationConfigError, NodeUnreachable
 from ._link import Channel, is_loopback
 
@@ -42,6 +48,7 @@ STREAM: Final = 0  # the dialler's first bidirectional stream
 LOOPBACK_DATAGRAM: Final = 16_000
 UNACKED_LIMIT: Final = 1024 * 1024  # stream bytes in flight before send_bytes waits
 _INBOX: Final = 256  # datagrams queued per server-side connection (then the reader waits)
+_BURST: Final = 64  # datagrams fed to aioquic before it is asked what to send
 
 Address = tuple[Any, ...]
 
@@ -63,6 +70,7 @@ class _QuicDriver:
         self._sock = sock
         self._peer = peer
         self.remote = f"{peer[0]}:{peer[1]}"
+        self.binding = b""
         self.handshake = trio.Event()
         self.terminated = trio.Event()
         self.why = ""
@@ -142,8 +150,18 @@ class _QuicDriver:
                     self._end(why or "connection terminated")
         self._acked.set()
 
-    async def run(self, datagrams: Callable[[], Awaitable[tuple[bytes, Address]]]) -> None:
-        """Feed datagrams and timers to the connection until it terminates."""
+    async def run(
+        self,
+        datagrams: Callable[[], Awaitable[tuple[bytes, Address]]],
+        ready: Callable[[], tuple[bytes, Address] | None] = lambda: None,
+    ) -> None:
+        """Feed datagrams and timers to the connection until it terminates.
+
+        ``ready`` returns a datagram already waiting (or None): all of them
+        are fed before the connection is asked what to send, so one ACK
+        answers a burst instead of one per datagram (aioquic's per-datagram
+        Python cost is what bounds QUIC here).
+        """
         conn = self._conn
         while not self.terminated.is_set():
             timer = conn.get_timer()
@@ -156,6 +174,11 @@ class _QuicDriver:
                 conn.handle_timer(now)
             else:
                 conn.receive_datagram(got[0], got[1], now)
+                for _ in range(_BURST):
+                    more = ready()
+                    if more is None:
+                        break
+                    conn.receive_datagram(more[0], more[1], now)
             self._events()
             await self._transmit()
 
@@ -197,6 +220,7 @@ class QuicTransport:
         self._server_name = server_name
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
+        self._binding: bytes | None = None
 
     def _config(self, *, client: bool, host: str) -> QuicConfiguration:
         datagram = self._max_datagram_size or (
@@ -223,6 +247,14 @@ class QuicTransport:
             cfg.load_cert_chain(self._certificate, self._private_key)
         return cfg
 
+    def _server_binding(self) -> bytes:
+        if self._binding is None:
+            from ._websocket import certificate_der
+
+            assert self._certificate is not None
+            self._binding = certificate_binding(certificate_der(self._certificate))
+        return self._binding
+
     @asynccontextmanager
     async def open_channel(self, address: str) -> AsyncIterator[Channel]:
         """Dial ``HOST:PORT`` and open the link's stream."""
@@ -232,19 +264,24 @@ class QuicTransport:
             raise NodeUnreachable(address, "address does not resolve")
         family, _, _, _, peer = infos[0]
         conn = QuicConnection(configuration=self._config(client=True, host=host))
-        with trio.socket.socket(family, socket.SOCK_DGRAM) as sock:
+        with (
+            trio.socket.socket(family, socket.SOCK_DGRAM) as sock,
+            socket.fromfd(sock.fileno(), family, socket.SOCK_DGRAM) as raw,
+        ):
+            raw.setblocking(False)
             await sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
             driver = _QuicDriver(conn, sock, peer)
             conn.connect(peer, now=trio.current_time())
             failed = None
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(driver.run, lambda: sock.recvfrom(65536))
+                    nursery.start_soon(driver.run, lambda: sock.recvfrom(65536), _ready(raw))
                     with trio.move_on_after(self._idle_timeout):
                         await _first(driver.handshake, driver.terminated)
                     if not driver.handshake.is_set() or driver.terminated.is_set():
                         failed = driver.why or "no answer"
                     else:
+                        driver.binding = _peer_binding(conn)
                         try:
                             yield driver
                         finally:
@@ -308,9 +345,10 @@ class QuicTransport:
         inboxes: dict[Address, trio.MemorySendChannel[tuple[bytes, Address]]],
     ) -> None:
         driver = _QuicDriver(conn, sock, peer)
+        driver.binding = self._server_binding()
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(driver.run, inbox.receive)
+                nursery.start_soon(driver.run, inbox.receive, _nowait(inbox))
                 await _first(driver.handshake, driver.terminated)
                 if driver.handshake.is_set() and not driver.terminated.is_set():
                     try:
@@ -321,6 +359,42 @@ class QuicTransport:
         finally:
             del inboxes[peer]
             inbox.close()
+
+
+def _ready(raw: socket.socket) -> Callable[[], tuple[bytes, Address] | None]:
+    """A datagram already in ``raw``'s buffer (a non-blocking duplicate of the
+    link's socket), without waiting, or None."""
+
+    def ready() -> tuple[bytes, Address] | None:
+        try:
+            data, addr = raw.recvfrom(65536)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return None  # the blocking path will see (and report) the error
+        return data, addr
+
+    return ready
+
+
+def _nowait(
+    inbox: trio.MemoryReceiveChannel[tuple[bytes, Address]],
+) -> Callable[[], tuple[bytes, Address] | None]:
+    def ready() -> tuple[bytes, Address] | None:
+        try:
+            return inbox.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return None
+
+    return ready
+
+
+def _peer_binding(conn: QuicConnection) -> bytes:
+    """The channel binding the client sees: SHA-256 of the server's certificate."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cert = getattr(conn.tls, "_peer_certificate", None)
+    return b"" if cert is None else certificate_binding(cert.public_bytes(Encoding.DER))
 
 
 def _is_initial(data: bytes, cfg: QuicConfiguration) -> bool:
