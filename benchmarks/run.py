@@ -422,9 +422,21 @@ def python_guests(which: set[str]) -> None:
     bench_python.measure(3, 3, 40)
 
 
+def machine_note(when: str) -> None:
+    """The load average and machine, printed before and after: the figures
+    of a shared machine are only comparable with their load."""
+    import os
+
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print(f"load average {when}: {load} ({os.cpu_count()} cores)", flush=True)
+
+
 if __name__ == "__main__":
     groups = set(sys.argv[1:])
+    machine_note("before")
     if groups != {"python"}:
         trio.run(main, groups - {"python"})
         embedding(groups - {"python"})
     python_guests(groups)
+    machine_note("after")
