@@ -37,6 +37,7 @@ import argparse
 import gc
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,7 +85,7 @@ class Raw:
     """The counter through wasmtime-py's public component API, engine set up
     as hostkit's (epoch interruption + fuel), empty WASI, no hostkit."""
 
-    def __init__(self, path: Path, comp: Any = None) -> None:
+    def __init__(self, path: Path, serialized: Path | None = None) -> None:
         import wasmtime
         from wasmtime import component as wc
 
@@ -93,7 +94,10 @@ class Raw:
         cfg.epoch_interruption = True
         cfg.consume_fuel = True
         self.engine = wasmtime.Engine(cfg)
-        self.comp = comp if comp is not None else wc.Component(self.engine, path.read_bytes())
+        if serialized is not None:  # compiled earlier in this run
+            self.comp = wc.Component.deserialize_file(self.engine, str(serialized))
+        else:
+            self.comp = wc.Component(self.engine, path.read_bytes())
         self.linker = wc.Linker(self.engine)
         self.linker.add_wasip2()
         # hostkit's own imports, as functions that fail: the counter does not
@@ -135,10 +139,10 @@ def _unexpected(store: Any, *args: Any) -> Any:
     raise RuntimeError("the raw baseline does not provide hostkit's imports")
 
 
-def raw_compile_s(path: Path) -> float:
+def raw_compile_s(path: Path) -> tuple[float, Raw]:
     t = time.perf_counter()
-    Raw(path)
-    return time.perf_counter() - t
+    raw = Raw(path)
+    return time.perf_counter() - t, raw
 
 
 def raw_load_s(serialized: Path) -> float:
@@ -219,12 +223,12 @@ async def hostkit_call_and_cast(
 # -- spawn + memory, one child process per side and repeat ----------------------------
 
 
-def child(side: str, path: Path, cache: Path, n: int) -> None:
+def child(side: str, path: Path, cache: Path, serialized: Path, n: int) -> None:
     """Runs in a fresh process: spawn ``n`` counters, print JSON (us per spawn
     median and range, KiB per idle actor)."""
     times: list[float] = []
     if side == "raw":
-        raw = Raw(path, None)
+        raw = Raw(path, serialized)
         keep = [raw.spawn()]  # one first: the engine's own first-instance costs
         gc.collect()
         rss0 = rss_kib()
@@ -256,9 +260,10 @@ def child(side: str, path: Path, cache: Path, n: int) -> None:
     print(json.dumps({"spawn_us": statistics.median(times) * 1e6, "kib": kib}))
 
 
-def run_child(side: str, path: Path, cache: Path, n: int) -> dict[str, float]:
+def run_child(side: str, path: Path, cache: Path, serialized: Path, n: int) -> dict[str, float]:
+    args = ["--child", side, "--actors", str(n), "--cache", str(cache)]
     out = subprocess.run(
-        [sys.executable, __file__, "--child", side, "--actors", str(n), "--cache", str(cache)],
+        [sys.executable, __file__, *args, "--serialized", str(serialized)],
         capture_output=True,
         text=True,
         check=True,
@@ -298,12 +303,12 @@ def measure(repeats: int, compile_repeats: int, actors: int) -> list[tuple[str, 
     ours, raw = [], []
     for i in range(compile_repeats):
         ours.append(trio.run(hostkit_load_s, path, work / f"cold{i}"))
-        raw.append(raw_compile_s(path))
+        seconds, r = raw_compile_s(path)
+        raw.append(seconds)
     report("first compile", ours, raw, "s")
     cache = work / "cold0"
     # cached load
     serialized = work / "counter.cwasm"
-    r = Raw(path)
     serialized.write_bytes(bytes(r.comp.serialize()))
     ours, raw = [], []
     for _ in range(repeats):
@@ -313,8 +318,8 @@ def measure(repeats: int, compile_repeats: int, actors: int) -> list[tuple[str, 
     # spawn + RSS
     sp_ours, sp_raw, kib_ours, kib_raw = [], [], [], []
     for _ in range(repeats):
-        h = run_child("hostkit", path, cache, actors)
-        w = run_child("raw", path, cache, actors)
+        h = run_child("hostkit", path, cache, serialized, actors)
+        w = run_child("raw", path, cache, serialized, actors)
         sp_ours.append(h["spawn_us"] / 1e3)
         sp_raw.append(w["spawn_us"] / 1e3)
         kib_ours.append(h["kib"] / 1024)
@@ -336,6 +341,7 @@ def measure(repeats: int, compile_repeats: int, actors: int) -> list[tuple[str, 
     rate = 1e6 / statistics.median(m_ours)
     print(f"(message rate into one Python actor: {rate / 1e3:.1f}k msg/s)")
     print(f"load average after: {loadavg()}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
     return RESULTS
 
 
@@ -347,9 +353,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one first compile")
     ap.add_argument("--child", choices=("hostkit", "raw"), help=argparse.SUPPRESS)
     ap.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--serialized", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, counter_wasm(), args.cache, args.actors)
+        child(args.child, counter_wasm(), args.cache, args.serialized, args.actors)
         return
     cr = args.compile_repeats or (1 if args.quick else args.repeats)
     measure(args.repeats, cr, args.actors)
