@@ -5,6 +5,7 @@ steady stream of casts, next to pykka's in the same run.
     python benchmarks/bench_latency.py 20000 2         # casts/s, seconds per figure
     python benchmarks/bench_latency.py --trace         # + where a call's time goes
     python benchmarks/bench_latency.py --switch-interval 0.0005   # GIL experiment
+    python benchmarks/bench_latency.py --yield-us 50   # the proposed fix, patched in
 
 Each figure is run ``--repeats`` times, interleaved (hostkit 100, 1,000,
 pykka 100, 1,000, then again), and printed as the median and the range of
@@ -342,6 +343,24 @@ def trace_summary(runs: list[Run]) -> None:
         )
 
 
+def yield_after_wake(seconds: float) -> None:
+    """The change docs/performance.md proposes, as an experiment in this
+    process only: after an activation that posted results to Trio, the
+    scheduler thread releases the GIL for ``seconds``, so the Trio thread
+    takes it now rather than after a switch interval."""
+    from hostkit.runtime import _handles
+
+    flush = _handles.TrioInbox.flush
+
+    def flush_then_yield(self: Any, deferred: list[Callable[[], None]]) -> None:
+        posted = bool(deferred)
+        flush(self, deferred)
+        if posted:
+            time.sleep(seconds)
+
+    _handles.TrioInbox.flush = flush_then_yield  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> dict[str, list[Run]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("rate", nargs="?", type=float, default=100_000, help="casts/s asked")
@@ -353,13 +372,22 @@ def main(argv: list[str] | None = None) -> dict[str, list[Run]]:
     ap.add_argument("--no-pykka", action="store_true")
     ap.add_argument("--pykka-busy", default="100", help="busy counts for pykka (1000: threads)")
     ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval")
+    ap.add_argument(
+        "--yield-us",
+        type=float,
+        default=0.0,
+        help="experiment: a scheduler thread that has just woken Trio sleeps this long",
+    )
     args = ap.parse_args(argv)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
+    if args.yield_us:
+        yield_after_wake(args.yield_us * 1e-6)
     sizes = [int(x) for x in args.busy.split(",")]
     print(
         f"asked load {args.rate / 1000:.0f}k casts/s, {args.seconds} s per figure, "
         f"{args.repeats} repeats; switch interval {sys.getswitchinterval() * 1e3:g} ms; "
+        f"yield after waking Trio {args.yield_us:g} us; "
         f"load average before: {loadavg()}",
         flush=True,
     )
