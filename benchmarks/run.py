@@ -1,7 +1,8 @@
 """hostkit runtime benchmarks, each figure next to a baseline from the same run.
 
-    python benchmarks/run.py            # all
+    python benchmarks/run.py            # all but the python group
     python benchmarks/run.py ring call  # some
+    python benchmarks/run.py python     # Python guests (opt-in: minutes)
 
 Baseline: one call through wasmtime-py's *public* component API of the same
 tiny guest's ``probe: func(u32) -> u32``, which makes one host import
@@ -26,6 +27,7 @@ import hostkit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import build as plugin_build  # noqa: E402
 
 ROUNDS = 5
@@ -409,6 +411,32 @@ def embedding(which: set[str]) -> None:
         report(f"call round trip via {design}", us, "us", f"{us / ref:.2f}x Trio call", "")
 
 
+def python_guests(which: set[str]) -> None:
+    """Python-guest figures (``bench_python.py``): opt-in, they take minutes
+    (a first compile of a ~19 MB componentize-py guest is 6-30 s per repeat)."""
+    if "python" not in which:
+        return
+    import bench_python
+
+    print()
+    bench_python.measure(3, 3, 40)
+
+
+def machine_note(when: str) -> None:
+    """The load average and machine, printed before and after: the figures
+    of a shared machine are only comparable with their load."""
+    import os
+
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print(f"load average {when}: {load} ({os.cpu_count()} cores)", flush=True)
+
+
 if __name__ == "__main__":
-    trio.run(main, set(sys.argv[1:]))
-    embedding(set(sys.argv[1:]))
+    groups = set(sys.argv[1:])
+    machine_note("before")
+    if groups != {"python"}:
+        trio.run(main, groups - {"python"})
+        embedding(groups - {"python"})
+    python_guests(groups)
+    machine_note("after")
