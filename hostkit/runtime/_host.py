@@ -37,6 +37,7 @@ from ._config import HostConfig
 from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
 from ._host_signals import HostSignals
 from ._process import ProcessImports
+from ._reaper import Reaper
 from ._registry import SpawnRefused as _Refused
 from ._router import FULL, refusal
 from ._scheduler import Scheduler
@@ -46,6 +47,7 @@ from ._wasm import (
     CompileProgress,
     HostFunction,
     ImportResolver,
+    Instance,
     WasmEngine,
 )
 
@@ -111,6 +113,7 @@ class Host(HostSignals):
             resolver=resolver,
             pool=cfg.pool(),
         )
+        self._reaper = Reaper()
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
         self._capabilities = capabilities
         if capabilities is not None:
@@ -134,6 +137,18 @@ class Host(HostSignals):
         """
         self.events.publish(ActorRestarted(event, dict(fields)))
 
+    def drop_instance(self, inst: Instance) -> None:
+        """Drop a dead actor's instance; the reaper deletes its Store (see
+        ``_reaper``), off whichever thread ended the actor."""
+        store = inst.store
+        inst.drop()
+        self._reaper.reap(store)
+
+    def flush_dropped(self) -> None:
+        """Wait until every Store dropped so far is deleted: a spawn refused
+        for want of pool slots or mappings calls this before trying again."""
+        self._reaper.flush()
+
     def actor_exited(self, actor: Actor, reason: ExitReason) -> None:
         """Called once per actor, from whichever thread ended it."""
         with actor.lock:
@@ -144,7 +159,18 @@ class Host(HostSignals):
         for hook in self._exit_hooks:
             hook(pid, reason)
         for w in waiters:
-            self._post(lambda w=w: w(reason))  # type: ignore[misc]
+            self._notify(lambda w=w: w(reason))  # type: ignore[misc]
+
+    def _notify(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the Trio thread: now if this is it, else posted.
+        Only for callbacks that just wake Trio tasks (a `Monitor`'s DOWN,
+        a ``wait()``'s exit): they are safe to run from any point of the
+        Trio thread's own code, and running them at once spares a
+        ``run_sync_soon`` round through Trio's wake-up socket and loop."""
+        if _get_ident() == self._thread:
+            fn()
+        else:
+            self._post(fn)
 
     # -- public API --------------------------------------------------------------
     def _check_open(self) -> None:
@@ -504,6 +530,7 @@ class Host(HostSignals):
     # -- lifecycle ---------------------------------------------------------------
     async def _start(self) -> None:
         self.engine.start()
+        self._reaper.start()
         self._sched.start()
         timers, scope = self._sched.timers, self._timer_scope
 
@@ -541,6 +568,7 @@ class Host(HostSignals):
                 sched.kill(actor, SHUTDOWN)
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(sched.stop)
+                await trio.to_thread.run_sync(self._reaper.stop)  # Stores before the engine
                 await trio.to_thread.run_sync(self.engine.close)
         finally:
             self._closed = True
