@@ -162,3 +162,18 @@ def test_the_reaper_deletes_inline_when_not_running_and_flush_waits() -> None:
     reaper.stop()  # idempotent
     reaper.reap(Thing("after stop"))
     assert gone[-1] == "after stop"
+
+
+async def test_a_host_call_times_out_or_is_cancelled_cleanly_and_the_next_gets_its_own_reply(
+    host: hostkit.Host, wasm: dict[str, Path]
+) -> None:
+    pid = await host.spawn(host.load(wasm["echo"]))
+    with pytest.raises(hostkit.CallTimeout, match="within 0 s"):
+        await host.call(pid, "too late", timeout=0)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await host.call(pid, "cancelled")
+    assert scope.cancelled_caught
+    for i in range(50):
+        assert await host.call(pid, f"m{i}") == f"m{i}"
+    assert not host._router.calls  # no reply slot left behind

@@ -60,6 +60,27 @@ guest_log = logging.getLogger("hostkit.guest")
 Component = CompiledComponent
 
 
+class _ReplySlot:
+    """Where a host call's task waits for its reply: rescheduled once by
+    :meth:`wake` (posted to the Trio thread when the reply arrives), unless
+    it was cancelled first (:meth:`abort`, a timeout or a cancel scope)."""
+
+    __slots__ = ("task", "waiting")
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.waiting = True
+
+    def wake(self) -> None:
+        if self.waiting:
+            self.waiting = False
+            trio.lowlevel.reschedule(self.task)
+
+    def abort(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
+        self.waiting = False
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
 class Host(HostSignals):
     """A running host. Get one from :func:`open_host`; do not construct it.
 
@@ -416,12 +437,14 @@ class Host(HostSignals):
             ActorExited: the actor exited before replying.
             MailboxFull, MessageTooLarge, NoProc: as for :meth:`send`.
         """
-        done = trio.Event()
         try:
             self._check_thread("call")
             self._check_open()
             callee = self._router.local_id(pid) or 0
-            waiter = Waiter(callee, on_done=lambda _w: self._post(done.set))
+            reply = _ReplySlot(trio.lowlevel.current_task())
+            wake = reply.wake
+            post = self._post
+            waiter = Waiter(callee, on_done=lambda _w: post(wake))
             target = self._sched.actors.get(callee)
             if target is not None and self._sched.waits_on_trio(target):
                 raise CallDeadlock(
@@ -434,15 +457,19 @@ class Host(HostSignals):
         except BaseException:
             await trio.lowlevel.checkpoint()
             raise
+        # A bare reschedule (no Event, no ParkingLot) and a bare CancelScope
+        # (no fail_after): a host call is a hot path, and these are most of
+        # what the Trio thread spends on one.
+        scope = trio.CancelScope(deadline=trio.current_time() + timeout)
         try:
-            with trio.fail_after(timeout):
-                await done.wait()
-        except trio.TooSlowError:
-            self._router.cancel_call(ref)
-            raise CallTimeout(f"no reply from {pid} within {timeout} s") from None
+            with scope:
+                await trio.lowlevel.wait_task_rescheduled(reply.abort)
         except BaseException:
             self._router.cancel_call(ref)
             raise
+        if scope.cancelled_caught:
+            self._router.cancel_call(ref)
+            raise CallTimeout(f"no reply from {pid} within {timeout} s")
         if waiter.error is not None:
             raise ActorExited(self._pid(pid), waiter.error[1] or waiter.error[0])
         assert waiter.value is not None
