@@ -177,3 +177,44 @@ async def test_a_host_call_times_out_or_is_cancelled_cleanly_and_the_next_gets_i
     for i in range(50):
         assert await host.call(pid, f"m{i}") == f"m{i}"
     assert not host._router.calls  # no reply slot left behind
+
+
+async def test_the_core_instance_pool_refuses_a_spawn_cleanly_and_the_host_serves_and_closes(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    # (instances and memories: test_pool.py; tables: no WAT guest defines
+    # one, their message is checked in test_pool.py)
+    field, what = "pool_core_instances", "core instance slots"
+    cfg = replace(config, max_memory_bytes=16 * 1024 * 1024, pool_instances=64)
+    tight = replace(cfg, **{field: 6})  # type: ignore[arg-type]
+    async with hostkit.open_host(tight) as host:
+        echo = host.load(wasm["echo"])
+        live: list[Pid] = []
+        with pytest.raises(hostkit.SpawnError, match=f"{what}.*HostConfig.{field}=6") as info:
+            for _ in range(64):  # until that pool is full
+                live.append(await host.spawn(echo))
+        assert "instance pool is full" in str(info.value)
+        assert live, f"not even one echo fits in 6 {what}"
+        with pytest.raises(hostkit.SpawnError, match=f"HostConfig.{field}=6"):
+            await host.spawn(echo)  # a second refusal is as clean
+        assert len(host.actors()) == len(live)
+        assert [await host.call(pid, "up") for pid in live] == ["up"] * len(live)
+        host.kill(live[0])  # its slots come back for the next spawn
+        again = await host.spawn(echo)
+        assert await host.call(again, "again") == "again"
+    assert not any(host.is_alive(pid) for pid in [*live, again])
+
+
+async def test_a_guest_spawn_at_the_pool_ceiling_gets_an_error_and_both_keep_running(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    cfg = replace(config, max_memory_bytes=16 * 1024 * 1024, pool_instances=2)
+    async with hostkit.open_host(cfg) as host:
+        host.load(wasm["echo"])
+        spawner = await host.spawn(host.load(wasm["spawner"]))
+        child = await host.call(spawner, "spawn:echo")
+        assert child.isdigit()  # the second slot
+        refused = await host.call(spawner, "spawn:echo")
+        assert refused.startswith("error:") and "pool_instances=2" in refused
+        assert await host.call(spawner, "self") == str(spawner.id)
+        assert await host.call(Pid(int(child), host.node, host.creation), "hi") == "hi"
