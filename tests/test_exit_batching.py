@@ -218,3 +218,18 @@ async def test_a_guest_spawn_at_the_pool_ceiling_gets_an_error_and_both_keep_run
         assert refused.startswith("error:") and "pool_instances=2" in refused
         assert await host.call(spawner, "self") == str(spawner.id)
         assert await host.call(Pid(int(child), host.node, host.creation), "hi") == "hi"
+
+
+def test_a_flush_racing_the_reapers_stop_returns() -> None:
+    reaper = Reaper()
+    reaper.start()
+    thread = reaper._thread
+    assert thread is not None
+    waiters = [threading.Thread(target=reaper.flush) for _ in range(8)]
+    for w in waiters:
+        w.start()
+    reaper.stop()
+    for w in waiters:
+        w.join(5)
+    assert not any(w.is_alive() for w in waiters)
+    assert not thread.is_alive()

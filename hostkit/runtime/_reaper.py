@@ -50,12 +50,16 @@ class Reaper:
         self._queue.put(store)
 
     def flush(self) -> None:
-        """Return once every Store handed over before this call is deleted."""
-        if self._thread is None or threading.current_thread() is self._thread:
+        """Return once every Store handed over before this call is deleted
+        (or the reaper has stopped: then it deleted them before it ended)."""
+        thread = self._thread
+        if thread is None or threading.current_thread() is thread:
             return
         done = threading.Event()
         self._queue.put(done)
-        done.wait()
+        while not done.wait(0.05):
+            if not thread.is_alive():  # stopped meanwhile; nothing will set it
+                return
 
     def stop(self) -> None:
         """Delete what is queued, then end the thread (idempotent)."""
@@ -69,8 +73,20 @@ class Reaper:
         while True:
             item = get()
             if item is _STOP:
+                self._drain()
                 return
             if isinstance(item, threading.Event):
                 item.set()
                 continue
             del item  # the last reference: wasmtime-py deletes the Store here
+
+    def _drain(self) -> None:
+        """After the stop: what was queued behind it (a late reap or flush)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+            del item
