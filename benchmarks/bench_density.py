@@ -13,6 +13,12 @@ pages), RSS per actor and kernel memory mappings per actor
 per process). Then it checks that the host
 still answers a call, kills everything and times the close.
 
+``--compare-pool --count 10000`` instead alternates unpooled and pooled
+hosts (256 MiB and 128 KiB slots) in one process and prints, for each, the
+time to open, the address space reserved, spawn, RSS and mappings per idle
+actor, and kill plus Store deletion per actor: the pool's default is
+decided on these.
+
 Baseline, same run: raw public-API instantiate of the same guest (own
 Store), with the same engine memory settings as the host. Not a unit test:
 100k actors take minutes and gigabytes. It stops early if RSS passes
@@ -188,6 +194,63 @@ async def density(args: argparse.Namespace) -> None:
     print(f"host with {len(pids)} actors closed in {time.perf_counter() - t_close:.2f} s")
 
 
+def vsz_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * 4
+
+
+async def compare_one(pool: int, memory: int, n: int, spawners: int) -> str:
+    """One host, pooled or not: open, spawn ``n`` idle echo actors, kill them."""
+    cfg = hostkit.HostConfig(
+        scheduler_threads=2,
+        max_actors=n + 10,
+        max_actors_per_plugin=n + 10,
+        max_memory_bytes=memory,
+        pool_instances=pool,
+    )
+    vsz0, t = vsz_kib(), time.perf_counter()
+    async with hostkit.open_host(cfg) as host:
+        opened = (time.perf_counter() - t) * 1e3
+        reserved = (vsz_kib() - vsz0) / 2**20  # GiB
+        echo = host.load(plugin_build.build_wat("echo"))
+        gc.collect()
+        rss0, maps0 = rss_kib(), maps()
+        pids: list[hostkit.Pid] = []
+
+        async def spawner(k: int) -> None:
+            for _ in range(k):
+                pids.append(await host.spawn(echo))
+
+        t = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for i in range(spawners):
+                nursery.start_soon(spawner, n // spawners + (1 if i < n % spawners else 0))
+        spawn = (time.perf_counter() - t) / len(pids) * 1e6
+        gc.collect()
+        kib, per_map = (rss_kib() - rss0) / len(pids), (maps() - maps0) / len(pids)
+        t = time.perf_counter()
+        for pid in pids:
+            host.kill(pid)
+        await trio.to_thread.run_sync(host.flush_dropped)  # the Stores' deletion too
+        kill = (time.perf_counter() - t) / len(pids) * 1e6
+    return (
+        f"pool_instances={pool:<6} slot={memory // 1024:>7} KiB  open {opened:5.1f} ms  "
+        f"reserved {reserved:8.1f} GiB  spawn {spawn:6.1f} us  RSS {kib:5.1f} KiB/actor  "
+        f"maps {per_map:4.2f}/actor  kill+delete {kill:5.1f} us"
+    )
+
+
+async def compare_pool(args: argparse.Namespace) -> None:
+    """Pooled and unpooled hosts, alternating in one process: the figures
+    behind the pool's default (docs/concepts.md, "The instance pool")."""
+    n = args.count
+    configs = [(0, 256 * 2**20), (16_384, 256 * 2**20), (16_384, 128 * 1024)]
+    print(f"{n:,} idle echo actors per host, {args.spawners} spawners; rounds alternate")
+    for _ in range(args.rounds):
+        for pool, memory in configs:
+            print(await compare_one(pool, memory, n, args.spawners), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--guest", default="echo", help="a guest plugins/build.py builds")
@@ -200,7 +263,16 @@ def main() -> None:
     )
     parser.add_argument("--spawners", type=int, default=64, help="concurrent spawning tasks")
     parser.add_argument("--max-rss-gib", type=float, default=6.0)
+    parser.add_argument(
+        "--compare-pool",
+        action="store_true",
+        help="alternate pooled and unpooled hosts (use with --count 10000)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-pool")
     args = parser.parse_args()
+    if args.compare_pool:
+        trio.run(compare_pool, args)
+        return
     if args.pool is None:
         args.pool = args.count + 10
     trio.run(density, args)

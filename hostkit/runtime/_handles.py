@@ -151,3 +151,24 @@ class TrioInbox:
         inbox = self._inbox
         while inbox:
             inbox.popleft()()
+
+
+class ReplySlot:
+    """Where a host call's task waits for its reply: rescheduled once by
+    :meth:`wake` (posted to the Trio thread when the reply arrives), unless
+    it was cancelled first (:meth:`abort`, a timeout or a cancel scope)."""
+
+    __slots__ = ("task", "waiting")
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.waiting = True
+
+    def wake(self) -> None:
+        if self.waiting:
+            self.waiting = False
+            trio.lowlevel.reschedule(self.task)
+
+    def abort(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
+        self.waiting = False
+        return trio.lowlevel.Abort.SUCCEEDED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -18,7 +17,6 @@ from .._errors import (
     AuditError,
     CallDeadlock,
     CallTimeout,
-    ComponentLoadError,
     HostClosedError,
     NoProc,
     SpawnError,
@@ -32,20 +30,20 @@ from .._events import (
 )
 from .._pid import SHUTDOWN, ExitReason, Pid
 from ._actors import EXITED, SPAWNING, Actor, Waiter, describe
-from ._component_limits import ComponentLimits
 from ._config import HostConfig
-from ._handles import CapabilityLayer, Monitor, Recorder, TrioInbox, thread_error
+from ._handles import CapabilityLayer, Monitor, Recorder, ReplySlot, TrioInbox, thread_error
+from ._host_load import ComponentLoading
 from ._host_signals import HostSignals
 from ._process import ProcessImports
+from ._reaper import Reaper
 from ._registry import SpawnRefused as _Refused
 from ._router import FULL, refusal
 from ._scheduler import Scheduler
 from ._wasm import (
     CompiledComponent,
-    CompileLimits,
-    CompileProgress,
     HostFunction,
     ImportResolver,
+    Instance,
     WasmEngine,
 )
 
@@ -58,7 +56,7 @@ guest_log = logging.getLogger("hostkit.guest")
 Component = CompiledComponent
 
 
-class Host(HostSignals):
+class Host(ComponentLoading, HostSignals):
     """A running host. Get one from :func:`open_host`; do not construct it.
 
     All methods must be called from the Trio thread that opened the host
@@ -111,6 +109,7 @@ class Host(HostSignals):
             resolver=resolver,
             pool=cfg.pool(),
         )
+        self._reaper = Reaper()
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []
         self._capabilities = capabilities
         if capabilities is not None:
@@ -134,6 +133,18 @@ class Host(HostSignals):
         """
         self.events.publish(ActorRestarted(event, dict(fields)))
 
+    def drop_instance(self, inst: Instance) -> None:
+        """Drop a dead actor's instance; the reaper deletes its Store (see
+        ``_reaper``), off whichever thread ended the actor."""
+        store = inst.store
+        inst.drop()
+        self._reaper.reap(store)
+
+    def flush_dropped(self) -> None:
+        """Wait until every Store dropped so far is deleted: a spawn refused
+        for want of pool slots or mappings calls this before trying again."""
+        self._reaper.flush()
+
     def actor_exited(self, actor: Actor, reason: ExitReason) -> None:
         """Called once per actor, from whichever thread ended it."""
         with actor.lock:
@@ -144,7 +155,18 @@ class Host(HostSignals):
         for hook in self._exit_hooks:
             hook(pid, reason)
         for w in waiters:
-            self._post(lambda w=w: w(reason))  # type: ignore[misc]
+            self._notify(lambda w=w: w(reason))  # type: ignore[misc]
+
+    def _notify(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the Trio thread: now if this is it, else posted.
+        Only for callbacks that just wake Trio tasks (a `Monitor`'s DOWN,
+        a ``wait()``'s exit): they are safe to run from any point of the
+        Trio thread's own code, and running them at once spares a
+        ``run_sync_soon`` round through Trio's wake-up socket and loop."""
+        if _get_ident() == self._thread:
+            fn()
+        else:
+            self._post(fn)
 
     # -- public API --------------------------------------------------------------
     def _check_open(self) -> None:
@@ -154,125 +176,6 @@ class Host(HostSignals):
     def _check_thread(self, api: str) -> None:
         if threading.get_ident() != self._thread:
             raise thread_error(api)
-
-    def load(
-        self,
-        source: str | os.PathLike[str] | bytes,
-        *,
-        name: str | None = None,
-        progress: Callable[[CompileProgress], None] | None = None,
-        limits: ComponentLimits | None = None,
-    ) -> Component:
-        """Validate and compile a component (cached on disk by digest).
-
-        A component is compiled in a worker process bounded by
-        ``compile_cpu_seconds``, ``compile_memory_bytes`` and
-        ``max_compiled_bytes``. One already loaded in this host (same
-        digest) or in the compile cache is not compiled again.
-
-        Called on the Trio thread, this blocks the event loop while it
-        works, so it compiles only components up to
-        ``max_blocking_compile_bytes`` there and refuses bigger ones that
-        need compiling (use :meth:`load_async`); it still loads any
-        component that is cached or already loaded.
-
-        Args:
-            source: a path to a ``.wasm`` component, or its bytes.
-            name: the name guests and :meth:`spawn` use; defaults to the file
-                stem. Required for bytes.
-            progress: called with a `CompileProgress` about every 0.25 s
-                while a compile runs, then for the loading step.
-            limits: `ComponentLimits` for this component's actors, each at most
-                the host's (a higher one is refused).
-
-        Raises:
-            ComponentLoadError: naming the component and the problem (for
-                a compile limit, which limit; for ``limits``, which one
-                exceeds the host's).
-        """
-        self._check_open()
-        if isinstance(source, bytes | bytearray | memoryview):
-            if name is None:
-                raise ComponentLoadError("<bytes>", "name= is required when loading bytes")
-            data = bytes(source)
-        else:
-            path = Path(source)
-            name = name or path.stem
-            try:
-                size = path.stat().st_size
-                if size > self.config.max_component_bytes:  # refuse it unread
-                    raise ComponentLoadError(
-                        name,
-                        f"{size} bytes exceeds the limit of {self.config.max_component_bytes} "
-                        "bytes (raise max_component_bytes if this is expected)",
-                    )
-                data = path.read_bytes()
-            except OSError as exc:
-                raise ComponentLoadError(
-                    name, f"cannot read {str(path)!r}: {exc.strerror}"
-                ) from None
-        if not name or "\n" in name:
-            raise ComponentLoadError(repr(name), "a component name must be non-empty, one line")
-        existing = self.components.get(name)
-        cfg = self.config
-        try:  # per-component limits: only ever lower than the host's
-            effective = None if limits is None else limits.resolve(cfg, cfg.limits())
-        except ValueError as exc:
-            raise ComponentLoadError(name, f"limits: {exc}") from None
-        try:
-            trio.lowlevel.current_task()
-            on_trio = True
-        except RuntimeError:
-            on_trio = False
-        compiled = self.engine.compile(
-            name,
-            data,
-            cfg.limits(),
-            compile_limits=CompileLimits(
-                cfg.compile_cpu_seconds, cfg.compile_memory_bytes, cfg.max_compiled_bytes
-            ),
-            progress=progress,
-            may_compile=not on_trio or len(data) <= cfg.max_blocking_compile_bytes,
-            cache_key_file=None if cfg.cache_key_file is None else Path(cfg.cache_key_file),
-        )
-        if existing is not None and existing.digest != compiled.digest:
-            raise ComponentLoadError(
-                name, f"a different component is already loaded under this name ({existing!r})"
-            )
-        compiled.limits = effective
-        self.components[name] = compiled
-        if progress is not None:
-            progress(CompileProgress(name, "done", 0.0, cfg.compile_cpu_seconds))
-        return compiled
-
-    async def load_async(
-        self,
-        source: str | os.PathLike[str] | bytes,
-        *,
-        name: str | None = None,
-        progress: Callable[[CompileProgress], None] | None = None,
-        limits: ComponentLimits | None = None,
-    ) -> Component:
-        """:meth:`load` in a worker thread: the event loop keeps running while
-        a component compiles. ``progress`` is called on the Trio thread."""
-        report = None
-        if progress is not None:
-            callback = progress
-
-            def report(event: CompileProgress) -> None:
-                trio.from_thread.run_sync(callback, event)
-
-        return await trio.to_thread.run_sync(
-            lambda: self.load(source, name=name, progress=report, limits=limits)
-        )
-
-    def _component(self, component: Component | str) -> Component:
-        if isinstance(component, str):
-            found = self.components.get(component)
-            if found is None:
-                raise SpawnError(f"no component named {component!r} is loaded")
-            return found
-        return component
 
     async def spawn(
         self, component: Component | str, init: str = "", *, name: str | None = None
@@ -390,12 +293,14 @@ class Host(HostSignals):
             ActorExited: the actor exited before replying.
             MailboxFull, MessageTooLarge, NoProc: as for :meth:`send`.
         """
-        done = trio.Event()
         try:
             self._check_thread("call")
             self._check_open()
             callee = self._router.local_id(pid) or 0
-            waiter = Waiter(callee, on_done=lambda _w: self._post(done.set))
+            reply = ReplySlot(trio.lowlevel.current_task())
+            wake = reply.wake
+            post = self._post
+            waiter = Waiter(callee, on_done=lambda _w: post(wake))
             target = self._sched.actors.get(callee)
             if target is not None and self._sched.waits_on_trio(target):
                 raise CallDeadlock(
@@ -408,15 +313,19 @@ class Host(HostSignals):
         except BaseException:
             await trio.lowlevel.checkpoint()
             raise
+        # A bare reschedule (no Event, no ParkingLot) and a bare CancelScope
+        # (no fail_after): a host call is a hot path, and these are most of
+        # what the Trio thread spends on one.
+        scope = trio.CancelScope(deadline=trio.current_time() + timeout)
         try:
-            with trio.fail_after(timeout):
-                await done.wait()
-        except trio.TooSlowError:
-            self._router.cancel_call(ref)
-            raise CallTimeout(f"no reply from {pid} within {timeout} s") from None
+            with scope:
+                await trio.lowlevel.wait_task_rescheduled(reply.abort)
         except BaseException:
             self._router.cancel_call(ref)
             raise
+        if scope.cancelled_caught:
+            self._router.cancel_call(ref)
+            raise CallTimeout(f"no reply from {pid} within {timeout} s")
         if waiter.error is not None:
             raise ActorExited(self._pid(pid), waiter.error[1] or waiter.error[0])
         assert waiter.value is not None
@@ -504,6 +413,7 @@ class Host(HostSignals):
     # -- lifecycle ---------------------------------------------------------------
     async def _start(self) -> None:
         self.engine.start()
+        self._reaper.start()
         self._sched.start()
         timers, scope = self._sched.timers, self._timer_scope
 
@@ -541,6 +451,7 @@ class Host(HostSignals):
                 sched.kill(actor, SHUTDOWN)
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(sched.stop)
+                await trio.to_thread.run_sync(self._reaper.stop)  # Stores before the engine
                 await trio.to_thread.run_sync(self.engine.close)
         finally:
             self._closed = True

@@ -70,8 +70,8 @@ class Links:
                 watcher.monitoring.pop(ref, None)
             self.router.push(watcher, frame(b"d", pid, ref, payload), system=True)
         else:
-            callback: Callable[[ExitReason], None] = watcher
-            self.sched.post(lambda: callback(reason))
+            callback: Callable[[ExitReason], None] = watcher  # a Monitor's
+            self.sched.host._notify(lambda: callback(reason))
 
     def exit_signal(
         self, target: Actor, sender: Pid, reason: ExitReason, *, untrappable: bool = False

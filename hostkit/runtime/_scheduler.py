@@ -246,23 +246,30 @@ class Scheduler:
                     fuel = min(fuel, int(parent.store.get_fuel()))
             if deadline <= time.monotonic() or budget <= 0 or (cfg.fuel and fuel <= 0):
                 return "nothing left of the spawning activation's deadline or budget"
-        try:
-            # A fresh Store + instance; every limit is armed before any guest
-            # code (start functions included) runs.
-            inst = Instance(
-                self.host.engine,
-                actor.component,
-                limits=lim.store,
-                fuel=fuel,
-                deadline=deadline,
-                host_call_budget=budget,
-                stdio=self.host.stdio_for(actor),
-                owner=actor,
-            )
-        except GuestFault as fault:
-            return f"instantiation failed ({fault.kind}): {fault.detail}"
-        except MemoryError:
-            return "instantiation failed: the host is out of memory"
+        for attempt in (1, 2):
+            try:
+                # A fresh Store + instance; every limit is armed before any
+                # guest code (start functions included) runs.
+                inst = Instance(
+                    self.host.engine,
+                    actor.component,
+                    limits=lim.store,
+                    fuel=fuel,
+                    deadline=deadline,
+                    host_call_budget=budget,
+                    stdio=self.host.stdio_for(actor),
+                    owner=actor,
+                )
+                break
+            except GuestFault as fault:
+                if fault.kind == "limit" and attempt == 1:
+                    # pool slots or mappings of exited actors whose Stores
+                    # the reaper has not deleted yet: wait for it, once
+                    self.host.flush_dropped()
+                    continue
+                return f"instantiation failed ({fault.kind}): {fault.detail}"
+            except MemoryError:
+                return "instantiation failed: the host is out of memory"
         actor.instance = inst
         try:
             error = inst.init(actor.init_args, fuel, deadline)
@@ -450,7 +457,7 @@ class Scheduler:
                         lim.fuel,
                         time.monotonic() + lim.activation_timeout,
                     )
-            inst.drop()
+            self.host.drop_instance(inst)  # the Store is deleted off this thread
         self.registry.remove(actor, reason)
         detail = str(reason)
         router = self.router

@@ -26,8 +26,14 @@ tree. See ``docs/supervision.md`` ("Running supervisors").
 # StopChild signals at once (host.exit shutdown, or cancel the scope, or ask
 # the nested supervisor to stop) and arms a deadline; one watchdog task per
 # supervisor kills whatever overran its `shutdown`. Neither reports anything:
-# the watcher does. (One timer task per stop made a stop of thousands of
-# children pay a task spawn each; see benchmarks/bench_supervision.py.)
+# the watcher does -- except when the child is gone by the time the signal
+# returns (an idle actor that does not trap exits ends inside host.exit):
+# then the stop is reported at once, after the actions in hand are performed
+# (`_gone`, drained by the outermost `_feed`), and the watcher, when it wakes,
+# finds the incarnation ended and reports nothing. So a supervisor stops a
+# run of idle actors in one pass on the Trio thread, not one scheduling round
+# per child. (One timer task per stop made a stop of thousands of children
+# pay a task spawn each; see benchmarks/bench_supervision.py.)
 # A CancelStart gets a task that waits `shutdown` s for the start, then
 # cancels it.
 #
@@ -42,6 +48,7 @@ import itertools
 import logging
 import math
 import random
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import final
@@ -160,6 +167,8 @@ class Supervisor(ChildAdmin, ChildStopper):
         self._ready = False
         self._stop_sent = False
         self._closing = False  # the nursery takes no new tasks
+        self._gone: deque[Incarnation] = deque()  # stopped in their StopChild, unreported
+        self._draining = False  # an outer _feed reports what is in _gone
         self._settled = trio.Event()  # Ready, or exited without it
         self._done = trio.Event()
 
@@ -364,6 +373,17 @@ class Supervisor(ChildAdmin, ChildStopper):
             for id, pending in self._pending.items():
                 if self._core.status_of(id) is None:
                     pending.resolve(None, "it was removed before it started")
+        if self._gone and not self._draining:
+            # Children that stopped inside their StopChild: report them now,
+            # one by one, each after the actions of the last are performed.
+            self._draining = True
+            try:
+                while self._gone:
+                    inc = self._gone.popleft()
+                    assert inc.monitor is not None and inc.monitor.down is not None
+                    self._settle(inc, inc.monitor.down)
+            finally:
+                self._draining = False
 
     def _audit_restart(self, child_id: str, spec: ChildSpec) -> None:
         """One ``restart`` audit record per restart (the gate's log, if any)."""
@@ -402,7 +422,8 @@ class Supervisor(ChildAdmin, ChildStopper):
                 if stopping is None:  # its watcher is being cancelled from outside
                     continue
                 stopping.stopping = True
-                self._stop_child(stopping, action.shutdown)
+                if self._stop_child(stopping, action.shutdown):
+                    self._gone.append(stopping)
             elif isinstance(action, StartAfter):
                 log.info(
                     "supervisor %s: restarting child %r in %.3g s",
@@ -467,12 +488,22 @@ class Supervisor(ChildAdmin, ChildStopper):
         self._feed(ChildStarted(inc.id, value))
 
     def _end(self, inc: Incarnation, reason: ExitReason) -> None:
+        if inc.ended.is_set():
+            return  # reported when its stop returned (see _gone)
+        if trio.current_effective_deadline() == -math.inf:
+            inc.ended.set()
+            inc.settled.set()
+            if self._incs.get(inc.id) is inc:
+                del self._incs[inc.id]
+            return  # cancelled from outside: the supervisor is going away
+        self._settle(inc, reason)
+
+    def _settle(self, inc: Incarnation, reason: ExitReason) -> None:
+        """The one report of an incarnation's end to the core."""
         inc.ended.set()
         inc.settled.set()
         if self._incs.get(inc.id) is inc:
             del self._incs[inc.id]
-        if trio.current_effective_deadline() == -math.inf:
-            return  # cancelled from outside: the supervisor is going away
         self._last_exit[inc.id] = reason
         where = f"supervisor {self.name}: child {inc.id!r}"
         event: Event
@@ -511,7 +542,7 @@ class Supervisor(ChildAdmin, ChildStopper):
         if inc.cancelled:
             return _START_CANCELLED
         inc.pid = pid
-        monitor = host.monitor(pid)
+        monitor = inc.monitor = host.monitor(pid)
         try:
             if start.trap_exit:
                 with contextlib.suppress(NoProc):

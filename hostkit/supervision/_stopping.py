@@ -4,6 +4,10 @@ shutdown deadline and what happens when it passes, and abandoning a start
 
 A StopChild signals at once (``host.exit(pid, "shutdown")``, cancelling a
 task's scope, or asking a nested supervisor to stop) and arms a deadline.
+An idle actor that does not trap exits ends inside that ``host.exit`` (its
+DOWN fires at once on the Trio thread): then there is nothing to wait for,
+``_stop_child`` says so, and the driver reports the stop at once instead of
+a Trio scheduling round later (see ``Supervisor._feed``).
 One watchdog task per supervisor sleeps until the earliest deadline and
 escalates whatever overran it: actors are killed, nested supervisors
 cancelled; a Trio task cannot be killed, so that is logged. Nothing here
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ..runtime._handles import Monitor
 from ..runtime._pid import Pid
 from ._spec import ChildSpec, Shutdown
 from ._starts import ActorStart, SupervisorStart
@@ -45,6 +50,7 @@ class Incarnation:
     cancelled: bool = False  # its start was abandoned (CancelStart)
     pid: Pid | None = None
     sub: Supervisor | None = None
+    monitor: Monitor | None = None  # an actor child's, once it started
 
     @property
     def id(self) -> str:
@@ -80,25 +86,34 @@ class ChildStopper:
             inc.cancelled = True
             inc.scope.cancel()
 
-    def _stop_child(self, inc: Incarnation, shutdown: float | Shutdown) -> None:
-        """StopChild: signal now; the watchdog escalates after ``shutdown`` s."""
+    def _stop_child(self, inc: Incarnation, shutdown: float | Shutdown) -> bool:
+        """StopChild: signal now; the watchdog escalates after ``shutdown`` s.
+        Returns True if the child is already gone (an actor whose DOWN
+        arrived during the signal): nothing to wait for or escalate."""
         start = inc.spec.start
         brutal = shutdown is Shutdown.BRUTAL_KILL
         if isinstance(start, ActorStart):
             assert self._host is not None and inc.pid is not None
             if brutal:
                 self._host.kill(inc.pid)
-                return
-            self._host.exit(inc.pid, "shutdown")
+            else:
+                self._host.exit(inc.pid, "shutdown")
+            mon = inc.monitor
+            down = None if mon is None else mon.down
+            if down is not None and down.kind != "noproc":
+                return True
+            if brutal:
+                return False
         elif isinstance(start, SupervisorStart) and not brutal:
             assert inc.sub is not None
             inc.sub._request_stop()
         else:
             inc.scope.cancel()
             if brutal:
-                return
+                return False
         if not isinstance(shutdown, Shutdown):  # INFINITY waits as long as it takes
             self._arm(inc, shutdown)
+        return False
 
     def _arm(self, inc: Incarnation, shutdown: float) -> None:
         deadline = trio.current_time() + shutdown
