@@ -3,7 +3,10 @@
 Every request from a peer is first a :class:`PeerPolicy` decision with the
 peer as principal; a denied or failed request is answered (Undeliverable,
 Exit, Down, Spawned or WhereisReply with a reason), never silently dropped.
-Exits and DOWNs are only accepted for links and monitors that exist here.
+Exits and DOWNs are only accepted for links and monitors that exist here;
+an exit signal between actors that are not linked (Erlang's ``exit/2``) is
+carried out only if the peer's policy allows ``hostkit:federation#exit`` on
+the target (denied by default, audited like every decision).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ._messages import (
 )
 from ._policy import (
     CALL,
+    EXIT,
     LINK,
     MONITOR,
     PG_JOIN,
@@ -113,7 +117,9 @@ def dispatch(fed: Federation, link: LinkDriver, peer: NodeId, message: ActorMess
         case Unlink(sender=sender, target=target):
             fed._forget_link(target, remote(sender))
         case Exit(sender=sender, target=target, reason=kind, detail=detail):
-            if fed._forget_link(target, remote(sender)):
+            linked = fed._forget_link(target, remote(sender))
+            # not linked: Erlang's exit/2, if the peer's policy allows it
+            if linked or (target != 0 and allows(peer, EXIT, LocalActor(target), {})):
                 local.exit_signal(remote(sender), target, *exit_kind(kind, detail))
         case Monitor(watcher=watcher, target=target, ref=ref):
             if not allows(peer, MONITOR, LocalActor(target), {}):

@@ -14,9 +14,16 @@ Routing one signal is always the same steps, in this order:
    pid of another node goes to the :class:`RemoteDelivery` seam; with none
    attached it is ``noproc`` (and a monitor on it gets DOWN
    ``noconnection``). A pid of an earlier boot of this node is ``noproc``.
+   A guest names pids as a ``u64`` (the WIT ``pid``): the high 16 bits are
+   a *node slot* (0: this node), decoded by the :class:`PidResolver` that
+   federation attaches next to the seam (:meth:`resolve`). Without one, or
+   for a slot it never handed out, a non-zero slot names nothing
+   (``noproc``) -- never a local actor.
 2. **check** it: the payload size, then the capability gate
    (:class:`ProcessGate`, decided and audited in ``hostkit.capabilities``)
-   for a guest sender. Host code is trusted and not gated.
+   for a guest sender -- for another node's pid too (``check_remote_*``:
+   the sending side's decision; the receiving node decides again). Host
+   code is trusted and not gated.
 3. **bound** it: the target's mailbox in frames *and* bytes, and the host's
    byte budget over all mailboxes. Ordinary frames past a bound are refused
    (``mailbox-full``, nothing enqueued). *System* frames -- ``u``, ``p``,
@@ -78,6 +85,9 @@ REMOTE: Final = 0
 MAX_GUEST_DELAY_MS: Final = 2**32 - 1
 # A reason or detail the host writes into a system frame is cut to this.
 MAX_REASON_BYTES: Final = 1024
+# A guest u64 pid: the low bits are the actor id on its node, the high 16
+# bits the node slot (0: this node); see PidResolver.
+LOCAL_ID_BITS: Final = 48
 
 
 class ProcessGate(Protocol):
@@ -102,6 +112,19 @@ class ProcessGate(Protocol):
 
     def check_log(self, actor: Actor, level: str, size: int) -> str | None: ...
 
+    # A guest's signal to another node's actor: the sending side's decision
+    # (the receiving node decides again with the sender's node as principal).
+
+    def check_remote_send(self, sender: Actor, target: Pid, size: int) -> str | None: ...
+
+    def check_remote_call(
+        self, sender: Actor, target: Pid, size: int, timeout_ms: int
+    ) -> str | None: ...
+
+    def check_remote_link(self, actor: Actor, target: Pid) -> str | None: ...
+
+    def check_remote_monitor(self, actor: Actor, target: Pid) -> str | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Signal:
@@ -112,6 +135,7 @@ class Signal:
     target: Pid
     ref: int = 0
     payload: bytes = b""
+    timeout_ms: int = 0  # a call's timeout (0: none given)
 
 
 class RemoteDelivery(Protocol):
@@ -128,6 +152,24 @@ class RemoteDelivery(Protocol):
     """
 
     def route(self, signal: Signal) -> str | None: ...
+
+
+class PidResolver(Protocol):
+    """Translates between a guest's ``u64`` pids and other nodes' pids.
+
+    Attached by federation next to the :class:`RemoteDelivery` seam (see
+    ``Host.attach_remote``); called on any thread, must not block.
+    """
+
+    def guest_pid(self, wire: int) -> Pid | None:
+        """The pid a guest means by ``wire`` (its node slot is not 0), or
+        None if the slot names no node boot this host handed out."""
+        ...
+
+    def guest_wire(self, pid: Pid) -> int:
+        """The ``u64`` a guest sees for another node's ``pid`` (a slot is
+        handed out on first use)."""
+        ...
 
 
 def refusal(code: str, target: Pid | int, router: Router) -> Exception:
@@ -176,6 +218,7 @@ class Router:
         self._rand_at = 0
         self.gate: ProcessGate | None = None
         self.remote: RemoteDelivery | None = None
+        self.resolver: PidResolver | None = None
 
     # -- 1. resolve --------------------------------------------------------------
     def is_local(self, pid: Pid) -> bool:
@@ -196,6 +239,30 @@ class Router:
             return pid.id if self.is_local(pid) else None
         return int(pid)
 
+    def resolve(self, to: Pid | int) -> int | Pid | None:
+        """The local actor id ``to`` names (an int), another node's
+        :class:`Pid`, or None when it names nothing (a guest ``u64`` whose
+        node slot no attached :class:`PidResolver` knows)."""
+        if isinstance(to, Pid):
+            return to.id if self.is_local(to) else to
+        wire = int(to)
+        if not wire >> LOCAL_ID_BITS:
+            return wire
+        resolver = self.resolver
+        if resolver is None:
+            return None
+        pid = resolver.guest_pid(wire)
+        if pid is None or self.is_local(pid):
+            return None  # a slot never decodes to a local actor
+        return pid
+
+    def guest_wire(self, pid: Pid) -> int:
+        """The ``u64`` a guest sees for ``pid`` (its id when local)."""
+        if self.is_local(pid):
+            return pid.id
+        resolver = self.resolver
+        return 0 if resolver is None else resolver.guest_wire(pid)
+
     def to_remote(self, signal: Signal) -> str:
         """Hand a signal for another node to federation; a send-error name
         or ``""`` once handed over."""
@@ -203,6 +270,44 @@ class Router:
         if remote is None or signal.target.node == self.node:
             return NOPROC
         return remote.route(signal) or ""
+
+    def remote_signal(
+        self,
+        sender: Actor | None,
+        kind: str,
+        target: Pid,
+        payload: bytes = b"",
+        ref: int = 0,
+        timeout_ms: int = 0,
+        *,
+        gated: bool = True,
+    ) -> str:
+        """A signal from host code (``sender`` None, or ``gated=False`` for
+        what host code does on an actor's behalf) or a guest (decided by the
+        gate's ``check_remote_*``) to another node's actor: ``""`` once
+        handed to federation, else the send-error name."""
+        gate = self.gate
+        if gated and sender is not None and gate is not None:
+            if kind == "send":
+                why = gate.check_remote_send(sender, target, len(payload))
+            elif kind == "call":
+                why = gate.check_remote_call(sender, target, len(payload), timeout_ms)
+            elif kind == "link":
+                why = gate.check_remote_link(sender, target)
+            elif kind == "monitor":
+                why = gate.check_remote_monitor(sender, target)
+            else:  # unlink, demonitor: undoing what was allowed
+                why = None
+            if why is not None:
+                return DENIED
+        return self.to_remote(Signal(kind, self._pid_of(sender), target, ref, payload, timeout_ms))
+
+    def _send_wire(self, sender: Actor | None, wire: int, payload: bytes) -> str | None:
+        """A cast to a ``u64`` with a node slot (the rare path of `send`)."""
+        target = self.resolve(wire)
+        if not isinstance(target, Pid):
+            return NOPROC
+        return self.remote_signal(sender, "send", target, payload) or None
 
     # -- 3 + 4. bound and push ----------------------------------------------------
     def push(
@@ -296,10 +401,12 @@ class Router:
             return TOO_LARGE
         if type(to) is Pid:  # inline local_id: this is the hottest path
             if to.node and (to.creation != self.creation or to.node != self.node):
-                return self.to_remote(Signal("send", self._pid_of(sender), to, 0, payload)) or None
+                return self.remote_signal(sender, "send", to, payload) or None
             aid = to.id
         else:
             aid = int(to)
+            if aid >> LOCAL_ID_BITS:  # a node slot: another node's actor, or nothing
+                return self._send_wire(sender, aid, payload)
         me = 0 if sender is None else sender.id
         target = self.actors.get(aid)
         if target is None:
@@ -346,10 +453,11 @@ class Router:
         send-error name (None when enqueued) and the call's ref."""
         if len(payload) > self.max_size:
             return TOO_LARGE, 0
-        aid = self.local_id(to)
+        aid = self.resolve(to)
         if aid is None:
-            assert isinstance(to, Pid)
-            return self._remote_call(sender, to, payload, waiter)
+            return NOPROC, 0
+        if isinstance(aid, Pid):
+            return self._remote_call(sender, aid, payload, waiter, timeout_ms)
         target = self.actors.get(aid)
         if target is None:
             return NOPROC, 0
@@ -376,14 +484,14 @@ class Router:
         return None, ref
 
     def _remote_call(
-        self, sender: Actor | None, to: Pid, payload: bytes, waiter: Waiter
+        self, sender: Actor | None, to: Pid, payload: bytes, waiter: Waiter, timeout_ms: int
     ) -> tuple[str | None, int]:
         if self.remote is None or to.node == self.node:
             return NOPROC, 0
         waiter.target = REMOTE
         ref = self.new_ref(REMOTE)
         self.calls[ref] = waiter
-        code = self.to_remote(Signal("call", self._pid_of(sender), to, ref, payload))
+        code = self.remote_signal(sender, "call", to, payload, ref, timeout_ms)
         if code:
             self.calls.pop(ref, None)
             return code, 0
@@ -465,7 +573,11 @@ class Router:
                     if size > max_size:
                         code: str | None = TOO_LARGE
                     elif target is None:
-                        code = NOPROC
+                        code = (
+                            self._send_wire(actor, pid, out[start:end])
+                            if pid >> LOCAL_ID_BITS
+                            else NOPROC
+                        )
                     elif gate is not None and gate.check_send(actor, target, size) is not None:
                         code = DENIED
                     else:  # reuse the header's length field
