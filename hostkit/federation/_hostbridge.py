@@ -254,7 +254,8 @@ class HostBridge:
         def done(value: bytes | None, error: Any) -> None:
             self._token.run_sync_soon(self._call_done, sender, target, ref, value)
 
-        code, local_ref = self.port.start_call(target, payload, done, timeout_ms)
+        wire = self.slots.encode(sender)
+        code, local_ref = self.port.start_call(wire, target, payload, done, timeout_ms)
         if code is not None:
             return str(code)
         # the caller's node owns the timeout; this bounds what a caller that

@@ -105,9 +105,10 @@ class RemotePort:
         return True
 
     def start_call(
-        self, target: int, payload: bytes, on_done: CallDone, timeout_ms: int
+        self, caller: int, target: int, payload: bytes, on_done: CallDone, timeout_ms: int
     ) -> tuple[str | None, int]:
-        """Call local actor ``target`` for a remote caller; ``on_done`` gets
+        """Call local actor ``target`` for a remote caller (``caller``: its
+        guest-visible ``u64``, the pid the callee sees); ``on_done`` gets
         the outcome. Returns the send-error name (None when enqueued) and
         the call's ref (for :meth:`cancel_call`)."""
 
@@ -115,7 +116,7 @@ class RemotePort:
             on_done(waiter.value, waiter.error)
 
         waiter = Waiter(target, on_done=done)
-        return self._router.start_call(None, target, payload, waiter, timeout_ms)
+        return self._router.start_call(None, target, payload, waiter, timeout_ms, caller)
 
     def cancel_call(self, ref: int) -> None:
         """Give up on a call from :meth:`start_call` (its answer is dropped)."""

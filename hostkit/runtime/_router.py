@@ -448,9 +448,12 @@ class Router:
         payload: bytes,
         waiter: Waiter,
         timeout_ms: int = 0,
+        caller: int = 0,
     ) -> tuple[str | None, int]:
         """Enqueue a call; the reply resolves ``waiter``. Returns the
-        send-error name (None when enqueued) and the call's ref."""
+        send-error name (None when enqueued) and the call's ref. ``caller``
+        is the pid the callee sees when ``sender`` is None (0, the host, or
+        a remote caller's guest-visible ``u64``)."""
         if len(payload) > self.max_size:
             return TOO_LARGE, 0
         aid = self.resolve(to)
@@ -472,7 +475,7 @@ class Router:
         self.calls[ref] = waiter
         target.calls.add(ref)
         code = self.push(
-            target, frame(b"q", 0 if sender is None else sender.id, ref, payload), urgent=True
+            target, frame(b"q", caller if sender is None else sender.id, ref, payload), urgent=True
         )
         if code is not None:
             self.calls.pop(ref, None)
@@ -507,6 +510,9 @@ class Router:
         if waiter is None or waiter.target != REMOTE:
             return False
         self.calls.pop(ref, None)
+        if error is not None and error[1] is None:  # a bare reason: as a guest's call-error
+            why = error[0]
+            error = ("send", why) if why in (NOPROC, FULL, TOO_LARGE, DENIED) else ("exited", why)
         waiter.resolve(payload, error)
         return True
 
