@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..runtime._remote import RemotePort
     from ..runtime._router import Signal
     from ._federation import Federation
+    from ._guestapi import GuestRemote
 
 log = logging.getLogger("hostkit.federation")
 
@@ -423,7 +424,9 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
     its actors.
 
     Takes the keyword arguments of :func:`open_federation` except ``local``
-    (``authenticator``, ``transport``, ``policy``, ...). Without ``audit``,
+    (``authenticator``, ``transport``, ``policy``, ...), and ``guest_remote``:
+    a :class:`GuestRemote` (registered on the host's gate) to serve guests'
+    ``hostkit:federation/remote`` calls through this federation. Without ``audit``,
     federation events (connect, refuse, down, drop) go to the host's event
     stream, and so to its audit log.
 
@@ -432,6 +435,7 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
     """
     from ._federation import open_federation
 
+    guest_remote: GuestRemote | None = kwargs.pop("guest_remote", None)
     bridge = HostBridge(host)
     kwargs.setdefault("audit", _HostRecorder(host))
     async with open_federation(
@@ -440,11 +444,15 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
         bridge.federation = federation
         port = host.attach_remote(bridge, bridge)
         host.add_exit_hook(bridge.exited)
+        if guest_remote is not None:
+            guest_remote.bind(bridge)
         try:
             yield federation
         finally:
             port.detach()
             bridge.closed = True
+            if guest_remote is not None:
+                guest_remote.bind(None)
 
 
 class RemoteActorExited(FederationError):

@@ -64,8 +64,13 @@ SCHEMA_FRAGMENT: Final = """\
 //   hostkit:federation#remote-call     call an actor on that node
 //   hostkit:federation#remote-link     link with an actor on that node
 //   hostkit:federation#remote-monitor  monitor an actor on that node
-//   hostkit:federation#remote-whereis  look up a name registered on that node
-//   hostkit:federation#remote-spawn    start a component on that node
+//
+// And the host functions of the WIT interface hostkit:federation/remote
+// (principal the Plugin, resource the Node; context: the scalar parameters):
+//
+//   hostkit:federation/remote#node-of  the node of a pid (`target`)
+//   hostkit:federation/remote#whereis  look up a name registered on that node
+//   hostkit:federation/remote#spawn    start a component on that node
 
 // A process group (Erlang pg), named by its group name. `name` equals the id.
 entity ProcessGroup {
@@ -135,18 +140,25 @@ action "hostkit:federation#remote-monitor" appliesTo {
   context: {}
 };
 
-// `name`: the registered name looked up on the node.
-action "hostkit:federation#remote-whereis" appliesTo {
+// `target`: the guest's u64 pid (values above 2^63 are refused by Cedar,
+// so the call is denied: no node has such pids).
+action "hostkit:federation/remote#node-of" appliesTo {
   principal: [Plugin],
   resource: [Node],
-  context: { name: String }
+  context: { target: Long }
 };
 
-// `component`, `digest`: what to start there; `size`: the init args' bytes.
-action "hostkit:federation#remote-spawn" appliesTo {
+action "hostkit:federation/remote#whereis" appliesTo {
   principal: [Plugin],
   resource: [Node],
-  context: { component: String, digest: String, size: Long }
+  context: { node: String, name: String, timeout_ms: Long }
+};
+
+// `args`: the init arguments (a string the guest chose).
+action "hostkit:federation/remote#spawn" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: { node: String, component: String, digest: String, args: String, timeout_ms: Long }
 };
 """
 
