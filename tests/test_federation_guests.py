@@ -444,3 +444,22 @@ async def test_host_exit_to_a_remote_actor_when_its_node_allows_it(cache_dir):
         a.exit(remote, "error")
         with trio.fail_after(10):
             assert (await watch.wait()).kind == "error"
+
+
+async def test_a_silent_partition_gives_guests_noconnection_within_the_heartbeat(cache_dir):
+    net = MemoryNetwork()
+    cfg = LinkConfig(heartbeat_timeout=1.0)
+    async with two_hosts(cache_dir, net, config=cfg) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        linked = await a.spawn("fed_agent")
+        watcher = await a.spawn("fed_agent")
+        target = await b.spawn("echo")
+        wire = wire_of(feds["a"], target)
+        with trio.fail_after(10):
+            assert await a.call(linked, "T") == "ok"
+            assert await a.call(linked, cmd("L", wire)) == "ok"
+            await a.call(watcher, cmd("M", wire))
+            await sync(a, watcher, wire)
+            net.wires[-1].partition()  # frames vanish: only the heartbeat notices
+            await wait_log(a, linked, f"e{wire:016x}:noconnection")
+            await wait_log(a, watcher, f"d{wire:016x}:noconnection")

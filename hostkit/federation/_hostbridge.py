@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..capabilities import Authorizer
     from ..runtime import Host
     from ..runtime._remote import RemotePort
-    from ..runtime._router import Signal
+    from ..runtime._remote_types import Signal
     from ._federation import Federation
     from ._guestapi import GuestRemote
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from .._frames import frame
 from .._pid import ExitReason, Pid
 from ._actors import Waiter
-from ._router import NOPROC, TOO_LARGE, PidResolver, RemoteDelivery
+from ._remote_types import PidResolver, RemoteDelivery
+from ._router import NOPROC, TOO_LARGE
 
 if TYPE_CHECKING:
     from ._host import Host

@@ -60,7 +60,6 @@ which bounds it and, when it is due, pushes an ``i`` system frame back.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from .._errors import CapabilityDenied, MailboxFull, MessageTooLarge, NoProc
@@ -68,6 +67,7 @@ from .._events import LimitReached, ProtocolViolation
 from .._frames import FrameError, frame, iter_frames
 from .._pid import NORMAL, SHUTDOWN, ExitReason, Pid
 from ._actors import EXITED, IDLE, QUEUED, Actor, Waiter
+from ._remote_types import LOCAL_ID_BITS, PidResolver, RemoteDelivery, Signal
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -85,9 +85,6 @@ REMOTE: Final = 0
 MAX_GUEST_DELAY_MS: Final = 2**32 - 1
 # A reason or detail the host writes into a system frame is cut to this.
 MAX_REASON_BYTES: Final = 1024
-# A guest u64 pid: the low bits are the actor id on its node, the high 16
-# bits the node slot (0: this node); see PidResolver.
-LOCAL_ID_BITS: Final = 48
 
 
 class ProcessGate(Protocol):
@@ -124,52 +121,6 @@ class ProcessGate(Protocol):
     def check_remote_link(self, actor: Actor, target: Pid) -> str | None: ...
 
     def check_remote_monitor(self, actor: Actor, target: Pid) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """A signal for another node, as the router hands it to federation."""
-
-    kind: str  # "send", "call", "link", "unlink", "monitor", "demonitor", "exit"
-    sender: Pid
-    target: Pid
-    ref: int = 0
-    payload: bytes = b""
-    timeout_ms: int = 0  # a call's timeout (0: none given)
-
-
-class RemoteDelivery(Protocol):
-    """The seam where federation plugs remote delivery into the router.
-
-    ``route`` is called, on any thread, for every signal whose target is a
-    pid of another node. It returns None once the signal is handed to the
-    link to that node, or a ``send-error`` name (``noproc`` when the node is
-    unknown or unreachable, ``mailbox-full`` when its link pushes back,
-    ``denied``). It must not block. A ``call`` signal carries the ref the
-    router drew; the reply comes back through :meth:`Router.remote_reply`.
-    A ``monitor`` signal carries the monitor ref; its DOWN comes back
-    through ``Links.remote_down``.
-    """
-
-    def route(self, signal: Signal) -> str | None: ...
-
-
-class PidResolver(Protocol):
-    """Translates between a guest's ``u64`` pids and other nodes' pids.
-
-    Attached by federation next to the :class:`RemoteDelivery` seam (see
-    ``Host.attach_remote``); called on any thread, must not block.
-    """
-
-    def guest_pid(self, wire: int) -> Pid | None:
-        """The pid a guest means by ``wire`` (its node slot is not 0), or
-        None if the slot names no node boot this host handed out."""
-        ...
-
-    def guest_wire(self, pid: Pid) -> int:
-        """The ``u64`` a guest sees for another node's ``pid`` (a slot is
-        handed out on first use)."""
-        ...
 
 
 def refusal(code: str, target: Pid | int, router: Router) -> Exception:
