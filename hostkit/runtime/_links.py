@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .._frames import frame
 from .._pid import KILLED, ExitReason, Pid
 from ._actors import EXITED, Actor
-from ._router import DENIED, MAX_REASON_BYTES, NOPROC
+from ._router import DENIED, FULL, MAX_REASON_BYTES, NOPROC
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -200,8 +200,12 @@ class Links:
         if actor is not None:
             self._remote_refs.setdefault(actor.id, set()).add(ref)
         code = self.router.remote_signal(actor, "monitor", pid, ref=ref)
-        if code:  # denied: noproc, as for a local target; unreachable: noconnection
-            self.remote_down(ref, pid.id, ExitReason(NOPROC if code == DENIED else "noconnection"))
+        if code == DENIED:  # as for a local target: the watcher learns nothing
+            self.remote_down(ref, pid.id, ExitReason(NOPROC))
+        elif code == FULL:
+            self.remote_down(ref, pid.id, ExitReason("limit", "the link's send buffer is full"))
+        elif code:
+            self.remote_down(ref, pid.id, ExitReason("noconnection"))
 
     def demonitor(self, watcher: Actor, ref: int, flush: bool) -> bool:
         """A guest's demonitor: only its own monitors."""
