@@ -463,3 +463,65 @@ async def test_a_silent_partition_gives_guests_noconnection_within_the_heartbeat
             net.wires[-1].partition()  # frames vanish: only the heartbeat notices
             await wait_log(a, linked, f"e{wire:016x}:noconnection")
             await wait_log(a, watcher, f"d{wire:016x}:noconnection")
+
+
+async def test_a_peer_naming_senders_past_48_bits_is_refused_not_crashed(cache_dir, wasm):
+    """A sender id no guest-visible u64 can carry (a hostile peer's): the
+    cast and call are refused, the link and the host live on."""
+    from test_federation_hostile import Evil
+
+    from hostkit.federation import Connection, PeerUp, Received
+    from hostkit.federation import _messages as m
+
+    net = MemoryNetwork()
+    cfg = hostkit.HostConfig(node_name="a", scheduler_threads=1, cache_dir=cache_dir)
+    async with (
+        hostkit.open_host(cfg) as a,
+        open_host_federation(
+            a, authenticator=ClusterSecret(SECRET), transport=net, policy=Allow()
+        ) as fed,
+    ):
+        await fed.listen("a")
+        a.load(wasm["fed_agent"], name="fed_agent")
+        agent = await a.spawn("fed_agent")
+        async with net.open_channel("a") as channel:
+            conn = Connection(
+                name="evil",
+                creation=66,
+                authenticator=ClusterSecret(SECRET),
+                initiator=True,
+                now=trio.current_time(),
+                expected_peer="a",
+            )
+            evil = Evil(conn, channel)
+            await evil.pump_until(lambda: any(isinstance(e, PeerUp) for e in evil.received))
+            await fed.wait_up("evil")
+            huge = 1 << 60
+            await evil.send(m.Send(agent.id, huge, b"forged", 5))
+            await evil.send(m.Call(agent.id, huge, 9, b"forged", 1000))
+            await evil.send(m.Link(huge, agent.id))
+            await evil.send(m.Send(agent.id, 3, b"fine", 6))
+
+            def answers():
+                return [
+                    e.message
+                    for e in evil.received
+                    if isinstance(e, Received) and isinstance(e.message, m.Undeliverable)
+                ]
+
+            def exits():
+                return [
+                    e.message
+                    for e in evil.received
+                    if isinstance(e, Received) and isinstance(e.message, m.Exit)
+                ]
+
+            await evil.pump_until(lambda: len(answers()) >= 2 and exits())
+            assert sorted((u.tag_, u.reason) for u in answers()) == [
+                (5, "denied"),
+                (9, "denied"),
+            ]
+            assert [(x.target, x.reason) for x in exits()] == [(huge, "denied")]
+            with trio.fail_after(10):
+                await wait_log(a, agent, f"c{wire_of(fed, hostkit.Pid(3, 'evil', 66)):016x}:fine")
+            assert "evil" in [p.name for p in fed.peers()]  # the link lives on

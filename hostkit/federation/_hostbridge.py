@@ -245,8 +245,18 @@ class HostBridge:
 
     # ----------------------------------------------- inbound (LocalNode)
 
+    def _wire(self, pid: RemotePid) -> int | None:
+        """``pid`` as a guest ``u64``; None if no u64 can carry it (an id past
+        48 bits, which a hostile peer can name, or no slot left)."""
+        try:
+            return self.slots.encode(pid)
+        except FederationConfigError:
+            return None
+
     def deliver(self, sender: RemotePid | int, target: int, payload: bytes) -> str | None:
-        wire = sender if isinstance(sender, int) else self.slots.encode(sender)
+        wire = sender if isinstance(sender, int) else self._wire(sender)
+        if wire is None:
+            return DENIED  # the target could never answer or name its sender
         return self.port.deliver(wire, target, payload)
 
     def deliver_call(
@@ -255,7 +265,9 @@ class HostBridge:
         def done(value: bytes | None, error: Any) -> None:
             self._token.run_sync_soon(self._call_done, sender, target, ref, value)
 
-        wire = self.slots.encode(sender)
+        wire = self._wire(sender)
+        if wire is None:
+            return DENIED
         code, local_ref = self.port.start_call(wire, target, payload, done, timeout_ms)
         if code is not None:
             return str(code)
@@ -289,7 +301,7 @@ class HostBridge:
             del self._calls[tag]
             self.port.resolve_call(tag, None, (reason, None))
             return
-        if not self.port.undeliverable(sender, self.slots.encode(target), tag, reason):
+        if not self.port.undeliverable(sender, self._wire(target) or 0, tag, reason):
             # host code's casts return once handed over: log the refusal
             log.info("cast from %s to %s was not delivered: %s", sender, target, reason)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._identity import NodeId, RemotePid
+from ._identity import LOCAL_ID_MASK, NodeId, RemotePid
 from ._local import EXIT_KINDS, NOPROC
 from ._messages import (
     ActorMessage,
@@ -108,7 +108,9 @@ def dispatch(fed: Federation, link: LinkDriver, peer: NodeId, message: ActorMess
         case Undeliverable(sender=sender, target=target, tag_=tag, reason=reason_text):
             local.undeliverable(sender, remote(target), tag, reason_text)
         case Link(sender=sender, target=target):
-            if not allows(peer, LINK, LocalActor(target), {}):
+            # a sender no guest u64 can carry could never be named by the
+            # exit signals it would send: refused like a denied link
+            if sender > LOCAL_ID_MASK or not allows(peer, LINK, LocalActor(target), {}):
                 link.send_reply(Exit(target, sender, "denied"))
             elif not local.is_alive(target):
                 link.send_reply(Exit(target, sender, NOPROC))
