@@ -188,3 +188,29 @@ async def test_the_interface_is_additive_old_components_load_unchanged(cache_dir
     async with hostkit.open_host(cfg, capabilities=_gate()) as host:
         with pytest.raises(ComponentLoadError, match="hostkit:federation/remote"):
             host.load(wasm["fed_remote"], name="fed_remote")
+
+
+async def test_a_guests_spawn_link_is_atomic_and_needs_the_link_grant(cache_dir, wasm):
+    policy = """
+@id("spawn") permit (principal, action == Action::"hostkit:federation/remote#spawn", resource);
+@id("link") permit (principal == Plugin::"fed_remote",
+                    action == Action::"hostkit:federation#remote-link", resource);
+"""
+    async with two_hosts(cache_dir, wasm, policy=policy) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        digest = b.components["echo"].digest
+        guest = await a.spawn("fed_remote")
+        watch = a.monitor(guest)
+        with trio.fail_after(20):
+            wire = ok_pid(await a.call(guest, f"Q00007530b\necho\n{digest}"))
+            child = feds["a"].local.guest_pid(wire)
+            b.kill(child)  # the link existed before the child ran: the guest dies too
+            assert (await watch.wait()).kind == "killed"
+        # a plugin without the link grant may spawn, but not spawn_link
+        a.load(wasm["fed_remote"], name="other")
+        other = await a.spawn("other")
+        before = len(b.actors())
+        with trio.fail_after(20):
+            assert (await a.call(other, f"Q00007530b\necho\n{digest}")).startswith(f"e{DENIED}:")
+            assert len(b.actors()) == before  # refused before anything left this host
+            ok_pid(await a.call(other, f"P00007530b\necho\n{digest}"))

@@ -73,9 +73,11 @@ class RemoteHookspecs:
         component: str,
         digest: str,
         args: str,
+        link: bool,
         timeout_ms: int,
     ) -> int | None:
-        """``spawn``: start a component on ``node``; its guest-visible pid."""
+        """``spawn``: start a component on ``node`` (linked to the caller
+        first with ``link``); its guest-visible pid."""
 
 
 class GuestRemote:
@@ -174,9 +176,10 @@ class GuestRemote:
         component: str,
         digest: str,
         args: str,
+        link: bool,
         timeout_ms: int,
     ) -> int:
-        from ..capabilities._host_errors import HostCallInvalid
+        from ..capabilities._host_errors import HostCallDenied, HostCallInvalid
 
         bridge = self._bound()
         seconds = _budget(ctx, timeout_ms)
@@ -184,10 +187,14 @@ class GuestRemote:
             raise HostCallInvalid(
                 f"{node!r} is this node: start local actors with hostkit:plugin/process#spawn"
             )
+        if link:  # spawn_link is a link too: the gate decides that as well
+            why = bridge.port.check_remote_link(ctx.pid, node)
+            if why is not None:
+                raise HostCallDenied(why)
         child: RemotePid = _run(
             bridge,
             lambda: bridge.federation.spawn(
-                node, component, digest, args.encode(), sender=ctx.pid, timeout=seconds
+                node, component, digest, args.encode(), sender=ctx.pid, link=link, timeout=seconds
             ),
             seconds,
         )

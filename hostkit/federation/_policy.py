@@ -154,11 +154,19 @@ action "hostkit:federation/remote#whereis" appliesTo {
   context: { node: String, name: String, timeout_ms: Long }
 };
 
-// `args`: the init arguments (a string the guest chose).
+// `args`: the init arguments (a string the guest chose); `link`: spawn_link
+// (then hostkit:federation#remote-link is decided too).
 action "hostkit:federation/remote#spawn" appliesTo {
   principal: [Plugin],
   resource: [Node],
-  context: { node: String, component: String, digest: String, args: String, timeout_ms: Long }
+  context: {
+    node: String,
+    component: String,
+    digest: String,
+    args: String,
+    link: Bool,
+    timeout_ms: Long
+  }
 };
 """
 

@@ -109,9 +109,16 @@ def whereis(node: str, name: str, *, timeout_ms: int = 5000) -> int:
 
 
 def spawn(
-    node: str, component: str, digest: str, args: str = "", *, timeout_ms: int = 30_000
+    node: str,
+    component: str,
+    digest: str,
+    args: str = "",
+    *,
+    link: bool = False,
+    timeout_ms: int = 30_000,
 ) -> int:
-    """Start ``component`` (sha256 ``digest``) on ``node``; its pid.
+    """Start ``component`` (sha256 ``digest``) on ``node``; its pid. With
+    ``link``, this actor is linked to it before it runs (``spawn_link``).
 
     Raises:
         HostCallFailed: ``invalid`` (bad digest, or ``node`` is this node:
@@ -119,5 +126,5 @@ def spawn(
             failed there), ``timeout``.
         HostCallDenied: this node's or ``node``'s policy refused.
     """
-    pid: int = _call("spawn", node, component, digest, args, timeout_ms)
+    pid: int = _call("spawn", node, component, digest, args, link, timeout_ms)
     return pid

@@ -84,6 +84,18 @@ class RemotePort:
         when the host has no gate."""
         return None if self._identity_of is None else self._identity_of(component)
 
+    def check_remote_link(self, actor: int, node: str) -> str | None:
+        """The capability gate's ``check_remote_link`` for local ``actor``
+        linking with an actor of ``node`` (a guest's ``spawn_link``): None
+        to allow (also without a gate), or why not. Decided and audited."""
+        gate = self._router.gate
+        found = self._router.actors.get(actor)
+        if gate is None:
+            return None
+        if found is None:
+            return f"actor {actor} is not alive"
+        return gate.check_remote_link(found, Pid(0, node, 0))
+
     def deliver(self, sender: int, target: int, payload: bytes) -> str | None:
         """Cast ``payload`` to local actor ``target`` from ``sender`` (the
         guest-visible ``u64`` of the remote sender): None, or the

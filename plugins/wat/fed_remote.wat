@@ -6,11 +6,12 @@
 ;; "N<16 hex pid>"                              -> node-of: "ok:<node>"
 ;; "W<ms><node>\n<name>"                        -> whereis: "ok:<16 hex pid>"
 ;; "P<ms><node>\n<component>\n<digest>"         -> spawn (args ""): "ok:<16 hex pid>"
+;; "Q<ms><node>\n<component>\n<digest>"         -> the same, linked (spawn_link)
 (module
   (import "hostkit:federation/remote@0.1.0" "node-of" (func $node_of (param i64 i32)))
   (import "hostkit:federation/remote@0.1.0" "whereis" (func $whereis (param i32 i32 i32 i32 i32 i32)))
   (import "hostkit:federation/remote@0.1.0" "spawn"
-    (func $spawn (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+    (func $spawn (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
   ;;PRELUDE
   (data (i32.const 144) "ok:")
   (data (i32.const 152) "")
@@ -95,10 +96,11 @@
           (then (return (call $ok_pid (local.get $out) (local.get $pid) (local.get $ref)
                           (i64.load (i32.const 264))))))
         (return (call $err (local.get $out) (local.get $pid) (local.get $ref) (i32.const 264)))))
-    (if (i32.eq (local.get $op) (i32.const 80)) ;; 'P'
+    (if (i32.or (i32.eq (local.get $op) (i32.const 80)) (i32.eq (local.get $op) (i32.const 81))) ;; 'P', 'Q'
       (then
         (call $spawn (local.get $a) (local.get $an) (local.get $b) (local.get $bn)
-          (local.get $c) (local.get $cn) (i32.const 152) (i32.const 0) (local.get $ms) (i32.const 256))
+          (local.get $c) (local.get $cn) (i32.const 152) (i32.const 0)
+          (i32.eq (local.get $op) (i32.const 81)) (local.get $ms) (i32.const 256))
         (if (i32.eqz (i32.load8_u (i32.const 256)))
           (then (return (call $ok_pid (local.get $out) (local.get $pid) (local.get $ref)
                           (i64.load (i32.const 264))))))
