@@ -51,7 +51,7 @@ class Evil:
 
 
 @asynccontextmanager
-async def evil_peer(config=None, flags=m.KNOWN_FLAGS):
+async def evil_peer(config=None, flags=m.KNOWN_FLAGS, policy=None):
     net = MemoryNetwork()
     host = Actors()
     async with open_federation(
@@ -59,7 +59,7 @@ async def evil_peer(config=None, flags=m.KNOWN_FLAGS):
         authenticator=ClusterSecret(SECRET),
         transport=net,
         local=host,
-        policy=Allow(),
+        policy=policy or Allow(),
         config=config,
     ) as fed:
         host.fed = fed
@@ -82,7 +82,8 @@ async def evil_peer(config=None, flags=m.KNOWN_FLAGS):
 
 
 async def test_forged_exit_and_down_for_links_and_monitors_that_do_not_exist_are_ignored():
-    async with evil_peer() as (evil, _fed, host):
+    # an exit signal without a link is exit/2: the policy decides it (denied here)
+    async with evil_peer(policy=Allow(deny={"hostkit:federation#exit"})) as (evil, _fed, host):
         victim = host.new()
         await evil.send(m.Exit(1, victim, "killed"))
         await evil.send(m.Down(1, victim, 99, "noconnection"))

@@ -22,9 +22,13 @@ from .._errors import BuildError
 __all__ = ["HOSTKIT_PACKAGES", "assemble_wit", "hostkit_wit", "split_world"]
 
 #: hostkit's own WIT packages: dependency folder name -> package name.
-HOSTKIT_PACKAGES: dict[str, str] = {"plugin": "hostkit:plugin", "host": "hostkit:host"}
+HOSTKIT_PACKAGES: dict[str, str] = {
+    "plugin": "hostkit:plugin",
+    "host": "hostkit:host",
+    "federation": "hostkit:federation",
+}
 # Bare world names of hostkit's packages, for ``world="full-plugin"``.
-_HOSTKIT_WORLDS = {"plugin": "plugin", "full-plugin": "host"}
+_HOSTKIT_WORLDS = {"plugin": "plugin", "full-plugin": "host", "federated-plugin": "federation"}
 _PACKAGE_LINE = re.compile(r"^\s*package\s+([a-z0-9-]+:[a-z0-9-]+)(?:@[^;\s]+)?\s*;", re.MULTILINE)
 _WORLD = re.compile(r"^(?:([a-z0-9-]+:[a-z0-9-]+)/)?(%?[a-z0-9-]+)(?:@[^\s]+)?$")
 

@@ -13,6 +13,14 @@ reads ``context``. Every message is still audited (the issue's and DESIGN
 records only the first permitted message per pair can pass
 ``audit_every_message=False`` for speed. Denials are audited every time.
 
+A guest's signal to another node's actor is decided here too, before it
+leaves this host (the receiving node decides again, with this node as the
+principal): the actions ``hostkit:federation#remote-send``,
+``#remote-call``, ``#remote-link`` and ``#remote-monitor``, with the
+resource ``Node::"<the target's node>"``. They are declared in
+``capabilities/federation.cedarschema``: with the stock schema alone they
+are always denied.
+
 `ProcessChecks` is a mixin of `Gate`; the state it reads is `Gate`'s.
 """
 
@@ -22,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import AuditError
+from .._pid import Pid
 from ._entities import Entity
 from ._gate_audit import _REMEMBER_LIMIT, GateAudit, _now_ns, log
 
@@ -42,6 +51,10 @@ WHEREIS: Final = "hostkit:plugin/process#whereis"
 LINK: Final = "hostkit:plugin/process#link"
 MONITOR: Final = "hostkit:plugin/process#monitor"
 LOG: Final = "hostkit:plugin/process#log"
+REMOTE_SEND: Final = "hostkit:federation#remote-send"
+REMOTE_CALL: Final = "hostkit:federation#remote-call"
+REMOTE_LINK: Final = "hostkit:federation#remote-link"
+REMOTE_MONITOR: Final = "hostkit:federation#remote-monitor"
 _NAME_ACTIONS: Final = {"register": REGISTER, "whereis": WHEREIS}
 
 
@@ -94,6 +107,33 @@ class ProcessChecks(GateAudit):
         who = self._who_of(actor.component)
         context = {"level": level, "size": size}
         return self._decide(LOG, actor, who.entity, context, None, size)
+
+    def check_remote_send(self, sender: Actor, target: Pid, size: int) -> str | None:
+        """Whether ``sender`` may send ``size`` bytes to ``target``, an actor
+        of another node (resource ``Node::"<node>"``): None, or why not."""
+        key = (REMOTE_SEND, sender.component, target.node)
+        if key in self._process_ok:
+            return self.limits.check(sender.component.name, REMOTE_SEND, size)
+        node = Entity.node(target.node)
+        return self._decide(REMOTE_SEND, sender, node, {"size": size}, key, size)
+
+    def check_remote_call(
+        self, sender: Actor, target: Pid, size: int, timeout_ms: int
+    ) -> str | None:
+        """Whether ``sender`` may call ``target``, an actor of another node."""
+        key = (REMOTE_CALL, sender.component, target.node)
+        if key in self._process_ok:
+            return self.limits.check(sender.component.name, REMOTE_CALL, size)
+        context = {"size": size, "timeout_ms": timeout_ms}
+        return self._decide(REMOTE_CALL, sender, Entity.node(target.node), context, key, size)
+
+    def check_remote_link(self, actor: Actor, target: Pid) -> str | None:
+        """Whether ``actor`` may link to ``target``, an actor of another node."""
+        return self._decide(REMOTE_LINK, actor, Entity.node(target.node), {}, None, None)
+
+    def check_remote_monitor(self, actor: Actor, target: Pid) -> str | None:
+        """Whether ``actor`` may monitor ``target``, an actor of another node."""
+        return self._decide(REMOTE_MONITOR, actor, Entity.node(target.node), {}, None, None)
 
     def check_name(self, actor: Actor, action: str, name: str) -> str | None:
         """Whether ``actor`` may ``register`` or look up (``whereis``) ``name``."""

@@ -23,6 +23,8 @@ from ._federation import NodeDown as NodeDown
 from ._federation import NodeEvent as NodeEvent
 from ._federation import NodeUp as NodeUp
 from ._federation import open_federation as open_federation
+from ._guestapi import GuestRemote as GuestRemote
+from ._guestapi import RemoteHookspecs as RemoteHookspecs
 from ._hostbridge import HostBridge as HostBridge
 from ._hostbridge import RemoteActorExited as RemoteActorExited
 from ._hostbridge import host_peer_policy as host_peer_policy
@@ -69,6 +71,7 @@ __all__ = [
     "Federation",
     "FederationConfigError",
     "GroupRef",
+    "GuestRemote",
     "HostBridge",
     "Link",
     "LinkClosed",
@@ -92,6 +95,7 @@ __all__ = [
     "Received",
     "RegisteredName",
     "RemoteActorExited",
+    "RemoteHookspecs",
     "RemotePid",
     "SendBufferFull",
     "State",

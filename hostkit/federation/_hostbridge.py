@@ -3,52 +3,66 @@ remote seam on one side, :class:`LocalNode` on the other.
 
 Outbound, the router hands every signal for another node's pid to
 :meth:`HostBridge.route` (``RemoteDelivery``), on any thread; the bridge
-checks the link synchronously (so an unreachable node or a full send buffer
-is an error to the sender at once) and carries the signal out on the Trio
-thread. Inbound, the federation (after the peer's Cedar decision) calls the
-bridge's ``LocalNode`` methods, which push frames into local mailboxes
-through the router. A remote sender appears to a guest as a ``u64`` with a
-node slot in its high 16 bits (:class:`PidSlots`).
+checks the link synchronously -- an unreachable node or a stale creation
+is ``noproc``, a full send buffer ``mailbox-full`` -- and queues the signal
+for the Trio thread, which carries the queue out in order in one wake-up.
+Queued signals count against the link's ``send_buffer`` (with a fixed cost
+per signal), so a guest flooding a remote node gets an error value at once:
+never a blocked scheduler thread, never an unbounded queue, never a silent
+drop. Guests name other nodes' actors by ``u64`` pids with a node slot in
+the high 16 bits (:class:`PidSlots`); the bridge is the router's
+``PidResolver``.
 
-What is not wired yet: guests *sending* to such a ``u64`` (the router
-resolves guest pids as local ids), remote links (the router's ``link`` is
-local only) and ``exit/2`` to a remote pid without a link (refused as
-``denied``).
+Inbound, the federation (after the peer's Cedar decision) calls the
+bridge's ``LocalNode`` methods, which reach the host's actors only through
+its public :class:`~hostkit.runtime._remote.RemotePort`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
 from .._errors import FederationError, NoProc
+from .._pid import Pid
 from ._errors import FederationConfigError, NodeUnreachable, SendBufferFull
 from ._identity import NodeId, PidSlots, RemotePid
 from ._local import NOCONNECTION, NOPROC
+from ._messages import Exit, Undeliverable
 from ._policy import CedarPeerPolicy
 
 if TYPE_CHECKING:
     from ..capabilities import Authorizer
     from ..runtime import Host
+    from ..runtime._remote import RemotePort
+    from ..runtime._remote_types import Signal
     from ._federation import Federation
+    from ._guestapi import GuestRemote
 
 log = logging.getLogger("hostkit.federation")
 
-FULL = "mailbox-full"
+FULL: Final = "mailbox-full"
 #: A call from a peer is cancelled after this long at most (its own timeout
 #: if shorter), so a guest that never answers cannot pile up pending calls.
-MAX_INBOUND_CALL_MS = 60_000
-_PRUNE_AT = 4096
-DENIED = "denied"
+MAX_INBOUND_CALL_MS: Final = 60_000
+_PRUNE_AT: Final = 4096
+DENIED: Final = "denied"
+#: What one queued signal costs against the link's send buffer besides its
+#: payload (its frame header and bookkeeping), so empty payloads are bounded too.
+SIGNAL_COST: Final = 64
+#: Signals that undo something: never refused for a full buffer.
+_CLEANUP: Final = frozenset({"unlink", "demonitor"})
 
 
 class HostBridge:
-    """The router's ``RemoteDelivery`` and the federation's ``LocalNode`` for one host.
+    """The router's ``RemoteDelivery`` and ``PidResolver`` and the
+    federation's ``LocalNode`` for one host.
 
     Made by :func:`open_host_federation`.
     """
@@ -56,25 +70,21 @@ class HostBridge:
     federation: Federation
 
     def __init__(self, host: Host) -> None:
-        from .._frames import frame
-        from .._pid import ExitReason, Pid
-        from ..runtime._actors import Waiter
-
-        self._frame = frame
-        self._ExitReason = ExitReason
-        self._Pid = Pid
-        self._Waiter = Waiter
         self.host = host
         self.closed = False
         self.slots = PidSlots()
-        self._router = host._router
-        self._links = host._sched.links
+        self.port: RemotePort = host.remote_port()
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.get_ident()
         self._calls: dict[int, RemotePid] = {}  # our call ref -> the callee it went to
         # exits of remote actors linked to this host itself (pid 0)
         self._host_exits: dict[RemotePid, tuple[str, str]] = {}
         self._host_waiters: dict[RemotePid, Callable[[str, str], None]] = {}
+        # signals from scheduler threads, waiting for the Trio thread
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[Signal, int]] = deque()
+        self._queued: dict[str, int] = {}  # node -> bytes queued for it
+        self._scheduled = False
 
     async def wait_host_link(self, remote: RemotePid) -> tuple[str, str]:
         """Wait for the exit signal of ``remote``, linked to this host itself
@@ -98,39 +108,84 @@ class HostBridge:
             self._host_waiters.pop(remote, None)
         return box[0]
 
-    def guest_pid(self, wire: int) -> Any:
+    # ------------------------------------------------ PidResolver (any thread)
+
+    def guest_pid(self, wire: int) -> Pid | None:
         """The ``Pid`` a guest means by ``wire`` (a u64 with a node slot in the
-        high 16 bits), or None if it names no node this host has seen. For the
-        router, to resolve guests' remote pids (not wired yet)."""
+        high 16 bits), or None if it names no node boot this host has seen."""
         try:
             decoded = self.slots.decode(wire)
         except FederationConfigError:
             return None
         if isinstance(decoded, int):
-            return self._Pid(decoded, self.host.node, self.host.creation)
-        return self._Pid(decoded.id, decoded.node, decoded.creation)
+            return Pid(decoded, self.host.node, self.host.creation)
+        return Pid(decoded.id, decoded.node, decoded.creation)
+
+    def guest_wire(self, pid: Pid) -> int:
+        """The ``u64`` a guest sees for another node's ``pid``; 0 (the host,
+        which no guest can message) if it cannot be encoded (all 65,535
+        slots used, or an id past 48 bits)."""
+        try:
+            return self.slots.encode(RemotePid(pid.node, pid.creation, pid.id))
+        except FederationConfigError:
+            return 0
 
     # ------------------------------------------------ outbound (any thread)
 
-    def route(self, signal: Any) -> str | None:
-        """``RemoteDelivery.route``: hand a signal for another node to its link."""
+    def route(self, signal: Signal) -> str | None:
+        """``RemoteDelivery.route``: queue a signal for another node's link."""
         target = signal.target
         link = self.federation._up.get(target.node)
         if link is None or link.peer is None or link.peer.creation != target.creation:
             return NOPROC
-        if signal.kind == "exit":
-            return DENIED  # exit/2 to a remote pid without a link: not supported
-        if link.connection.buffered >= link.connection.config.send_buffer:
-            return FULL
-        if signal.kind == "send" and link.connection.credit_left(target.id) == 0:
-            return FULL  # the remote mailbox has not drained our casts (credit)
-        if threading.get_ident() == self._thread:
-            self._route_now(signal)
-        else:
-            self._token.run_sync_soon(self._route_now, signal)
+        cost = len(signal.payload) + SIGNAL_COST
+        conn = link.connection
+        on_trio = threading.get_ident() == self._thread
+        with self._lock:
+            queued = self._queued.get(target.node, 0)
+            if signal.kind not in _CLEANUP and conn.buffered + queued >= conn.config.send_buffer:
+                return FULL
+            if signal.kind == "send" and conn.credit_left(target.id) == 0:
+                return FULL  # the remote mailbox has not drained our casts (credit)
+            if on_trio and not self._queue:
+                queued = -1  # nothing ahead of it: route now, in order
+            else:
+                self._queued[target.node] = queued + cost
+                self._queue.append((signal, cost))
+                if not self._scheduled and not on_trio:
+                    self._scheduled = True
+                    try:
+                        self._token.run_sync_soon(self._drain)
+                    except trio.RunFinishedError:
+                        self._scheduled = False
+        if on_trio:
+            if queued == -1:
+                self._route_now(signal)
+            else:
+                self._drain()
         return None
 
-    def _route_now(self, signal: Any) -> None:
+    def _drain(self) -> None:
+        """Carry out the queued signals in order (on the Trio thread)."""
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._scheduled = False
+                    return
+                batch = list(self._queue)
+                self._queue.clear()
+                for signal, cost in batch:
+                    node = signal.target.node
+                    left = self._queued.get(node, 0) - cost
+                    if left > 0:
+                        self._queued[node] = left
+                    else:
+                        self._queued.pop(node, None)
+            for signal, _ in batch:
+                if not self.closed:
+                    self._route_now(signal)
+
+    def _route_now(self, signal: Signal) -> None:
         fed = self.federation
         target = RemotePid(signal.target.node, signal.target.creation, signal.target.id)
         sender = signal.sender.id
@@ -140,10 +195,11 @@ class HostBridge:
                     fed.send(target, sender, signal.payload)
                 case "call":
                     if len(self._calls) >= _PRUNE_AT:  # drop calls the router gave up on
-                        pending = self._router.calls
-                        self._calls = {r: t for r, t in self._calls.items() if r in pending}
+                        pending = self.port.call_pending
+                        self._calls = {r: t for r, t in self._calls.items() if pending(r)}
                     self._calls[signal.ref] = target
-                    fed.call(target, sender, signal.ref, signal.payload, timeout_ms=0)
+                    timeout = signal.timeout_ms
+                    fed.call(target, sender, signal.ref, signal.payload, timeout_ms=timeout)
                 case "monitor":
                     fed.monitor(sender, target, signal.ref)
                 case "demonitor":
@@ -152,45 +208,69 @@ class HostBridge:
                     fed.link(sender, target)
                 case "unlink":
                     fed.unlink(sender, target)
+                case "exit":
+                    self._exit(target, sender, signal.payload.decode(errors="replace"))
         except (NodeUnreachable, NoProc, SendBufferFull) as exc:
             reason = (
-                NOCONNECTION if isinstance(exc, NodeUnreachable)
-                else FULL if isinstance(exc, SendBufferFull) else NOPROC
+                NOCONNECTION
+                if isinstance(exc, NodeUnreachable)
+                else FULL
+                if isinstance(exc, SendBufferFull)
+                else NOPROC
             )
             self._failed(signal, target, reason)
 
-    def _failed(self, signal: Any, target: RemotePid, reason: str) -> None:
+    def _exit(self, target: RemotePid, sender: int, reason: str) -> None:
+        """``exit/2`` to another node's actor: over the link if there is
+        one, else as a bare exit signal the target's node decides on
+        (``hostkit:federation#exit``)."""
+        from .._pid import ExitReason
+
+        kind, detail = (reason, "") if reason in ExitReason.KINDS else ("error", reason)
+        if kind == "kill":
+            kind, detail = "killed", "exit signal 'kill'"
+        if not self.federation.exit(sender, target, kind, detail):
+            self.federation._checked(target).send_reply(
+                Exit(sender, target.id, kind, detail[:4096])
+            )
+
+    def _failed(self, signal: Signal, target: RemotePid, reason: str) -> None:
         if signal.kind == "call":
             self._calls.pop(signal.ref, None)
-            self._router.remote_reply(signal.ref, None, (reason, None))
+            self.port.resolve_call(signal.ref, None, (reason, None))
         elif signal.kind == "send":
             self.undeliverable(signal.sender.id, target, 0, reason)
         elif signal.kind == "link":
-            self.exit_signal(target, signal.sender.id, reason, "")
+            self.exit_signal(target, signal.sender.id, NOCONNECTION, reason)
+        elif signal.kind == "monitor":
+            self.port.down(signal.ref, NOCONNECTION, reason)
 
     # ----------------------------------------------- inbound (LocalNode)
 
-    def _actor(self, pid: int) -> Any:
-        return self._router.actors.get(pid)
+    def _wire(self, pid: RemotePid) -> int | None:
+        """``pid`` as a guest ``u64``; None if no u64 can carry it (an id past
+        48 bits, which a hostile peer can name, or no slot left)."""
+        try:
+            return self.slots.encode(pid)
+        except FederationConfigError:
+            return None
 
     def deliver(self, sender: RemotePid | int, target: int, payload: bytes) -> str | None:
-        actor = self._actor(target)
-        if actor is None:
-            return NOPROC
-        if len(payload) > self._router.max_size:
-            return "too-large"
-        wire = sender if isinstance(sender, int) else self.slots.encode(sender)
-        code: str | None = self._router.push(actor, self._frame(b"c", wire, 0, payload))
-        return code
+        wire = sender if isinstance(sender, int) else self._wire(sender)
+        if wire is None:
+            return DENIED  # the target could never answer or name its sender
+        return self.port.deliver(wire, target, payload)
 
     def deliver_call(
         self, sender: RemotePid, target: int, ref: int, payload: bytes, timeout_ms: int
     ) -> str | None:
-        def done(waiter: Any) -> None:
-            self._token.run_sync_soon(self._call_done, sender, target, ref, waiter)
+        def done(value: bytes | None, error: Any) -> None:
+            self._token.run_sync_soon(self._call_done, sender, target, ref, value)
 
-        waiter = self._Waiter(target, on_done=done)
-        code, local_ref = self._router.start_call(None, target, payload, waiter, timeout_ms)
+        wire = self._wire(sender)
+        if wire is None:
+            return DENIED
+        code, local_ref = self.port.start_call(wire, target, payload, done, timeout_ms)
         if code is not None:
             return str(code)
         # the caller's node owns the timeout; this bounds what a caller that
@@ -201,16 +281,14 @@ class HostBridge:
 
     async def _expire(self, ref: int, timeout_ms: int) -> None:
         await trio.sleep(timeout_ms / 1000)
-        self._router.cancel_call(ref)
+        self.port.cancel_call(ref)
 
-    def _call_done(self, sender: RemotePid, target: int, ref: int, waiter: Any) -> None:
+    def _call_done(self, sender: RemotePid, target: int, ref: int, value: bytes | None) -> None:
         try:
-            if waiter.value is not None:
-                self.federation.reply(sender, target, ref, waiter.value)
+            if value is not None:
+                self.federation.reply(sender, target, ref, value)
             else:
                 link = self.federation.link_to(sender.node)
-                from ._messages import Undeliverable
-
                 link.send_reply(Undeliverable(sender.id, target, ref, NOPROC))
         except (NodeUnreachable, NoProc):
             pass  # the caller's node is gone: its call fails there with noconnection
@@ -218,18 +296,15 @@ class HostBridge:
     def deliver_reply(self, sender: RemotePid, target: int, ref: int, payload: bytes) -> None:
         if self._calls.get(ref) == sender:  # only the callee it went to may answer
             del self._calls[ref]
-            self._router.remote_reply(ref, payload)
+            self.port.resolve_call(ref, payload)
 
     def undeliverable(self, sender: int, target: RemotePid, tag: int, reason: str) -> None:
         if self._calls.get(tag) == target:
             del self._calls[tag]
-            self._router.remote_reply(tag, None, (reason, None))
+            self.port.resolve_call(tag, None, (reason, None))
             return
-        actor = self._actor(sender)
-        if actor is not None:
-            wire = self.slots.encode(target)
-            self._router.push(actor, self._frame(b"u", wire, tag, reason.encode()), system=True)
-        else:  # host code's casts return once handed over: log the refusal
+        if not self.port.undeliverable(sender, self._wire(target) or 0, tag, reason):
+            # host code's casts return once handed over: log the refusal
             log.info("cast from %s to %s was not delivered: %s", sender, target, reason)
 
     def whereis(self, name: str) -> int | None:
@@ -237,13 +312,12 @@ class HostBridge:
         return None if pid is None else pid.id
 
     def is_alive(self, pid: int) -> bool:
-        return self._actor(pid) is not None
+        return self.port.is_alive(pid)
 
     def mailbox_length(self, pid: int) -> int | None:
         """Frames in local ``pid``'s mailbox (None: no such actor), so links
         grant a peer credit back as the mailbox drains."""
-        actor = self._actor(pid)
-        return None if actor is None else len(actor.mailbox)
+        return self.port.mailbox_length(pid)
 
     def exit_signal(self, sender: RemotePid, target: int, kind: str, detail: str) -> None:
         if target == 0:  # a link to this host itself (spawn_link by host code)
@@ -255,13 +329,10 @@ class HostBridge:
                     self._host_exits.pop(next(iter(self._host_exits)))
                 self._host_exits[sender] = (kind, detail)
             return
-        actor = self._actor(target)
-        if actor is not None:
-            pid = self._Pid(sender.id, sender.node, sender.creation)
-            self._links.exit_signal(actor, pid, self._ExitReason(kind, detail))
+        self.port.exit_signal(Pid(sender.id, sender.node, sender.creation), target, kind, detail)
 
     def down(self, target: RemotePid, watcher: int, ref: int, kind: str, detail: str) -> None:
-        self._links.remote_down(ref, target.id, self._ExitReason(kind, detail))
+        self.port.down(ref, kind, detail)
 
     async def spawn(
         self,
@@ -291,18 +362,24 @@ class HostBridge:
         for ref, target in list(self._calls.items()):
             if target.node == node.name:
                 del self._calls[ref]
-                self._router.remote_reply(ref, None, (NOCONNECTION, None))
+                self.port.resolve_call(ref, None, (NOCONNECTION, None))
 
     def exited(self, pid: Any, reason: Any) -> None:
-        """The host's exit hook (any thread): tell the federation on its thread."""
+        """The host's exit hook (any thread): tell the federation on its thread,
+        after every signal the actor queued before it ended."""
         if self.closed:
             return
         if threading.get_ident() == self._thread:
+            self._drain()
             self.federation.local_exited(pid.id, reason.kind, reason.detail)
         else:
-            self._token.run_sync_soon(
-                self.federation.local_exited, pid.id, reason.kind, reason.detail
-            )
+            with suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._exited_now, pid.id, reason.kind, reason.detail)
+
+    def _exited_now(self, pid: int, kind: str, detail: str) -> None:
+        if not self.closed:
+            self._drain()
+            self.federation.local_exited(pid, kind, detail)
 
 
 def host_peer_policy(
@@ -322,17 +399,17 @@ def host_peer_policy(
     """
     from ..capabilities import Entity
 
-    router = host._router
-    identity_of = getattr(host._capabilities, "identity_of", None)  # the Gate has it
+    port = host.remote_port()
 
     def entity(component: Any) -> Entity:
-        if identity_of is not None:
-            return Entity.plugin(identity_of(component))
+        identity = port.identity_of(component)  # None without a capability gate
+        if identity is not None:
+            return Entity.plugin(identity)
         return Entity.plugin(component.name)
 
     def plugin_of_pid(pid: int) -> Entity | None:
-        actor = router.actors.get(pid)
-        return None if actor is None else entity(actor.component)
+        component = port.component_of(pid)
+        return None if component is None else entity(component)
 
     def plugin_of_component(name: str, digest: str) -> Entity | None:
         component = host.components.get(name)
@@ -366,7 +443,9 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
     its actors.
 
     Takes the keyword arguments of :func:`open_federation` except ``local``
-    (``authenticator``, ``transport``, ``policy``, ...). Without ``audit``,
+    (``authenticator``, ``transport``, ``policy``, ...), and ``guest_remote``:
+    a :class:`GuestRemote` (registered on the host's gate) to serve guests'
+    ``hostkit:federation/remote`` calls through this federation. Without ``audit``,
     federation events (connect, refuse, down, drop) go to the host's event
     stream, and so to its audit log.
 
@@ -375,20 +454,24 @@ async def open_host_federation(host: Host, **kwargs: Any) -> AsyncIterator[Feder
     """
     from ._federation import open_federation
 
+    guest_remote: GuestRemote | None = kwargs.pop("guest_remote", None)
     bridge = HostBridge(host)
-    router = host._router
     kwargs.setdefault("audit", _HostRecorder(host))
     async with open_federation(
         host.node, creation=host.creation, local=bridge, **kwargs
     ) as federation:
         bridge.federation = federation
-        router.remote = bridge
+        port = host.attach_remote(bridge, bridge)
         host.add_exit_hook(bridge.exited)
+        if guest_remote is not None:
+            guest_remote.bind(bridge)
         try:
             yield federation
         finally:
-            router.remote = None
+            port.detach()
             bridge.closed = True
+            if guest_remote is not None:
+                guest_remote.bind(None)
 
 
 class RemoteActorExited(FederationError):

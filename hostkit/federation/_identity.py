@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -100,6 +101,10 @@ class PidSlots:
     def __init__(self) -> None:
         self._slot_of: dict[NodeId, int] = {}
         self._node_of: list[NodeId | None] = [None]
+        # encode runs on scheduler threads too (guests' lookups): one
+        # allocation at a time; decode reads without it (list appends and
+        # dict sets are atomic, and a slot is published only once complete)
+        self._lock = threading.Lock()
 
     def encode(self, pid: RemotePid) -> int:
         """The guest-visible ``u64`` for ``pid``, allocating a slot if needed.
@@ -113,13 +118,17 @@ class PidSlots:
         node = pid.node_id
         slot = self._slot_of.get(node)
         if slot is None:
-            if len(self._node_of) > MAX_SLOT:
-                raise FederationConfigError(
-                    f"no node slot left for {node}: {MAX_SLOT} node boots seen; restart the host"
-                )
-            slot = len(self._node_of)
-            self._node_of.append(node)
-            self._slot_of[node] = slot
+            with self._lock:
+                slot = self._slot_of.get(node)
+                if slot is None:
+                    if len(self._node_of) > MAX_SLOT:
+                        raise FederationConfigError(
+                            f"no node slot left for {node}: {MAX_SLOT} node boots seen; "
+                            "restart the host"
+                        )
+                    slot = len(self._node_of)
+                    self._node_of.append(node)
+                    self._slot_of[node] = slot
         return slot << LOCAL_ID_BITS | pid.id
 
     def decode(self, wire: int) -> RemotePid | int:

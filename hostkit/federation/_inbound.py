@@ -3,14 +3,17 @@
 Every request from a peer is first a :class:`PeerPolicy` decision with the
 peer as principal; a denied or failed request is answered (Undeliverable,
 Exit, Down, Spawned or WhereisReply with a reason), never silently dropped.
-Exits and DOWNs are only accepted for links and monitors that exist here.
+Exits and DOWNs are only accepted for links and monitors that exist here;
+an exit signal between actors that are not linked (Erlang's ``exit/2``) is
+carried out only if the peer's policy allows ``hostkit:federation#exit`` on
+the target (denied by default, audited like every decision).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._identity import NodeId, RemotePid
+from ._identity import LOCAL_ID_MASK, NodeId, RemotePid
 from ._local import EXIT_KINDS, NOPROC
 from ._messages import (
     ActorMessage,
@@ -36,6 +39,7 @@ from ._messages import (
 )
 from ._policy import (
     CALL,
+    EXIT,
     LINK,
     MONITOR,
     PG_JOIN,
@@ -104,7 +108,9 @@ def dispatch(fed: Federation, link: LinkDriver, peer: NodeId, message: ActorMess
         case Undeliverable(sender=sender, target=target, tag_=tag, reason=reason_text):
             local.undeliverable(sender, remote(target), tag, reason_text)
         case Link(sender=sender, target=target):
-            if not allows(peer, LINK, LocalActor(target), {}):
+            # a sender no guest u64 can carry could never be named by the
+            # exit signals it would send: refused like a denied link
+            if sender > LOCAL_ID_MASK or not allows(peer, LINK, LocalActor(target), {}):
                 link.send_reply(Exit(target, sender, "denied"))
             elif not local.is_alive(target):
                 link.send_reply(Exit(target, sender, NOPROC))
@@ -113,7 +119,9 @@ def dispatch(fed: Federation, link: LinkDriver, peer: NodeId, message: ActorMess
         case Unlink(sender=sender, target=target):
             fed._forget_link(target, remote(sender))
         case Exit(sender=sender, target=target, reason=kind, detail=detail):
-            if fed._forget_link(target, remote(sender)):
+            linked = fed._forget_link(target, remote(sender))
+            # not linked: Erlang's exit/2, if the peer's policy allows it
+            if linked or (target != 0 and allows(peer, EXIT, LocalActor(target), {})):
                 local.exit_signal(remote(sender), target, *exit_kind(kind, detail))
         case Monitor(watcher=watcher, target=target, ref=ref):
             if not allows(peer, MONITOR, LocalActor(target), {}):

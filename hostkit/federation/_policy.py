@@ -28,6 +28,7 @@ CALL: Final = "hostkit:plugin/process#call"
 SPAWN: Final = "hostkit:plugin/process#spawn"
 WHEREIS: Final = "hostkit:plugin/process#whereis"
 LINK: Final = "hostkit:federation#link"
+EXIT: Final = "hostkit:federation#exit"
 MONITOR: Final = "hostkit:federation#monitor"
 PG_JOIN: Final = "hostkit:federation#pg-join"
 PG_PUBLISH: Final = "hostkit:federation#pg-publish"
@@ -51,8 +52,25 @@ SCHEMA_FRAGMENT: Final = """\
 //   hostkit:plugin/process#whereis (stock) look up a registered name
 //   hostkit:federation#link        link a remote actor with a local one
 //   hostkit:federation#monitor     monitor a local actor from a remote one
+//   hostkit:federation#exit        an exit signal to a local actor it is not linked with
 //   hostkit:federation#pg-join     announce members of a process group here
 //   hostkit:federation#pg-publish  deliver a message to a group's local members
+//
+// And what a local plugin does to another node's actors (the sending side's
+// decision; the receiving node decides again with this node as principal).
+// The principal is the Plugin, the resource the target's Node::"<name>":
+//
+//   hostkit:federation#remote-send     cast to an actor on that node
+//   hostkit:federation#remote-call     call an actor on that node
+//   hostkit:federation#remote-link     link with an actor on that node
+//   hostkit:federation#remote-monitor  monitor an actor on that node
+//
+// And the host functions of the WIT interface hostkit:federation/remote
+// (principal the Plugin, resource the Node; context: the scalar parameters):
+//
+//   hostkit:federation/remote#node-of  the node of a pid (`target`)
+//   hostkit:federation/remote#whereis  look up a name registered on that node
+//   hostkit:federation/remote#spawn    start a component on that node
 
 // A process group (Erlang pg), named by its group name. `name` equals the id.
 entity ProcessGroup {
@@ -73,6 +91,15 @@ action "hostkit:federation#monitor" appliesTo {
   context: {}
 };
 
+// Erlang's exit/2 from a remote actor (or host) to a local actor it is not
+// linked with; the resource is the target's Plugin. Exit signals over a
+// link need no decision (the link was decided).
+action "hostkit:federation#exit" appliesTo {
+  principal: [Node],
+  resource: [Plugin],
+  context: {}
+};
+
 // `members`: how many memberships the peer announces in one message.
 action "hostkit:federation#pg-join" appliesTo {
   principal: [Node],
@@ -85,6 +112,61 @@ action "hostkit:federation#pg-publish" appliesTo {
   principal: [Node],
   resource: [ProcessGroup],
   context: { size: Long }
+};
+
+// `size`: payload bytes.
+action "hostkit:federation#remote-send" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: { size: Long }
+};
+
+// `size`: payload bytes; `timeout_ms`: the caller's timeout.
+action "hostkit:federation#remote-call" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: { size: Long, timeout_ms: Long }
+};
+
+action "hostkit:federation#remote-link" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: {}
+};
+
+action "hostkit:federation#remote-monitor" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: {}
+};
+
+// `target`: the guest's u64 pid (values above 2^63 are refused by Cedar,
+// so the call is denied: no node has such pids).
+action "hostkit:federation/remote#node-of" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: { target: Long }
+};
+
+action "hostkit:federation/remote#whereis" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: { node: String, name: String, timeout_ms: Long }
+};
+
+// `args`: the init arguments (a string the guest chose); `link`: spawn_link
+// (then hostkit:federation#remote-link is decided too).
+action "hostkit:federation/remote#spawn" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: {
+    node: String,
+    component: String,
+    digest: String,
+    args: String,
+    link: Bool,
+    timeout_ms: Long
+  }
 };
 """
 

@@ -21,7 +21,9 @@ Inside a guest this package is bundled as the top-level ``hostkit_guest``::
 Guests built against ``hostkit:host/full-plugin`` reach the stock host
 functions through ``hostkit_guest.host`` (``host.files_read(path)``,
 ``host.kv_set(key, value)``, ``host.http_request("GET", url)``...), and an
-application's own WIT API through :func:`app_api`. Refusals raise
+application's own WIT API through :func:`app_api`, and other nodes through
+``hostkit_guest.remote`` (pids of other nodes, ``{name, node}`` lookup,
+spawn on a named node). Refusals raise
 :class:`HostCallDenied`, other failures :class:`HostCallFailed`.
 
 Only the standard library and relative imports are used here, so the SDK
@@ -29,6 +31,7 @@ runs both inside the guest and (for tests) under plain CPython.
 """
 
 from . import _hostfns as host
+from . import _remote as remote
 from ._app import app_api as app_api
 from ._component import WitProcess as WitProcess
 from ._component import export as export
@@ -78,4 +81,5 @@ __all__ = [
     "encode_frames",
     "export",
     "host",
+    "remote",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import _remote
 from ._errors import CallFailed, RegisterFailed, SendFailed, SpawnFailed
 from ._hostfns import preload
 from ._server import GenServer, Runtime, actor
@@ -104,6 +105,7 @@ def export(server: type[GenServer] | Callable[[Any], Any]) -> type:
         )
 
     preload()  # at build time, so the snapshot holds the host-function bindings
+    _remote.preload()
     if isinstance(server, type) and issubclass(server, GenServer):
         cls: type[GenServer] = server
     elif callable(server):

@@ -37,6 +37,7 @@ from ._host_signals import HostSignals
 from ._process import ProcessImports
 from ._reaper import Reaper
 from ._registry import SpawnRefused as _Refused
+from ._remote import PidResolver, RemoteDelivery, RemotePort
 from ._router import FULL, refusal
 from ._scheduler import Scheduler
 from ._wasm import (
@@ -398,6 +399,28 @@ class Host(ComponentLoading, HostSignals):
     def add_exit_hook(self, hook: Callable[[Pid, ExitReason], None]) -> None:
         """Call ``hook(pid, reason)`` on every exit (from any thread)."""
         self._exit_hooks.append(hook)
+
+    def remote_port(self) -> RemotePort:
+        """The port through which remote delivery (federation) reaches this
+        host's actors: deliveries, calls, exit signals and DOWNs from other
+        nodes, through the router's checks and bounds."""
+        port: RemotePort | None = getattr(self, "_remote_port", None)
+        if port is None:
+            port = self._remote_port = RemotePort(self)
+        return port
+
+    def attach_remote(self, delivery: RemoteDelivery, resolver: PidResolver) -> RemotePort:
+        """Route other nodes' pids through ``delivery`` and decode guests'
+        node-slot pids with ``resolver`` (what ``open_host_federation`` does).
+
+        Returns:
+            :meth:`remote_port`; ``detach()`` it when done.
+
+        Raises:
+            RuntimeError: remote delivery is attached already.
+        """
+        self._check_thread("attach_remote")
+        return self.remote_port().attach(delivery, resolver)
 
     @property
     def pid(self) -> Pid:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from .._events import ActorKilled
 from .._pid import KILLED, ExitReason, Pid
 from ._handles import Monitor
-from ._router import Signal, refusal
+from ._router import refusal
 
 if TYPE_CHECKING:
     from ._actors import Actor
@@ -86,20 +86,27 @@ class HostSignals:
         """Link two actors (Erlang's rules; see docs/supervision.md). Host
         code is trusted: its links are not gated.
 
+        ``a`` is an actor of this host; ``b`` may be another node's actor
+        (with federation attached): if that node goes away, ``a`` receives
+        an exit signal ``noconnection``; if ``b`` is already dead, ``noproc``.
+
         Raises:
-            NoProc: either actor is not alive.
+            NoProc: ``a`` is not alive, ``b`` is not alive here, or ``b``'s
+                node is unreachable.
+            MailboxFull: the link to ``b``'s node pushes back.
         """
         self._check_thread("link")
-        other = self._router.local_id(b)
-        if other is None or self._sched.links.link(self._actor(a), other, gated=False):
-            raise refusal("noproc", b, self._router)
+        code = self._sched.links.link(self._actor(a), b, gated=False)
+        if code:
+            raise refusal(code, b, self._router)
 
     def unlink(self, a: Pid | int, b: Pid | int) -> None:
-        """Remove the link between ``a`` and ``b``, if any."""
+        """Remove the link between ``a`` and ``b`` (which may be another
+        node's actor), if any."""
         self._check_thread("unlink")
-        actor, other = self._lookup(a), self._router.local_id(b)
-        if actor is not None and other is not None:
-            self._sched.links.unlink(actor, other)
+        actor = self._lookup(a)
+        if actor is not None:
+            self._sched.links.unlink(actor, b)
 
     def monitor(self, pid: Pid | int) -> Monitor:
         """Monitor ``pid`` from host code; see :class:`Monitor`."""
@@ -113,13 +120,25 @@ class HostSignals:
         untrappable and ends the actor as ``killed``; otherwise a trapping
         actor receives an ``e`` frame, a normal reason is ignored (except
         ``shutdown`` from the host, which stops a non-trapping actor), and any
-        other reason ends the actor with it."""
+        other reason ends the actor with it.
+
+        ``pid`` may be another node's actor (with federation attached): the
+        signal crosses the link (``"kill"`` arrives as a trappable
+        ``killed``); unless a link joins it to the host, that node's policy
+        decides it (``hostkit:federation#exit``).
+
+        Raises:
+            NoProc: ``pid`` is on a node this host cannot reach.
+            MailboxFull: the link to that node pushes back.
+        """
         self._check_thread("exit")
         actor = self._lookup(pid)
         if actor is None:
             if isinstance(pid, Pid) and self._router.local_id(pid) is None:
-                text = str(reason).encode()
-                self._router.to_remote(Signal("exit", self.pid, pid, 0, text))
+                text = reason.kind if isinstance(reason, ExitReason) else str(reason)
+                code = self._router.remote_signal(None, "exit", pid, text.encode())
+                if code:
+                    raise refusal(code, pid, self._router)
             return
         links = self._sched.links
         if reason == "kill":

@@ -9,8 +9,17 @@
   callback) when the target exits; a dead or unknown target gives DOWN
   ``noproc`` at once, a pid of an unreachable node DOWN ``noconnection``.
 
+Across nodes: a link or monitor whose other end is another node's actor
+(a remote ``Pid``, or a guest ``u64`` with a node slot: ``Router.resolve``)
+is handed to federation as a signal; federation keeps the link, and its
+exit signals and DOWNs come back through :meth:`Links.exit_signal` and
+:meth:`Links.remote_down`, with the remote pid as the guest sees it (its
+slot-encoded ``u64``). Losing the node gives both ``noconnection``.
+
 A guest's link and monitor are capabilities: the router's gate decides them
-(``process#link``, ``process#monitor``) and the decision is audited. Exit
+(``process#link``, ``process#monitor``; ``hostkit:federation#remote-link``
+and ``#remote-monitor`` for another node's actor) and the decision is
+audited. Exit
 signals travel only over links (or come from host code), so the gate's
 decision at link time is what lets one actor's exit end another. Every exit
 caused by a signal names the pid that sent it (``ActorExited.cause``).
@@ -25,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .._frames import frame
 from .._pid import KILLED, ExitReason, Pid
 from ._actors import EXITED, Actor
-from ._router import DENIED, MAX_REASON_BYTES, NOPROC, Signal
+from ._router import DENIED, FULL, MAX_REASON_BYTES, NOPROC
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -41,7 +50,11 @@ class Links:
         self.router = sched.router
         self.actors = sched.registry.actors
         self._refs = count(1)
-        self.remote_monitors: dict[int, Any] = {}  # ref -> watcher, for another node's actor
+        # monitors on another node's actor: ref -> (watcher, the target as
+        # the watcher names it (a guest u64), the target); and the refs each
+        # watching actor holds, dropped (demonitored) when it exits
+        self.remote_monitors: dict[int, tuple[Any, int, Pid]] = {}
+        self._remote_refs: dict[int, set[int]] = {}
 
     def propagate(self, actor: Actor, reason: ExitReason) -> None:
         """Tell links and monitors that ``actor`` exited with ``reason``."""
@@ -49,6 +62,10 @@ class Links:
             links, actor.links = actor.links, set()
             watchers, actor.monitored_by = actor.monitored_by, {}
             mine, actor.monitoring = actor.monitoring, {}
+        for ref in self._remote_refs.pop(actor.id, ()):
+            entry = self.remote_monitors.pop(ref, None)
+            if entry is not None:
+                self.router.remote_signal(actor, "demonitor", entry[2], ref=ref, gated=False)
         payload = _reason_bytes(reason)
         for ref, target_id in mine.items():  # monitors this actor held die with it
             target = self.actors.get(target_id)
@@ -83,12 +100,24 @@ class Links:
         if untrappable:
             self.sched.kill(target, KILLED, cause=sender)
         elif target.trap_exit:
-            self.router.push(target, frame(b"e", sender.id, 0, _reason_bytes(reason)), system=True)
+            wire = self.router.guest_wire(sender)  # another node's pid: its slot-encoded u64
+            self.router.push(target, frame(b"e", wire, 0, _reason_bytes(reason)), system=True)
         elif not reason.is_normal or (reason.kind == "shutdown" and sender.id == 0):
             self.sched.kill(target, reason, cause=sender)
 
-    def link(self, actor: Actor, other_id: int, *, gated: bool = True) -> str | None:
-        """Link ``actor`` and ``other_id``; None, or the send-error name."""
+    def link(self, actor: Actor, other: Pid | int, *, gated: bool = True) -> str | None:
+        """Link ``actor`` and ``other`` (a local id, a guest ``u64``, or a
+        pid); None, or the send-error name. A link to another node's actor
+        is handed to federation (which answers a dead one with an exit
+        signal ``noproc``)."""
+        target = self.router.resolve(other)
+        if target is None:
+            return NOPROC
+        if isinstance(target, Pid):
+            return self.router.remote_signal(actor, "link", target, gated=gated) or None
+        return self._link_local(actor, target, gated)
+
+    def _link_local(self, actor: Actor, other_id: int, gated: bool) -> str | None:
         if other_id == actor.id:
             return None
         other = self.actors.get(other_id)
@@ -109,7 +138,16 @@ class Links:
             return NOPROC
         return None
 
-    def unlink(self, actor: Actor, other_id: int) -> None:
+    def unlink(self, actor: Actor, other: Pid | int) -> None:
+        target = self.router.resolve(other)
+        if target is None:
+            return
+        if isinstance(target, Pid):
+            self.router.remote_signal(actor, "unlink", target, gated=False)
+            return
+        self._unlink_local(actor, target)
+
+    def _unlink_local(self, actor: Actor, other_id: int) -> None:
         with actor.lock:
             actor.links.discard(other_id)
         other = self.actors.get(other_id)
@@ -123,13 +161,12 @@ class Links:
         the gate denies yields DOWN ``noproc`` too (the guest learns nothing
         about whether the target exists)."""
         ref = next(self._refs)
-        aid = self.router.local_id(target)
-        if aid is None:
-            assert isinstance(target, Pid)
-            me = watcher.pid if isinstance(watcher, Actor) else self.router.registry.pid(0)
-            self.remote_monitors[ref] = watcher
-            if self.router.to_remote(Signal("monitor", me, target, ref)):
-                self.remote_down(ref, target.id, ExitReason("noconnection"))
+        aid = self.router.resolve(target)
+        if aid is None:  # a guest u64 whose node slot names no node
+            self._down(watcher, ref, int(target), ExitReason("noproc"), b"noproc")
+            return ref
+        if isinstance(aid, Pid):
+            self._monitor_remote(watcher, ref, target, aid)
             return ref
         actor = self.actors.get(aid)
         gate = self.router.gate
@@ -154,8 +191,28 @@ class Links:
             self._down(watcher, ref, aid, ExitReason("noproc"), b"noproc")
         return ref
 
+    def _monitor_remote(
+        self, watcher: Actor | Callable[[ExitReason], None], ref: int, named: Pid | int, pid: Pid
+    ) -> None:
+        wire = int(named) if not isinstance(named, Pid) else self.router.guest_wire(pid)
+        actor = watcher if isinstance(watcher, Actor) else None
+        self.remote_monitors[ref] = (watcher, wire, pid)
+        if actor is not None:
+            self._remote_refs.setdefault(actor.id, set()).add(ref)
+        code = self.router.remote_signal(actor, "monitor", pid, ref=ref)
+        if code == DENIED:  # as for a local target: the watcher learns nothing
+            self.remote_down(ref, pid.id, ExitReason(NOPROC))
+        elif code == FULL:
+            self.remote_down(ref, pid.id, ExitReason("limit", "the link's send buffer is full"))
+        elif code:
+            self.remote_down(ref, pid.id, ExitReason("noconnection"))
+
     def demonitor(self, watcher: Actor, ref: int, flush: bool) -> bool:
         """A guest's demonitor: only its own monitors."""
+        remote = self.remote_monitors.get(ref)
+        if remote is not None and remote[0] is watcher:
+            self._forget_remote(ref)
+            self.router.remote_signal(watcher, "demonitor", remote[2], ref=ref, gated=False)
         with watcher.lock:
             target_id = watcher.monitoring.pop(ref, None)
             if flush:
@@ -168,7 +225,7 @@ class Links:
                         watcher.mailbox_bytes += len(f)
                     self.router.host_bytes += watcher.mailbox_bytes
         if target_id is None:
-            return False
+            return remote is not None and remote[0] is watcher
         target = self.actors.get(target_id)
         if target is not None:
             with target.lock:
@@ -178,15 +235,29 @@ class Links:
     def remote_down(self, ref: int, pid: int, reason: ExitReason) -> None:
         """Federation's half of a monitor on another node's actor: its DOWN
         (or ``noconnection`` when the node is lost)."""
-        watcher = self.remote_monitors.pop(ref, None)
-        if watcher is not None:
-            self._down(watcher, ref, pid, reason, _reason_bytes(reason))
+        entry = self._forget_remote(ref)
+        if entry is not None:
+            watcher, wire, _ = entry
+            self._down(watcher, ref, wire, reason, _reason_bytes(reason))
+
+    def _forget_remote(self, ref: int) -> tuple[Any, int, Pid] | None:
+        entry = self.remote_monitors.pop(ref, None)
+        if entry is not None and isinstance(entry[0], Actor):
+            refs = self._remote_refs.get(entry[0].id)
+            if refs is not None:
+                refs.discard(ref)
+                if not refs:
+                    del self._remote_refs[entry[0].id]
+        return entry
 
     def host_demonitor(self, target: Pid, ref: int) -> bool:
         """Host code's demonitor (the host's DOWN is a callback: nothing to flush)."""
         aid = self.router.local_id(target)
         if aid is None:
-            return self.remote_monitors.pop(ref, None) is not None
+            entry = self._forget_remote(ref)
+            if entry is not None:
+                self.router.remote_signal(None, "demonitor", entry[2], ref=ref, gated=False)
+            return entry is not None
         actor = self.actors.get(aid)
         if actor is None:
             return False

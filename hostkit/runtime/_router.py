@@ -14,9 +14,16 @@ Routing one signal is always the same steps, in this order:
    pid of another node goes to the :class:`RemoteDelivery` seam; with none
    attached it is ``noproc`` (and a monitor on it gets DOWN
    ``noconnection``). A pid of an earlier boot of this node is ``noproc``.
+   A guest names pids as a ``u64`` (the WIT ``pid``): the high 16 bits are
+   a *node slot* (0: this node), decoded by the :class:`PidResolver` that
+   federation attaches next to the seam (:meth:`resolve`). Without one, or
+   for a slot it never handed out, a non-zero slot names nothing
+   (``noproc``) -- never a local actor.
 2. **check** it: the payload size, then the capability gate
    (:class:`ProcessGate`, decided and audited in ``hostkit.capabilities``)
-   for a guest sender. Host code is trusted and not gated.
+   for a guest sender -- for another node's pid too (``check_remote_*``:
+   the sending side's decision; the receiving node decides again). Host
+   code is trusted and not gated.
 3. **bound** it: the target's mailbox in frames *and* bytes, and the host's
    byte budget over all mailboxes. Ordinary frames past a bound are refused
    (``mailbox-full``, nothing enqueued). *System* frames -- ``u``, ``p``,
@@ -53,7 +60,6 @@ which bounds it and, when it is due, pushes an ``i`` system frame back.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from .._errors import CapabilityDenied, MailboxFull, MessageTooLarge, NoProc
@@ -61,6 +67,7 @@ from .._events import LimitReached, ProtocolViolation
 from .._frames import FrameError, frame, iter_frames
 from .._pid import NORMAL, SHUTDOWN, ExitReason, Pid
 from ._actors import EXITED, IDLE, QUEUED, Actor, Waiter
+from ._remote_types import LOCAL_ID_BITS, PidResolver, RemoteDelivery, Signal
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -102,32 +109,18 @@ class ProcessGate(Protocol):
 
     def check_log(self, actor: Actor, level: str, size: int) -> str | None: ...
 
+    # A guest's signal to another node's actor: the sending side's decision
+    # (the receiving node decides again with the sender's node as principal).
 
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """A signal for another node, as the router hands it to federation."""
+    def check_remote_send(self, sender: Actor, target: Pid, size: int) -> str | None: ...
 
-    kind: str  # "send", "call", "link", "unlink", "monitor", "demonitor", "exit"
-    sender: Pid
-    target: Pid
-    ref: int = 0
-    payload: bytes = b""
+    def check_remote_call(
+        self, sender: Actor, target: Pid, size: int, timeout_ms: int
+    ) -> str | None: ...
 
+    def check_remote_link(self, actor: Actor, target: Pid) -> str | None: ...
 
-class RemoteDelivery(Protocol):
-    """The seam where federation plugs remote delivery into the router.
-
-    ``route`` is called, on any thread, for every signal whose target is a
-    pid of another node. It returns None once the signal is handed to the
-    link to that node, or a ``send-error`` name (``noproc`` when the node is
-    unknown or unreachable, ``mailbox-full`` when its link pushes back,
-    ``denied``). It must not block. A ``call`` signal carries the ref the
-    router drew; the reply comes back through :meth:`Router.remote_reply`.
-    A ``monitor`` signal carries the monitor ref; its DOWN comes back
-    through ``Links.remote_down``.
-    """
-
-    def route(self, signal: Signal) -> str | None: ...
+    def check_remote_monitor(self, actor: Actor, target: Pid) -> str | None: ...
 
 
 def refusal(code: str, target: Pid | int, router: Router) -> Exception:
@@ -176,6 +169,7 @@ class Router:
         self._rand_at = 0
         self.gate: ProcessGate | None = None
         self.remote: RemoteDelivery | None = None
+        self.resolver: PidResolver | None = None
 
     # -- 1. resolve --------------------------------------------------------------
     def is_local(self, pid: Pid) -> bool:
@@ -196,6 +190,30 @@ class Router:
             return pid.id if self.is_local(pid) else None
         return int(pid)
 
+    def resolve(self, to: Pid | int) -> int | Pid | None:
+        """The local actor id ``to`` names (an int), another node's
+        :class:`Pid`, or None when it names nothing (a guest ``u64`` whose
+        node slot no attached :class:`PidResolver` knows)."""
+        if isinstance(to, Pid):
+            return to.id if self.is_local(to) else to
+        wire = int(to)
+        if not wire >> LOCAL_ID_BITS:
+            return wire
+        resolver = self.resolver
+        if resolver is None:
+            return None
+        pid = resolver.guest_pid(wire)
+        if pid is None or self.is_local(pid):
+            return None  # a slot never decodes to a local actor
+        return pid
+
+    def guest_wire(self, pid: Pid) -> int:
+        """The ``u64`` a guest sees for ``pid`` (its id when local)."""
+        if self.is_local(pid):
+            return pid.id
+        resolver = self.resolver
+        return 0 if resolver is None else resolver.guest_wire(pid)
+
     def to_remote(self, signal: Signal) -> str:
         """Hand a signal for another node to federation; a send-error name
         or ``""`` once handed over."""
@@ -203,6 +221,44 @@ class Router:
         if remote is None or signal.target.node == self.node:
             return NOPROC
         return remote.route(signal) or ""
+
+    def remote_signal(
+        self,
+        sender: Actor | None,
+        kind: str,
+        target: Pid,
+        payload: bytes = b"",
+        ref: int = 0,
+        timeout_ms: int = 0,
+        *,
+        gated: bool = True,
+    ) -> str:
+        """A signal from host code (``sender`` None, or ``gated=False`` for
+        what host code does on an actor's behalf) or a guest (decided by the
+        gate's ``check_remote_*``) to another node's actor: ``""`` once
+        handed to federation, else the send-error name."""
+        gate = self.gate
+        if gated and sender is not None and gate is not None:
+            if kind == "send":
+                why = gate.check_remote_send(sender, target, len(payload))
+            elif kind == "call":
+                why = gate.check_remote_call(sender, target, len(payload), timeout_ms)
+            elif kind == "link":
+                why = gate.check_remote_link(sender, target)
+            elif kind == "monitor":
+                why = gate.check_remote_monitor(sender, target)
+            else:  # unlink, demonitor: undoing what was allowed
+                why = None
+            if why is not None:
+                return DENIED
+        return self.to_remote(Signal(kind, self._pid_of(sender), target, ref, payload, timeout_ms))
+
+    def _send_wire(self, sender: Actor | None, wire: int, payload: bytes) -> str | None:
+        """A cast to a ``u64`` with a node slot (the rare path of `send`)."""
+        target = self.resolve(wire)
+        if not isinstance(target, Pid):
+            return NOPROC
+        return self.remote_signal(sender, "send", target, payload) or None
 
     # -- 3 + 4. bound and push ----------------------------------------------------
     def push(
@@ -296,10 +352,12 @@ class Router:
             return TOO_LARGE
         if type(to) is Pid:  # inline local_id: this is the hottest path
             if to.node and (to.creation != self.creation or to.node != self.node):
-                return self.to_remote(Signal("send", self._pid_of(sender), to, 0, payload)) or None
+                return self.remote_signal(sender, "send", to, payload) or None
             aid = to.id
         else:
             aid = int(to)
+            if aid >> LOCAL_ID_BITS:  # a node slot: another node's actor, or nothing
+                return self._send_wire(sender, aid, payload)
         me = 0 if sender is None else sender.id
         target = self.actors.get(aid)
         if target is None:
@@ -341,15 +399,19 @@ class Router:
         payload: bytes,
         waiter: Waiter,
         timeout_ms: int = 0,
+        caller: int = 0,
     ) -> tuple[str | None, int]:
         """Enqueue a call; the reply resolves ``waiter``. Returns the
-        send-error name (None when enqueued) and the call's ref."""
+        send-error name (None when enqueued) and the call's ref. ``caller``
+        is the pid the callee sees when ``sender`` is None (0, the host, or
+        a remote caller's guest-visible ``u64``)."""
         if len(payload) > self.max_size:
             return TOO_LARGE, 0
-        aid = self.local_id(to)
+        aid = self.resolve(to)
         if aid is None:
-            assert isinstance(to, Pid)
-            return self._remote_call(sender, to, payload, waiter)
+            return NOPROC, 0
+        if isinstance(aid, Pid):
+            return self._remote_call(sender, aid, payload, waiter, timeout_ms)
         target = self.actors.get(aid)
         if target is None:
             return NOPROC, 0
@@ -364,7 +426,7 @@ class Router:
         self.calls[ref] = waiter
         target.calls.add(ref)
         code = self.push(
-            target, frame(b"q", 0 if sender is None else sender.id, ref, payload), urgent=True
+            target, frame(b"q", caller if sender is None else sender.id, ref, payload), urgent=True
         )
         if code is not None:
             self.calls.pop(ref, None)
@@ -376,14 +438,14 @@ class Router:
         return None, ref
 
     def _remote_call(
-        self, sender: Actor | None, to: Pid, payload: bytes, waiter: Waiter
+        self, sender: Actor | None, to: Pid, payload: bytes, waiter: Waiter, timeout_ms: int
     ) -> tuple[str | None, int]:
         if self.remote is None or to.node == self.node:
             return NOPROC, 0
         waiter.target = REMOTE
         ref = self.new_ref(REMOTE)
         self.calls[ref] = waiter
-        code = self.to_remote(Signal("call", self._pid_of(sender), to, ref, payload))
+        code = self.remote_signal(sender, "call", to, payload, ref, timeout_ms)
         if code:
             self.calls.pop(ref, None)
             return code, 0
@@ -399,6 +461,9 @@ class Router:
         if waiter is None or waiter.target != REMOTE:
             return False
         self.calls.pop(ref, None)
+        if error is not None and error[1] is None:  # a bare reason: as a guest's call-error
+            why = error[0]
+            error = ("send", why) if why in (NOPROC, FULL, TOO_LARGE, DENIED) else ("exited", why)
         waiter.resolve(payload, error)
         return True
 
@@ -465,7 +530,11 @@ class Router:
                     if size > max_size:
                         code: str | None = TOO_LARGE
                     elif target is None:
-                        code = NOPROC
+                        code = (
+                            self._send_wire(actor, pid, out[start:end])
+                            if pid >> LOCAL_ID_BITS
+                            else NOPROC
+                        )
                     elif gate is not None and gate.check_send(actor, target, size) is not None:
                         code = DENIED
                     else:  # reuse the header's length field
