@@ -200,7 +200,7 @@ def test_a_malformed_batch_stops_with_a_protocol_violation() -> None:
 def test_unhandled_calls_and_casts_crash_like_otp() -> None:
     rt, _ = started(GenServer)
     [stop] = run(rt, call(1, 1, "1"))
-    assert stop.payload.startswith("handle_call raised NotImplementedError: GenServer does not")
+    assert stop.payload.startswith("handle_call raised UnhandledMessage: GenServer does not")
 
 
 def test_init_failures_become_the_spawn_error() -> None:

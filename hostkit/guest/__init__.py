@@ -44,6 +44,7 @@ from ._errors import RegisterFailed as RegisterFailed
 from ._errors import SendFailed as SendFailed
 from ._errors import SpawnFailed as SpawnFailed
 from ._errors import StopGuest as StopGuest
+from ._errors import UnhandledMessage as UnhandledMessage
 from ._frames import Frame as Frame
 from ._frames import FrameError as FrameError
 from ._frames import decode_frames as decode_frames
@@ -74,6 +75,7 @@ __all__ = [
     "SendFailed",
     "SpawnFailed",
     "StopGuest",
+    "UnhandledMessage",
     "WitProcess",
     "actor",
     "app_api",

@@ -9,6 +9,7 @@
     ├── CallFailed            call() got no reply
     ├── SpawnFailed           spawn_now() failed
     ├── RegisterFailed        register() was refused
+    ├── UnhandledMessage      a GenServer got a call or cast it has no handler for
     └── HostCallFailed        a host function (files, http, kv, ...) returned its error
         └── HostCallDenied    ... and the error is `denied`: a policy refused the call
 """
@@ -25,6 +26,7 @@ __all__ = [
     "SendFailed",
     "SpawnFailed",
     "StopGuest",
+    "UnhandledMessage",
 ]
 
 
@@ -39,6 +41,14 @@ class StopGuest(Exception):
 
 class GuestError(Exception):
     """Base of the SDK's errors."""
+
+
+class UnhandledMessage(GuestError):
+    """A :class:`GenServer` got a call or a cast and does not override the
+    handler for it. Like OTP's ``gen_server`` (which crashes on an
+    unexpected call), the actor stops with ``"handle_call raised
+    UnhandledMessage: ..."``: override ``handle_call``/``handle_cast`` to
+    accept it."""
 
 
 class MessageError(GuestError, ValueError):

@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple, Protocol
 
-from ._errors import MessageError, SendFailed, StopGuest
+from ._errors import MessageError, SendFailed, StopGuest, UnhandledMessage
 from ._frames import FrameError, decode_frames, encode_frame
 from ._timers import check_tag, timer_info, timer_payload
 
@@ -125,11 +125,11 @@ class GenServer:
     def handle_call(self, msg: Any, from_: From) -> Any:
         """Answer a call: the return value is the reply. Return
         :data:`NOREPLY` to answer later with :meth:`reply`."""
-        raise NotImplementedError(f"{type(self).__name__} does not handle calls (got {msg!r:.200})")
+        raise UnhandledMessage(f"{type(self).__name__} does not handle calls (got {msg!r:.200})")
 
     def handle_cast(self, msg: Any) -> None:
         """Handle a cast (a message that expects no reply)."""
-        raise NotImplementedError(f"{type(self).__name__} does not handle casts (got {msg!r:.200})")
+        raise UnhandledMessage(f"{type(self).__name__} does not handle casts (got {msg!r:.200})")
 
     def handle_info(self, kind: str, msg: Any) -> None:
         """Handle a system message. ``kind`` is
