@@ -4,6 +4,7 @@ the Linker with hostkit's own imports and every bound host function."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import threading
 import time
@@ -19,6 +20,7 @@ from wasmtime import component as wc
 from ..._errors import ComponentLoadError
 from .._wittypes import WitFunc
 from ._cache import ComponentCache, fingerprint
+from . import _capi
 from ._capi import first_lines, noop_finalizer
 from ._compile import CompileLimits, CompileProgress, compile_in_worker
 from ._layout import Layout, count_layout
@@ -29,10 +31,12 @@ from ._process import (
     PROCESS_FUNCTIONS,
     PROCESS_IFACE,
     PROCESS_SIGNATURES,
+    SUSPENDING_PROCESS_FUNCTIONS,
     TYPES_IFACE,
     ProcessApi,
     process_callbacks,
 )
+from ._guard import GuestFault, Pending, PendingSlots
 from ._types import describe_func
 from ._values import _PLANS as PLANS
 from ._values import HOST_FUNCS, func_plan, generic_host_call, host_func_ids
@@ -44,6 +48,7 @@ __all__ = [
     "ImportRefused",
     "ImportResolver",
     "Limits",
+    "Suspender",
     "WasmEngine",
     "host_function_table",
 ]
@@ -59,7 +64,12 @@ class HostFunction:
     ``interface`` is the full interface name as the component imports it
     (``"acme:game/world@1.0.0"``), ``name`` the function (``"spawn-monster"``).
     ``impl(inst, *args)`` receives wasmtime-py's Python values for the
-    arguments and returns the result value in the same representation.
+    arguments and returns the result value in the same representation, or
+    an *awaitable* of it (e.g. it is an ``async def``): the guest's call then
+    suspends without holding a scheduler thread while the awaitable runs as
+    a task on the host's Trio loop, and resumes with its value (lowered and
+    range-checked exactly like a value returned directly) or its exception
+    (mapped like one raised directly).
     """
 
     interface: str
@@ -72,6 +82,20 @@ class HostFunction:
 #: function) at load; the capability gate implements it with pluggy hooks.
 #: ``func_type`` is wasmtime's; :func:`describe_func` turns it into plain data.
 ImportResolver = Callable[[str, str, Any], Callable[..., Any] | None]
+
+
+class Suspender:
+    """Runs what a suspended guest call waits on. The scheduler installs
+    its own (``WasmEngine.suspender``); this default has no event loop."""
+
+    def block(self, inst: Any, pending: Pending) -> None:
+        """Wait on this thread until ``pending`` is resolved (a call that
+        must not yield the thread: ``init``, ``terminate``).
+
+        Raises:
+            GuestFault: it cannot be waited for, or the call's deadline passed.
+        """
+        raise GuestFault("host-error", f"{pending.label}: no event loop to run it on")
 
 
 class ImportRefused(Exception):
@@ -217,6 +241,11 @@ class WasmEngine:
         self.max_component_bytes = max_component_bytes
         self.wasi = wasi
         self._tick = tick_seconds
+        #: an activation's slice: the epoch callback yields the thread after it
+        self.slice_seconds = tick_seconds
+        #: the cap on pending async host calls across the engine's instances
+        self.pending_slots = PendingSlots(10_000)
+        self.suspender = Suspender()
         self._ticker_stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._api = process_api
@@ -247,6 +276,13 @@ class WasmEngine:
             HOST_FUNCS.pop(fid, None)
             PLANS.pop(fid, None)
 
+    def set_slice(self, seconds: float) -> None:
+        """Yield the thread every ``seconds`` of guest execution: the epoch
+        ticker then ticks at least that often (its period is re-read every
+        tick)."""
+        self.slice_seconds = seconds
+        self._tick = min(self._tick, seconds)
+
     def _tick_loop(self) -> None:
         while not self._ticker_stop.wait(self._tick):
             self.engine.increment_epoch()
@@ -261,11 +297,15 @@ class WasmEngine:
                 pass
             with root.add_instance(PROCESS_IFACE) as proc:
                 for name, cb in self._callbacks.items():
-                    self._add_raw(proc, name, cb, 0)
+                    if name in SUSPENDING_PROCESS_FUNCTIONS:
+                        self._add_raw_async(proc, name, cb, 0)
+                    else:
+                        self._add_raw(proc, name, cb, 0)
             for iface, funcs in self._host_funcs.items():
                 with root.add_instance(iface) as inst:
                     for name, hf in funcs.items():
-                        self._add_raw(inst, name, generic_host_call, self._fid(hf))
+                        # any of them may return an awaitable: all are async
+                        self._add_raw_async(inst, name, generic_host_call, self._fid(hf))
         return linker
 
     def _fid(self, hf: HostFunction) -> int:
@@ -286,6 +326,18 @@ class WasmEngine:
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)
+
+    @staticmethod
+    def _add_raw_async(inst: Any, name: str, cb: Any, data: int) -> None:
+        """An import that may suspend the guest (see ``_guard.async_firewall``).
+        A linker with one makes every Store it instantiates "async": every
+        call must then go through the ``*_async`` C API, as `Instance` does."""
+        raw = name.encode()
+        err = _capi.add_func_async(inst.ptr(), raw, len(raw), cb, data, noop_finalizer)
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(
+                ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
+            )
 
     def provides(self, interface: str, function: str) -> bool:
         if interface == PROCESS_IFACE:
