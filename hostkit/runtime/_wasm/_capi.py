@@ -263,5 +263,6 @@ POOL_SETTERS: dict[str, Any] = {
         ("max_tables_per_module", U32),
         ("max_memory_size", SIZE),
         ("table_elements", SIZE),
+        ("total_stacks", U32),
     )
 }

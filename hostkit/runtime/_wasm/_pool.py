@@ -86,6 +86,9 @@ def configure_engine(cfg: Any, pool: PoolSettings) -> None:
             ("max_tables_per_module", pool.per_component_tables),
             ("max_memory_size", pool.memory_bytes),
             ("table_elements", pool.table_elements),
+            # every guest call runs on a fiber stack from the pool, held while
+            # the call is in flight (yielded or suspended): one per actor
+            ("total_stacks", pool.instances),
         ):
             setters[name](conf, value)
         _capi.pool_strategy_set(ptr, conf)  # copies the settings
