@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 
 import hostkit
 from hostkit.runtime._wasm import Instance
@@ -42,7 +43,7 @@ async def test_an_async_host_function_runs_on_the_trio_loop_and_the_guest_gets_i
     seen: list[tuple[bool, bool, int]] = []
 
     async def fail(inst: Instance, x: int) -> int:
-        await trio.sleep(0)  # a real await: this is a Trio task
+        await trio.lowlevel.checkpoint()  # a real await: this is a Trio task
         seen.append(
             (
                 trio.lowlevel.current_trio_token() is token,
@@ -63,7 +64,7 @@ async def test_an_async_exception_ends_the_actor_like_a_sync_one(
     config: hostkit.HostConfig, wasm: dict[str, Path]
 ) -> None:
     async def fail_async(inst: Instance, x: int) -> int:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         raise ValueError("boom")
 
     def fail_sync(inst: Instance, x: int) -> int:
@@ -227,22 +228,22 @@ async def test_closing_the_host_with_pending_async_calls_ends_them_all(
             cancelled.append(x)
         raise AssertionError("unreachable")
 
-    async with trio.open_nursery() as nursery:
-        async with _host(config, fail, shutdown_timeout=0.2) as host:
-            host.add_exit_hook(lambda pid, reason: exits.__setitem__(pid.id, reason))
-            raiser = host.load(wasm["raiser"])
-            pids = [await host.spawn(raiser) for _ in range(3)]
-            for pid in pids:
+    # the host closes first (ending its actors), then the callers' nursery
+    async with trio.open_nursery() as nursery, _host(config, fail, shutdown_timeout=0.2) as host:
+        host.add_exit_hook(lambda pid, reason: exits.__setitem__(pid.id, reason))
+        raiser = host.load(wasm["raiser"])
+        pids = [await host.spawn(raiser) for _ in range(3)]
+        for pid in pids:
 
-                async def one(pid: hostkit.Pid = pid) -> None:
-                    try:
-                        await host.call(pid, "abcd", timeout=30)
-                    except hostkit.ActorExited as exc:
-                        failures.append(exc)
+            async def one(pid: hostkit.Pid = pid) -> None:
+                try:
+                    await host.call(pid, "abcd", timeout=30)
+                except hostkit.ActorExited as exc:
+                    failures.append(exc)
 
-                nursery.start_soon(one)
-            await _until(lambda: host.engine.pending_slots.used == 3)
-        # closed: every suspended actor ended, every coroutine cancelled
+            nursery.start_soon(one)
+        await _until(lambda: host.engine.pending_slots.used == 3)
+    # closed: every suspended actor ended, every coroutine cancelled
     assert sorted(exits) == sorted(p.id for p in pids)
     assert {r.kind for r in exits.values()} == {"shutdown"}
     assert cancelled == [4, 4, 4]

@@ -8,6 +8,7 @@ tests fail by timing out rather than by a close race.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import queue
 import threading
 import time
@@ -28,9 +29,9 @@ from hostkit.runtime._wasm import (
     Instance,
     Limits,
     WasmEngine,
+    _capi,
     current_instance,
 )
-from hostkit.runtime._wasm import _capi
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -236,7 +237,7 @@ def test_a_call_resumed_on_alternating_threads_thousands_of_times(
     yields = sum(1 for _, s in polls if s == YIELDED)
     assert yields >= 3000, yields
     assert len({ident for ident, _ in polls}) == 2
-    switches = sum(1 for a, b in zip(polls, polls[1:], strict=False) if a[0] != b[0])
+    switches = sum(1 for a, b in itertools.pairwise(polls) if a[0] != b[0])
     assert switches == len(polls) - 1  # every poll ran on the other thread
     # x: 4 -> 13 -> 40 -> 121, each host call on its own instance
     assert inst.take_outbox() == frame(b"r", 1, 7, b"121")

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 SPAWNING, IDLE, QUEUED, RUNNING, EXITED, SUSPENDED = range(6)
 _STATE_NAMES: Final = ("spawning", "idle", "queued", "running", "exited", "suspended")
 
+
 class Waiter:
     """A pending call's reply slot, resolved from any thread."""
 

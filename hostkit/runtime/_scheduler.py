@@ -57,19 +57,13 @@ cannot buy itself fresh budgets.
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import logging
-import os
 import queue
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
-
-import trio
+from typing import TYPE_CHECKING, Final
 
 from .._events import ActorExited, ActorSpawned, HostEvent, SpawnRefused
 from .._pid import KILLED, ExitReason, Pid
@@ -79,16 +73,19 @@ from ._links import Links
 from ._registry import Registry
 from ._registry import SpawnRefused as _Refused
 from ._router import Router
+from ._suspend import Suspensions
 from ._timers import Timers
 from ._wasm import (
     DONE,
-    SUSPENDED as CALL_SUSPENDED,
     CompiledComponent,
     GuestFault,
     Instance,
     Pending,
 )
-from ._wasm._guard import PendingSlots, close_awaitable
+from ._wasm import (
+    SUSPENDED as CALL_SUSPENDED,
+)
+from ._wasm._guard import PendingSlots
 
 if TYPE_CHECKING:
     from ._host import Host
@@ -97,7 +94,6 @@ log = logging.getLogger("hostkit.runtime")
 _WAKE: Final = object()  # put on the shared queue: "look at the priority deque"
 _STEAL_POLL: Final = 0.02  # an idle thread looks for stranded local work this often
 _get_ident = threading.get_ident
-_TRIO_THREADS = (os.path.join("trio", "_threads.py"),)
 
 
 class Scheduler:
@@ -130,10 +126,7 @@ class Scheduler:
         self.timers = Timers(self.router, cfg.max_timers_per_actor)
         self.closing = False
         self._causes: dict[int, Pid] = {}  # actor id -> the pid whose signal is ending it
-        # (due, seq, pending, actor): when to wake a SUSPENDED actor regardless
-        self._sleepers: list[tuple[float, int, Pending, Actor]] = []
-        self._sleep_lock = threading.Lock()
-        self._sleep_seq = itertools.count()
+        self.suspensions = Suspensions(self)
         self.yields = 0  # activations that ended at a slice (diagnostics)
         self.migrations = 0  # in-flight calls resumed on another thread (diagnostics)
 
@@ -179,10 +172,11 @@ class Scheduler:
         flush = self.host._flush_deferred
         get = self._global.get
         urgent = self.urgent
-        sleepers = self._sleepers
+        sleepers = self.suspensions.sleepers
+        wake_due = self.suspensions.wake_due
         while True:
             if sleepers and sleepers[0][0] <= time.monotonic():
-                self._wake_due()
+                wake_due()
             if urgent:
                 try:
                     actor = urgent.popleft()
@@ -261,50 +255,17 @@ class Scheduler:
 
     def waits_for(self, aid: int, me: int) -> bool:
         """Whether actor ``aid`` waits in ``process.call``, directly or down
-        a chain of such calls, for actor ``me`` (a call from ``me`` to
-        ``aid`` would then wait for itself)."""
-        for _ in range(256):
-            actor = self.actors.get(aid)
-            if actor is None or not actor.waiting_on:
-                return False
-            aid = actor.waiting_on
-            if aid == me:
-                return True
-        return True  # a chain that long: treat as a cycle
+        a chain of such calls, for actor ``me``."""
+        return self.suspensions.waits_for(aid, me)
 
     def waits_on_trio(self, actor: Actor) -> bool:
-        """Whether ``actor``'s activation is parked in a host function that
-        waits for the Trio thread (``trio.from_thread``), or is suspended in
-        an async host function whose task is the current Trio task (or its
-        ancestor): anything Trio then asks of that actor would wait for
-        itself."""
-        if actor.state == SUSPENDED:
-            inst = actor.instance
-            pending = inst.guard.pending if inst is not None else None
-            task = pending.task if pending is not None else None
-            if task is None:
-                return False
-            try:
-                current: Any = trio.lowlevel.current_task()
-            except RuntimeError:
-                return False
-            for _ in range(64):
-                if current is None:
-                    return False
-                if current is task:
-                    return True
-                nursery = current.parent_nursery
-                current = nursery.parent_task if nursery is not None else None
-            return False
-        tid = actor.thread
-        if not tid or actor.state != RUNNING:
-            return False
-        frame = sys._current_frames().get(tid)
-        while frame is not None:
-            if frame.f_code.co_filename.endswith(_TRIO_THREADS):
-                return True
-            frame = frame.f_back
-        return False
+        """Whether anything Trio asks of ``actor`` now would wait for itself
+        (see `Suspensions.waits_on_trio`)."""
+        return self.suspensions.waits_on_trio(actor)
+
+    def block(self, inst: Instance, pending: Pending) -> None:
+        """The engine's ``Suspender``: see `Suspensions.block`."""
+        self.suspensions.block(inst, pending)
 
     # -- spawning --------------------------------------------------------------
     def new_actor(self, component: CompiledComponent, init_args: bytes, depth: int = 0) -> Actor:
@@ -440,9 +401,7 @@ class Scheduler:
             actor.state = RUNNING
             inst = actor.instance
             resuming = inst is not None and inst.in_flight
-            stopping = actor.reason is not None or (
-                actor.stop_reason is not None and not resuming
-            )
+            stopping = actor.reason is not None or (actor.stop_reason is not None and not resuming)
             if not stopping and not resuming:
                 batch = self.router.take(actor, cfg.batch_size)
         if stopping:  # asked to stop or killed: no more deliveries
@@ -494,7 +453,7 @@ class Scheduler:
         if pending is not None:
             pending.wake = lambda: self.wake(actor)
             if pending.awaitable is not None and pending.cancel is None:
-                self._launch(pending, self.post)
+                self.suspensions.launch(pending, self.post)
         with actor.lock:
             if actor.reason is None:
                 if pending is None:
@@ -506,9 +465,7 @@ class Scheduler:
                     self._promote(actor)
                 else:
                     actor.state = SUSPENDED
-                    with self._sleep_lock:
-                        entry = (pending.due, next(self._sleep_seq), pending, actor)
-                        heapq.heappush(self._sleepers, entry)
+                    self.suspensions.sleep(actor, pending)
                 return
         # killed while it ran: its call is dropped, never resumed
         self.exit(actor, actor.reason)
@@ -529,78 +486,6 @@ class Scheduler:
             if actor.state == SUSPENDED:
                 actor.state = QUEUED
                 self._promote(actor)
-
-    def _wake_due(self) -> None:
-        """Wake SUSPENDED actors whose due time came (a timeout, a deadline)."""
-        now = time.monotonic()
-        while True:
-            with self._sleep_lock:
-                if not self._sleepers or self._sleepers[0][0] > now:
-                    return
-                _, _, pending, actor = heapq.heappop(self._sleepers)
-            if pending.done:
-                continue
-            with actor.lock:
-                inst = actor.instance
-                if actor.state == SUSPENDED and inst is not None and inst.guard.pending is pending:
-                    actor.state = QUEUED
-                    self._promote(actor)
-
-    # -- async host functions: their awaitables run as Trio tasks ---------------
-    def _launch(self, pending: Pending, post: Callable[[Callable[[], None]], None]) -> None:
-        """Run ``pending.awaitable`` as a task on the host's Trio loop;
-        ``pending.cancel`` cancels it (from any thread)."""
-        scopes: list[trio.CancelScope] = []
-
-        def cancel_on_trio() -> None:
-            for scope in scopes:
-                scope.cancel()
-
-        def start() -> None:  # on the Trio thread
-            aw, pending.awaitable = pending.awaitable, None
-            if pending.done:  # dropped before it started: none of it runs
-                close_awaitable(aw)
-                return
-            scope = trio.CancelScope()
-            scopes.append(scope)
-            trio.lowlevel.spawn_system_task(
-                _await_pending, pending, aw, scope, name=f"hostkit: {pending.label}"
-            )
-
-        pending.cancel = lambda: post(cancel_on_trio)
-        post(start)
-
-    def _post_now(self, fn: Callable[[], None]) -> None:
-        try:
-            self.host._token.run_sync_soon(fn)
-        except trio.RunFinishedError:
-            pass
-
-    def block(self, inst: Instance, pending: Pending) -> None:
-        """Wait on this thread for ``pending`` (a call that must not yield:
-        ``init``, ``terminate``), until the call's deadline.
-
-        Raises:
-            GuestFault: killed or past the deadline meanwhile.
-        """
-        event = threading.Event()
-        pending.wake = event.set
-        if pending.awaitable is not None and pending.cancel is None:
-            self._launch(pending, self._post_now)
-        guard = inst.guard
-        while not pending.done:
-            left = guard.deadline - time.monotonic()
-            if left <= 0 or guard.killed:
-                break
-            event.wait(min(left, _STEAL_POLL))
-        if not pending.done:
-            guard.abort = (
-                ("killed", "killed while waiting in a host function")
-                if guard.killed
-                else ("deadline", f"activation ran past its deadline waiting in {pending.label}")
-            )
-            inst.abandon()
-            raise inst._fault_from_text("")
 
     def _finish_quietly(self, actor: Actor, error: str | None) -> None:
         if error is not None:
@@ -687,22 +572,3 @@ class Scheduler:
         self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))
         self.links.propagate(actor, reason)
         self.host.actor_exited(actor, reason)
-
-
-async def _await_pending(pending: Pending, aw: Any, scope: trio.CancelScope) -> None:
-    """A suspended guest call's awaitable, as a Trio system task: whatever
-    happens ends in ``pending.resolve`` (nothing may escape a system task)."""
-    pending.task = trio.lowlevel.current_task()
-    try:
-        with scope:
-            value = await aw
-    except Exception as exc:  # mapped like a sync raise when the guest resumes
-        pending.resolve(None, exc)
-        return
-    except BaseException as exc:  # the Trio run itself is ending
-        pending.resolve(None, exc)
-        raise
-    if scope.cancelled_caught:  # dropped with its guest call: already resolved
-        pending.resolve(None, RuntimeError(f"{pending.label} was cancelled"))
-    else:
-        pending.resolve(value)

@@ -101,7 +101,7 @@ class Continuation(ctypes.Structure):
     """``wasmtime_async_continuation_t``: wasmtime polls ``callback(env)``
     until it returns true; then it reads the host function's results."""
 
-    _fields_ = [  # noqa: RUF012 (ctypes' own declaration style)
+    _fields_ = [
         ("callback", ContinuationCb),
         ("env", ctypes.c_void_p),
         ("finalizer", ctypes.c_void_p),  # void (*)(void*), NULL: nothing to free

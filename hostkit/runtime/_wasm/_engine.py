@@ -19,10 +19,11 @@ from wasmtime import component as wc
 
 from ..._errors import ComponentLoadError
 from .._wittypes import WitFunc
-from ._cache import ComponentCache, fingerprint
 from . import _capi
+from ._cache import ComponentCache, fingerprint
 from ._capi import first_lines, noop_finalizer
 from ._compile import CompileLimits, CompileProgress, compile_in_worker
+from ._guard import NoLoop, PendingSlots, Suspender
 from ._layout import Layout, count_layout
 from ._pool import PoolSettings, configure_engine
 from ._process import (
@@ -36,7 +37,6 @@ from ._process import (
     ProcessApi,
     process_callbacks,
 )
-from ._guard import GuestFault, Pending, PendingSlots
 from ._types import describe_func
 from ._values import _PLANS as PLANS
 from ._values import HOST_FUNCS, func_plan, generic_host_call, host_func_ids
@@ -48,7 +48,6 @@ __all__ = [
     "ImportRefused",
     "ImportResolver",
     "Limits",
-    "Suspender",
     "WasmEngine",
     "host_function_table",
 ]
@@ -82,20 +81,6 @@ class HostFunction:
 #: function) at load; the capability gate implements it with pluggy hooks.
 #: ``func_type`` is wasmtime's; :func:`describe_func` turns it into plain data.
 ImportResolver = Callable[[str, str, Any], Callable[..., Any] | None]
-
-
-class Suspender:
-    """Runs what a suspended guest call waits on. The scheduler installs
-    its own (``WasmEngine.suspender``); this default has no event loop."""
-
-    def block(self, inst: Any, pending: Pending) -> None:
-        """Wait on this thread until ``pending`` is resolved (a call that
-        must not yield the thread: ``init``, ``terminate``).
-
-        Raises:
-            GuestFault: it cannot be waited for, or the call's deadline passed.
-        """
-        raise GuestFault("host-error", f"{pending.label}: no event loop to run it on")
 
 
 class ImportRefused(Exception):
@@ -245,7 +230,7 @@ class WasmEngine:
         self.slice_seconds = tick_seconds
         #: the cap on pending async host calls across the engine's instances
         self.pending_slots = PendingSlots(10_000)
-        self.suspender = Suspender()
+        self.suspender: Suspender = NoLoop()
         self._ticker_stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._api = process_api

@@ -12,12 +12,13 @@ wasmtime gets a plain error; the caller re-raises after the call unwinds.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _capi
 
@@ -28,7 +29,9 @@ __all__ = [
     "GuestFault",
     "Guard",
     "Pending",
+    "NoLoop",
     "PendingSlots",
+    "Suspender",
     "ValueOutOfRange",
     "close_awaitable",
     "current_instance",
@@ -156,10 +159,31 @@ def close_awaitable(aw: Any) -> None:
     """Close a coroutine that will never be awaited (no warning, no code run)."""
     close = getattr(aw, "close", None)
     if close is not None:
-        try:
+        with contextlib.suppress(Exception):  # a hostile awaitable's close(): nothing to do
             close()
-        except Exception:  # a hostile awaitable's close(): nothing to do about it
-            pass
+
+
+class Suspender(Protocol):
+    """Runs what a suspended guest call waits on when the call must not
+    yield its thread. The scheduler installs itself as
+    ``WasmEngine.suspender``."""
+
+    def block(self, inst: Any, pending: Pending) -> None:
+        """Wait on this thread until ``pending`` is resolved (``init``,
+        ``terminate``).
+
+        Raises:
+            GuestFault: it cannot be waited for, or the call's deadline passed.
+        """
+        ...
+
+
+class NoLoop:
+    """The default `Suspender`: no event loop to run anything on."""
+
+    def block(self, inst: Any, pending: Pending) -> None:
+        close_awaitable(pending.awaitable)
+        raise GuestFault("host-error", f"{pending.label}: no event loop to run it on")
 
 
 class _Discarded(Exception):
@@ -345,10 +369,8 @@ def async_firewall(body: AsyncBody, lift: Lift) -> Any:
         except BaseException as exc:  # stash, never unwind into wasmtime
             _stash(exc)
             message = f"hostkit: host function raised {type(exc).__name__}"
-        try:
+        with contextlib.suppress(BaseException):  # nothing may unwind into wasmtime
             err_ret[0] = _capi.trap_error(message)
-        except BaseException:  # pragma: no cover - ctypes itself failed
-            pass
 
     return callback
 

@@ -75,12 +75,12 @@ class Instance:
         "_last_error",
         "_params",
         "_result",
-        "polled_on",
         "component",
         "guard",
         "guard_id",
         "host_call_budget",
         "owner",
+        "polled_on",
         "store",
     )
 
@@ -125,7 +125,7 @@ class Instance:
         self._ctx = store._context()
         self._params = (_capi.Val * 1)()
         self._result = _capi.Val()
-        self._inst = ffi.wasmtime_component_instance_t()
+        self._inst: Any = ffi.wasmtime_component_instance_t()
         self._arm(fuel, deadline)
         linker = engine.linker  # kept alive until the future is deleted
         self._func = linker
