@@ -263,10 +263,10 @@ class WasmEngine:
 
     def set_slice(self, seconds: float) -> None:
         """Yield the thread every ``seconds`` of guest execution: the epoch
-        ticker then ticks at least that often (its period is re-read every
-        tick)."""
+        ticker then ticks at least twice a slice (a slice ends at the first
+        tick past it; the period is re-read every tick)."""
         self.slice_seconds = seconds
-        self._tick = min(self._tick, seconds)
+        self._tick = min(self._tick, seconds / 2)
 
     def _tick_loop(self) -> None:
         while not self._ticker_stop.wait(self._tick):
