@@ -299,3 +299,35 @@ async def test_process_call_waits_without_holding_a_thread(
             assert await host.call(echo, "the one thread is free") == "the one thread is free"
             release.set()
         assert replies == ["5"]
+
+
+async def test_an_async_host_function_called_from_init_blocks_only_that_thread(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    async def fail(inst: Instance, x: int) -> int:
+        await trio.sleep(0.01)
+        return x * 10
+
+    async with _host(config, fail) as host:
+        pid = await host.spawn(host.load(wasm["preempt_initcall"]), "abc")
+        assert await host.call(pid, "?") == "30"
+
+
+async def test_an_async_host_function_that_never_completes_in_init_fails_the_spawn(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    cancelled = trio.Event()
+
+    async def fail(inst: Instance, x: int) -> int:
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    cfg = dataclasses.replace(config, activation_timeout=0.3)
+    async with hostkit.open_host(cfg, host_functions={HOOKS: {"fail": fail}}) as host:
+        with trio.fail_after(10), pytest.raises(hostkit.SpawnError, match="deadline"):
+            await host.spawn(host.load(wasm["preempt_initcall"]), "abc")
+        with trio.fail_after(10):
+            await cancelled.wait()
