@@ -264,7 +264,7 @@ class Instance:
         now = time.monotonic()
         if guard.killed:
             guard.abort = guard.abort or ("killed", "killed while suspended")
-        elif now > guard.deadline:
+        elif now >= guard.deadline:  # (a suspended call is woken at its deadline)
             guard.abort = guard.abort or ("deadline", "activation ran past its deadline")
         if guard.abort is not None or guard.host_exc is not None:
             self.abandon()
