@@ -244,3 +244,21 @@ def test_a_call_resumed_on_alternating_threads_thousands_of_times(
     assert len(seen) == 3 and all(ok for _, ok in seen)
     inst.drop()
     engine.close()
+
+
+async def test_a_large_pool_reserves_fiber_stacks_within_the_mapping_limit(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """Every guest call runs on a fiber stack and a Store keeps its last one,
+    so the pool reserves one per actor; each has a guard-page mapping, made
+    when the engine is built (wasmtime aborts the process if that fails)."""
+    from hostkit.runtime._wasm._pool import fiber_stacks
+
+    with open("/proc/sys/vm/max_map_count") as f:
+        limit = int(f.read())
+    assert fiber_stacks(1_000_000) <= (limit - 16_384) // 2
+    assert fiber_stacks(10) == 10
+    cfg = dataclasses.replace(config, pool_instances=100_000, max_memory_bytes=1 << 20)
+    async with hostkit.open_host(cfg) as host:  # before the bound: the process aborted here
+        pid = await host.spawn(host.load(wasm["echo"]))
+        assert await host.call(pid, "pooled") == "pooled"
