@@ -13,6 +13,7 @@ wasmtime gets a plain error; the caller re-raises after the call unwinds.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import math
 import threading
@@ -325,7 +326,9 @@ def async_firewall(body: AsyncBody, lift: Lift) -> Any:
     libraries that check how much stack is left (Cedar, through ``stacker``)
     misjudge a foreign stack, and the stack is small. So the callback only
     parks ``body`` on a `Pending` and hands wasmtime a continuation that
-    reports "not yet" (`resume_continuation`): the fiber suspends, the
+    reports "not yet" (``_capi.flag_continuation`` on the instance's
+    ``flag``, which ``Instance.step`` sets once the results are written):
+    the fiber suspends, the
     call's future returns "pending" to the thread polling it, and
     ``Instance.step`` runs ``body`` there, on the thread's own stack, then
     polls again. A body that returns a `Pending` of its own (an awaitable,
@@ -354,15 +357,16 @@ def async_firewall(body: AsyncBody, lift: Lift) -> Any:
     ) -> None:
         try:
             c = cont[0]
-            c.callback = _capi.ready_continuation
+            c.callback = _capi.flag_continuation
             inst = _enter_host_call()
+            flag = inst.flag
+            flag[0] = 0  # "not yet": the fiber suspends, the thread runs ``body``
+            c.env = ctypes.addressof(flag)
             fid = data or 0
             lifted = lift(fid, args, nargs)
             pending = Pending("host call", _nothing, inst.guard.deadline)
             pending.run = lambda: body(inst, fid, lifted, results)
             inst.guard.pending = pending
-            c.env = inst.guard_id
-            c.callback = resume_continuation
             return
         except Abort:
             message = "hostkit: host call aborted"
@@ -377,26 +381,3 @@ def async_firewall(body: AsyncBody, lift: Lift) -> Any:
 
 def _nothing(value: Any) -> None:
     return None
-
-
-@_capi.ContinuationCb  # type: ignore[untyped-decorator]
-def resume_continuation(env: Any) -> bool:
-    # Polled by wasmtime on the thread polling the guest's call, with
-    # TLS.inst set. True once the pending value is written into the results.
-    try:
-        guard = GUARDS.get(env or 0)
-        if guard is None:
-            return False
-        pending = guard.pending
-        if pending is None or not pending.done:
-            return False
-        if pending.error is not None:
-            if guard.host_exc is None and guard.abort is None:
-                guard.host_exc = pending.error
-            return False
-        guard.pending = None
-        pending.finish(pending.value)
-        return True
-    except BaseException as exc:  # stash; the scheduler drops the call
-        _stash(exc)
-        return False

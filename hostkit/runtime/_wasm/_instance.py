@@ -76,6 +76,7 @@ class Instance:
         "_params",
         "_result",
         "component",
+        "flag",
         "guard",
         "guard_id",
         "host_call_budget",
@@ -104,6 +105,8 @@ class Instance:
         self._func: Any = None
         self._err = ctypes.c_void_p()
         self._last_error = ""
+        # the continuation flag of suspending host calls (see _capi.flag_continuation)
+        self.flag = (ctypes.c_uint8 * 2)()
         self.polled_on = 0  # the thread that last polled a call (see the scheduler)
         refused = MAP_BUDGET.check()
         if refused is not None:
@@ -207,6 +210,9 @@ class Instance:
         TLS.inst = self  # on every poll: the call may resume on another thread
         self.polled_on = threading.get_ident()
         try:
+            pending = guard.pending
+            if pending is not None and pending.done and pending.run is None:
+                self._complete(pending)  # resumed after a suspension
             while True:
                 guard.slice_end = time.monotonic() + slice_s
                 if _capi.future_poll(future):
@@ -231,13 +237,14 @@ class Instance:
                     if guard.abort is not None or guard.host_exc is not None:
                         self.abandon()
                         raise self._fault_from_text("")
-                    if waits_on is None:
-                        pending.done = True  # results written: resume at once
+                    if waits_on is None:  # results written: resume at once
+                        guard.pending = None
+                        self.flag[0] = 1
                         continue
                     guard.pending = pending = waits_on
                 if not pending.done:
                     return SUSPENDED
-                # resolved already (a quick reply): resume at once
+                self._complete(pending)  # resolved already (a quick reply)
         finally:
             TLS.inst = prev
         self._future = None
@@ -253,6 +260,29 @@ class Instance:
         if guard.abort is not None:  # e.g. killed just as it returned
             raise self._fault_from_text("")
         return DONE
+
+    def _complete(self, pending: Pending) -> None:
+        """Write a resolved pending value into the suspended host call's
+        results (on this thread's stack) and let the guest go on; a failed
+        one drops the call, with the exit reason a failing sync import gets.
+
+        Raises:
+            GuestFault: the pending value failed, or cannot be lowered.
+        """
+        guard = self.guard
+        guard.pending = None
+        error = pending.error
+        if error is None:
+            try:
+                pending.finish(pending.value)
+            except BaseException as exc:  # e.g. a value its WIT type cannot hold
+                error = exc
+        if error is not None:
+            if guard.host_exc is None and guard.abort is None:
+                guard.host_exc = error
+            self.abandon()
+            raise self._fault_from_text("")
+        self.flag[0] = 1
 
     def resume(self) -> int:
         """Resume the call in flight (on any thread), unless it must end:
