@@ -69,6 +69,7 @@ class Guard:
         "host_exc",
         "killed",
         "pending",
+        "run",
         "slice_end",
         "suspendable",
     )
@@ -82,6 +83,8 @@ class Guard:
         self.slice_end = math.inf
         self.suspendable = False
         self.pending: Pending | None = None
+        #: a host function body the thread polling the call runs next
+        self.run: Callable[[], Pending | None] | None = None
 
 
 class Pending:
@@ -103,7 +106,6 @@ class Pending:
         "finish",
         "label",
         "on_timeout",
-        "run",
         "slot",
         "task",
         "value",
@@ -123,8 +125,6 @@ class Pending:
         self.cancel: Callable[[], None] | None = None  # cancels the Trio task, once it runs
         self.on_timeout: Callable[[], None] | None = None  # resolves it at ``due``
         self.task: Any = None  # the Trio task running ``awaitable``, once it runs
-        #: a host function body to run on the polling thread's own stack
-        self.run: Callable[[], Pending | None] | None = None
 
     def resolve(self, value: Any = None, error: BaseException | None = None) -> None:
         if self.done:
@@ -325,7 +325,7 @@ def async_firewall(body: AsyncBody, lift: Lift) -> Any:
     calls run wasm on a stack of their own). Host code must not: native
     libraries that check how much stack is left (Cedar, through ``stacker``)
     misjudge a foreign stack, and the stack is small. So the callback only
-    parks ``body`` on a `Pending` and hands wasmtime a continuation that
+    parks ``body`` on the guard (``Guard.run``) and hands wasmtime a continuation that
     reports "not yet" (``_capi.flag_continuation`` on the instance's
     ``flag``, which ``Instance.step`` sets once the results are written):
     the fiber suspends, the
@@ -364,9 +364,7 @@ def async_firewall(body: AsyncBody, lift: Lift) -> Any:
             c.env = ctypes.addressof(flag)
             fid = data or 0
             lifted = lift(fid, args, nargs)
-            pending = Pending("host call", _nothing, inst.guard.deadline)
-            pending.run = lambda: body(inst, fid, lifted, results)
-            inst.guard.pending = pending
+            inst.guard.run = lambda: body(inst, fid, lifted, results)
             return
         except Abort:
             message = "hostkit: host call aborted"
@@ -377,7 +375,3 @@ def async_firewall(body: AsyncBody, lift: Lift) -> Any:
             err_ret[0] = _capi.trap_error(message)
 
     return callback
-
-
-def _nothing(value: Any) -> None:
-    return None

@@ -150,6 +150,7 @@ class Instance:
         guard.deadline = deadline
         guard.host_calls = 0
         guard.pending = None
+        guard.run = None
         if self._engine.fuel_enabled:
             _capi.set_fuel(self._ctx, fuel)
         _capi.set_deadline(self._ctx, 1)
@@ -211,7 +212,7 @@ class Instance:
         self.polled_on = threading.get_ident()
         try:
             pending = guard.pending
-            if pending is not None and pending.done and pending.run is None:
+            if pending is not None and pending.done:
                 self._complete(pending)  # resumed after a suspension
             while True:
                 guard.slice_end = time.monotonic() + slice_s
@@ -220,12 +221,9 @@ class Instance:
                 if guard.abort is not None or guard.host_exc is not None or guard.killed:
                     self.abandon()
                     raise self._fault_from_text("")
-                pending = guard.pending
-                if pending is None:
-                    return YIELDED
-                run = pending.run
+                run = guard.run
                 if run is not None:  # a host function: run it here, off the fiber
-                    pending.run = None
+                    guard.run = None
                     try:
                         waits_on = run()
                     except Abort:
@@ -238,10 +236,12 @@ class Instance:
                         self.abandon()
                         raise self._fault_from_text("")
                     if waits_on is None:  # results written: resume at once
-                        guard.pending = None
                         self.flag[0] = 1
                         continue
-                    guard.pending = pending = waits_on
+                    guard.pending = waits_on
+                pending = guard.pending
+                if pending is None:
+                    return YIELDED
                 if not pending.done:
                     return SUSPENDED
                 self._complete(pending)  # resolved already (a quick reply)
@@ -312,6 +312,7 @@ class Instance:
         if future is None:
             return
         self._future = None
+        self.guard.run = None
         pending, self.guard.pending = self.guard.pending, None
         if pending is not None:
             pending.discard()
