@@ -21,8 +21,14 @@ from wasmtime import _ffi as ffi
 _dll = ffi.dll
 
 
-def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
-    fn = _dll[name]  # indexing makes a fresh function object
+#: The same library for calls that run no guest code and return at once:
+#: they keep the GIL (a GIL release and re-acquire per call costs more than
+#: the call; an activation makes several).
+_quick_dll = ctypes.PyDLL(_dll._name)
+
+
+def _proto(name: str, restype: Any, *argtypes: Any, quick: bool = False) -> Any:
+    fn = (_quick_dll if quick else _dll)[name]  # indexing makes a fresh function object
     fn.restype = restype
     fn.argtypes = list(argtypes)
     return fn
@@ -32,10 +38,10 @@ VP = ctypes.c_void_p
 func_call = _proto(
     "wasmtime_component_func_call", VP, VP, VP, VP, ctypes.c_size_t, VP, ctypes.c_size_t
 )
-set_fuel = _proto("wasmtime_context_set_fuel", VP, VP, ctypes.c_uint64)
-set_deadline = _proto("wasmtime_context_set_epoch_deadline", None, VP, ctypes.c_uint64)
-bytevec_new = _proto("wasm_byte_vec_new", None, VP, ctypes.c_size_t, ctypes.c_char_p)
-val_delete = _proto("wasmtime_component_val_delete", None, VP)
+set_fuel = _proto("wasmtime_context_set_fuel", VP, VP, ctypes.c_uint64, quick=True)
+set_deadline = _proto("wasmtime_context_set_epoch_deadline", None, VP, ctypes.c_uint64, quick=True)
+bytevec_new = _proto("wasm_byte_vec_new", None, VP, ctypes.c_size_t, ctypes.c_char_p, quick=True)
+val_delete = _proto("wasmtime_component_val_delete", None, VP, quick=True)
 val_new = _proto("wasmtime_component_val_new", VP, VP)
 error_new = _proto("wasmtime_error_new", VP, ctypes.c_char_p)
 error_delete = _proto("wasmtime_error_delete", None, VP)
@@ -80,11 +86,13 @@ func_call_async = _proto(
     VP,
     ctypes.c_size_t,
     VP,
+    quick=True,  # only builds the future: nothing runs until it is polled
 )
 # bool wasmtime_call_future_poll(wasmtime_call_future_t *future);
 future_poll = _proto("wasmtime_call_future_poll", ctypes.c_bool, VP)
 # void wasmtime_call_future_delete(wasmtime_call_future_t *future);
-future_delete = _proto("wasmtime_call_future_delete", None, VP)
+# (an unfinished future's guest is unwound, none of it runs: quick as well)
+future_delete = _proto("wasmtime_call_future_delete", None, VP, quick=True)
 # wasmtime_call_future_t *wasmtime_component_linker_instantiate_async(
 #     const wasmtime_component_linker_t *linker, wasmtime_context_t *context,
 #     const wasmtime_component_t *component,
