@@ -416,10 +416,12 @@ class Scheduler:
             if resuming:
                 if inst.polled_on != me:
                     self.migrations += 1
+                    inst.polled_on = me
                 state = inst.resume()
             else:
                 lim: EffectiveLimits = actor.component.limits or self._default
                 inst.begin_deliver(batch, lim.fuel, time.monotonic() + lim.activation_timeout)
+                inst.polled_on = me
                 state = inst.step()
         except GuestFault as fault:
             actor.thread = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import threading
 import time
 from collections.abc import Callable
 from ctypes import byref, string_at
@@ -67,14 +66,17 @@ class Instance:
         "__weakref__",
         "_ctx",
         "_deliver",
+        "_deliver_ref",
         "_engine",
         "_err",
+        "_err_ref",
         "_func",
         "_future",
         "_inst",
         "_last_error",
         "_params",
         "_result",
+        "_result_ref",
         "component",
         "flag",
         "guard",
@@ -104,10 +106,11 @@ class Instance:
         self._future: int | None = None
         self._func: Any = None
         self._err = ctypes.c_void_p()
+        self._err_ref = byref(self._err)
         self._last_error = ""
         # the continuation flag of suspending host calls (see _capi.flag_continuation)
         self.flag = (ctypes.c_uint8 * 2)()
-        self.polled_on = 0  # the thread that last polled a call (see the scheduler)
+        self.polled_on = 0  # the thread that last ran a call (set by the scheduler)
         refused = MAP_BUDGET.check()
         if refused is not None:
             raise GuestFault("limit", refused)
@@ -128,6 +131,7 @@ class Instance:
         self._ctx = store._context()
         self._params = (_capi.Val * 1)()
         self._result = _capi.Val()
+        self._result_ref = byref(self._result)
         self._inst: Any = ffi.wasmtime_component_instance_t()
         self._arm(fuel, deadline)
         linker = engine.linker  # kept alive until the future is deleted
@@ -144,6 +148,7 @@ class Instance:
                 raise GuestFault("limit", full) from None
             raise
         self._deliver = self._lookup(component._deliver_idx)
+        self._deliver_ref: Any = byref(self._deliver)  # built once: the hot path
 
     def _arm(self, fuel: int, deadline: float) -> None:
         guard = self.guard
@@ -166,7 +171,7 @@ class Instance:
         call, if any, is cancelled)."""
         self.abandon()
         GUARDS.pop(self.guard_id, None)
-        self._deliver = None
+        self._deliver = self._deliver_ref = None
         self._inst = None
         self.store = None
 
@@ -185,15 +190,14 @@ class Instance:
         _capi.bytevec_new(byref(p0.of.string), len(arg), arg)
         self._err.value = None
         self._func = func
-        res = self._result
         self._future = _capi.func_call_async(
-            byref(func),
+            self._deliver_ref if func is self._deliver else byref(func),
             self._ctx,
             self._params,
             1,
-            byref(res) if want else None,
+            self._result_ref if want else None,
             1 if want else 0,
-            byref(self._err),
+            self._err_ref,
         )
 
     def step(self) -> int:
@@ -209,7 +213,6 @@ class Instance:
         slice_s = self._engine.slice_seconds if guard.suspendable else math.inf
         prev = getattr(TLS, "inst", None)
         TLS.inst = self  # on every poll: the call may resume on another thread
-        self.polled_on = threading.get_ident()
         try:
             pending = guard.pending
             if pending is not None and pending.done:
