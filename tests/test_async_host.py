@@ -331,3 +331,33 @@ async def test_an_async_host_function_that_never_completes_in_init_fails_the_spa
             await host.spawn(host.load(wasm["preempt_initcall"]), "abc")
         with trio.fail_after(10):
             await cancelled.wait()
+
+
+async def test_a_suspended_process_call_times_out_and_the_guest_gets_timeout(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    async def fail(inst: Instance, x: int) -> int:  # the callee never answers
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async with _host(config, fail) as host:
+        callee = await host.spawn(host.load(wasm["raiser"]))
+        spawner = await host.spawn(host.load(wasm["spawner"]))
+        with trio.fail_after(10):  # spawner's process.call has a 1 s timeout
+            reply = await host.call(spawner, f"relay:{callee.id:016x}hello", timeout=20)
+        assert reply == "error:1"  # call-error case 1: timeout
+        assert host.is_alive(spawner)
+        host.kill(callee)
+
+
+async def test_a_call_cycle_across_two_threads_is_a_deadlock_not_a_timeout(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    cfg = dataclasses.replace(config, scheduler_threads=2, activation_timeout=30.0)
+    async with hostkit.open_host(cfg) as host:
+        spawner = host.load(wasm["spawner"])
+        a, b = await host.spawn(spawner), await host.spawn(spawner)
+        # a calls b (a suspends), b calls a back: a cycle of waiting calls
+        with trio.fail_after(10):  # each process.call's own timeout is 1 s
+            reply = await host.call(a, f"relay:{b.id:016x}relay:{a.id:016x}hi", timeout=25)
+        assert reply == "error:3"  # call-error case 3: deadlock
