@@ -19,7 +19,13 @@ import hostkit
 
 @pytest.fixture
 async def small(config: hostkit.HostConfig) -> AsyncIterator[hostkit.Host]:
-    cfg = dataclasses.replace(config, mailbox_capacity=1, scheduler_threads=1)
+    # a spinner keeps the one thread (a slice as long as the deadline: no preemption)
+    cfg = dataclasses.replace(
+        config,
+        mailbox_capacity=1,
+        scheduler_threads=1,
+        slice_seconds=config.activation_timeout,
+    )
     async with hostkit.open_host(cfg) as host:
         yield host
 

@@ -256,7 +256,10 @@ async def test_process_log_is_escaped_decided_and_rate_limited(
 async def test_send_wait_waits_for_room(
     config: hostkit.HostConfig, wasm: dict[str, Path]
 ) -> None:
-    cfg = dataclasses.replace(config, scheduler_threads=1, mailbox_capacity=2)
+    # one slice as long as the deadline: the spinner holds the thread (no preemption)
+    cfg = dataclasses.replace(
+        config, scheduler_threads=1, mailbox_capacity=2, slice_seconds=config.activation_timeout
+    )
     async with hostkit.open_host(cfg) as host:
         spinner = await host.spawn(host.load(wasm["loop"]))
         echo = await host.spawn(host.load(wasm["echo"]))

@@ -220,7 +220,12 @@ async def test_byte_flood_into_a_busy_actor_is_bounded_in_bytes(
 async def test_host_byte_budget_bounds_all_mailboxes_together(
     config: hostkit.HostConfig, wasm: dict[str, Path]
 ) -> None:
-    cfg = dataclasses.replace(config, host_mailbox_bytes=3 << 20, scheduler_threads=1)
+    cfg = dataclasses.replace(
+        config,
+        host_mailbox_bytes=3 << 20,
+        scheduler_threads=1,
+        slice_seconds=config.activation_timeout,  # the spinner keeps the thread (no preemption)
+    )
     async with hostkit.open_host(cfg) as host:
         spinner = await host.spawn(host.load(wasm["loop"]))
         echo = host.load(wasm["echo"])

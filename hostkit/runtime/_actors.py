@@ -8,8 +8,16 @@ written under ``Actor.lock``.
 An actor's ``state`` moves
 
     SPAWNING -> QUEUED <-> RUNNING -> ... -> EXITED
-                  ^           |
-                  +-- IDLE <--+
+                  ^  ^        |  |
+                  |  +-- IDLE <--+
+                  +- SUSPENDED <-+
+
+RUNNING -> QUEUED also when the activation's slice ended (its call is
+kept in flight on the instance and resumed by whichever thread runs it
+next); RUNNING -> SUSPENDED when the guest waits in a host function (an
+async one, or ``process.call``): no thread runs it until what it waits on
+resolves (or its time is up), which makes it QUEUED again. New frames for
+a QUEUED-with-a-call-in-flight or SUSPENDED actor wait in its mailbox.
 
 Whoever appends to an IDLE actor's mailbox flips it to QUEUED and puts it on
 a run queue. A QUEUED actor has one entry in a bulk queue and at most one
@@ -30,8 +38,9 @@ from .._pid import ExitReason, Pid
 if TYPE_CHECKING:
     from ._wasm import CompiledComponent, Instance
 
-SPAWNING, IDLE, QUEUED, RUNNING, EXITED = range(5)
-_STATE_NAMES: Final = ("spawning", "idle", "queued", "running", "exited")
+SPAWNING, IDLE, QUEUED, RUNNING, EXITED, SUSPENDED = range(6)
+_STATE_NAMES: Final = ("spawning", "idle", "queued", "running", "exited", "suspended")
+
 
 class Waiter:
     """A pending call's reply slot, resolved from any thread."""
@@ -83,6 +92,7 @@ class Actor:
         "stop_reason",
         "thread",
         "trap_exit",
+        "waiting_on",
     )
 
     def __init__(
@@ -113,6 +123,7 @@ class Actor:
         self.trap_exit = False
         self.promoted = False  # has an entry on the priority deque
         self.thread = 0  # ident of the thread running its activation, 0 when none
+        self.waiting_on = 0  # the callee of its suspended process.call, 0 when none
 
     @property
     def state_name(self) -> str:

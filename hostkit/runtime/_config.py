@@ -62,6 +62,17 @@ class HostConfig:
             max_memories: per-Store limits, armed before instantiation.
         max_component_bytes: components larger than this are refused unread.
         tick_seconds: epoch tick; bounds how fast a kill or deadline lands.
+        slice_seconds: preemption slice: after this much wall-clock time
+            in wasm, an activation gives its scheduler thread back and its
+            actor goes to the back of the run queue (its call resumes
+            later, possibly on another thread). A guest spinning in wasm
+            then delays others by about one slice per thread. The epoch
+            ticks at least this often. Must not exceed
+            ``activation_timeout``. See docs/concepts.md, "Scheduling".
+        max_pending_host_calls: guest calls suspended at once, host-wide,
+            in host functions that returned an awaitable (each runs as a
+            Trio task; an actor has at most one). The call that would pass
+            it ends its actor with reason ``limit``.
         cache_dir: compiled-component cache (a path or ``str``); ``None``
             disables it.
         wasi: offer an *empty* WASI (no env, args, preopens, network) to guests
@@ -118,6 +129,8 @@ class HostConfig:
     max_memories: int = 16
     max_component_bytes: int = 64 * _MiB
     tick_seconds: float = 0.01
+    slice_seconds: float = 0.005
+    max_pending_host_calls: int = 10_000
     cache_dir: Path | str | None = field(default_factory=_default_cache_dir)
     wasi: bool = True
     shutdown_timeout: float = 1.0
@@ -154,6 +167,8 @@ class HostConfig:
             "max_instances",
             "max_component_bytes",
             "tick_seconds",
+            "slice_seconds",
+            "max_pending_host_calls",
             "exit_history",
             "compile_cpu_seconds",
             "compile_memory_bytes",
@@ -171,6 +186,13 @@ class HostConfig:
             raise ValueError("HostConfig.fuel_per_activation must be positive or None")
         if self.tick_seconds > self.activation_timeout:
             raise ValueError("HostConfig.tick_seconds must not exceed activation_timeout")
+        if self.slice_seconds > self.activation_timeout:
+            raise ValueError(
+                f"HostConfig.slice_seconds ({self.slice_seconds}) must not exceed "
+                f"activation_timeout ({self.activation_timeout})"
+            )
+        if not isinstance(self.max_pending_host_calls, int):
+            raise ValueError("HostConfig.max_pending_host_calls must be an int")
         if not isinstance(self.node_name, str) or not self.node_name or "\n" in self.node_name:
             raise ValueError(
                 f"HostConfig.node_name must be a one-line name, got {self.node_name!r}"

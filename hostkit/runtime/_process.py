@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 from .._text import inert
 from ._actors import Actor, Waiter
 from ._router import DENIED, FULL, NOPROC, TOO_LARGE
-from ._wasm import Instance, ProcessApi
+from ._wasm import Instance, Pending, ProcessApi
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -69,6 +69,45 @@ class ProcessImports(ProcessApi):
             return False, waiter.error
         assert waiter.value is not None
         return True, waiter.value
+
+    def proc_call_begin(
+        self, inst: Instance, to: int, payload: bytes, timeout_ms: int, pending: Pending
+    ) -> tuple[bool, bytes | tuple[str, str | None]] | None:
+        """``process.call`` from a ``deliver``: the guest's call suspends
+        (no thread held) until the reply, the callee's exit or the timeout
+        resolves ``pending``. A cycle of actors waiting on each other's
+        calls is a deadlock, reported at once."""
+        me = _me(inst)
+        if to == me.id or self.sched.running_here(to) or self.sched.waits_for(to, me.id):
+            return False, ("deadlock", None)
+        router = self.router
+
+        def replied(w: Waiter) -> None:
+            me.waiting_on = 0
+            if w.error is not None:
+                pending.resolve((False, w.error))
+            else:
+                pending.resolve((True, w.value))
+
+        waiter = Waiter(to, on_done=replied)
+        code, ref = router.start_call(me, to, payload, waiter, timeout_ms)
+        if code is not None:
+            return False, ("send", code if code in (NOPROC, FULL, TOO_LARGE, DENIED) else NOPROC)
+        if not waiter.done:
+            me.waiting_on = to
+
+        def timed_out() -> None:
+            router.cancel_call(ref)
+            me.waiting_on = 0
+            pending.resolve((False, ("timeout", None)))
+
+        def dropped() -> None:  # the caller was killed or ran out of time
+            router.cancel_call(ref)
+            me.waiting_on = 0
+
+        pending.on_timeout = timed_out
+        pending.cancel = dropped
+        return None
 
     def _wait_helping(self, waiter: Waiter, deadline: float, inst: Instance) -> None:
         """Wait for a reply, running this thread's other ready actors meanwhile

@@ -26,6 +26,27 @@ their far end), and parks for at most ``_STEAL_POLL`` seconds before
 looking again. Safe for the same reason as stale entries: an activation
 starts only on the QUEUED -> RUNNING step under the actor's lock.
 
+Preemption. An activation is an async guest call (see ``_wasm/_instance``):
+when its slice (``HostConfig.slice_seconds``) is over, the epoch callback
+yields, the call stays in flight on the instance and the actor goes to the
+back of the shared bulk queue (QUEUED), so a guest spinning in wasm delays
+others by about one slice per thread. Whichever thread takes it next
+resumes the same call; new frames wait in its mailbox meanwhile. Deadline,
+fuel and host-call budget are armed once per call and keep counting; a
+yielded actor that is killed or past its deadline is ended without being
+resumed (its call is dropped; the instance is never entered again). A
+yielded actor is never promoted to the priority deque: a call to it waits
+for its current activation like any other.
+
+Suspension. A guest waiting in an async host function (one returning an
+awaitable, run as a task on the Trio loop) or in ``process.call`` is
+SUSPENDED: no thread holds it. What it waits on resolves a `Pending`, which
+wakes it (QUEUED, priority deque, like a reply); so does its ``due`` time
+(the call's timeout or the activation deadline), kept in a heap every
+thread looks at between activations. Killing it drops the call and cancels
+the Trio task. ``init`` and ``terminate`` do not yield or suspend: a
+pending host call there blocks the thread (bounded by the deadline).
+
 Spawns are bounded here: live actors per host and per plugin (the
 registry), the depth of guest-spawned chains, and a child spawned from
 inside an activation runs its ``init`` within what is left of that
@@ -37,9 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -48,14 +67,25 @@ from typing import TYPE_CHECKING, Final
 
 from .._events import ActorExited, ActorSpawned, HostEvent, SpawnRefused
 from .._pid import KILLED, ExitReason, Pid
-from ._actors import EXITED, IDLE, QUEUED, RUNNING, SPAWNING, Actor
+from ._actors import EXITED, IDLE, QUEUED, RUNNING, SPAWNING, SUSPENDED, Actor
 from ._component_limits import EffectiveLimits
 from ._links import Links
 from ._registry import Registry
 from ._registry import SpawnRefused as _Refused
 from ._router import Router
+from ._suspend import Suspensions
 from ._timers import Timers
-from ._wasm import CompiledComponent, GuestFault, Instance
+from ._wasm import (
+    DONE,
+    CompiledComponent,
+    GuestFault,
+    Instance,
+    Pending,
+)
+from ._wasm import (
+    SUSPENDED as CALL_SUSPENDED,
+)
+from ._wasm._guard import PendingSlots
 
 if TYPE_CHECKING:
     from ._host import Host
@@ -64,7 +94,6 @@ log = logging.getLogger("hostkit.runtime")
 _WAKE: Final = object()  # put on the shared queue: "look at the priority deque"
 _STEAL_POLL: Final = 0.02  # an idle thread looks for stranded local work this often
 _get_ident = threading.get_ident
-_TRIO_THREADS = (os.path.join("trio", "_threads.py"),)
 
 
 class Scheduler:
@@ -97,6 +126,9 @@ class Scheduler:
         self.timers = Timers(self.router, cfg.max_timers_per_actor)
         self.closing = False
         self._causes: dict[int, Pid] = {}  # actor id -> the pid whose signal is ending it
+        self.suspensions = Suspensions(self)
+        self.yields = 0  # activations that ended at a slice (diagnostics)
+        self.migrations = 0  # in-flight calls resumed on another thread (diagnostics)
 
     def publish(self, event: HostEvent) -> None:
         """Publish from the runtime: an exit or a spawn has happened whatever
@@ -113,6 +145,10 @@ class Scheduler:
 
     # -- threads -----------------------------------------------------------
     def start(self) -> None:
+        engine = self.host.engine
+        engine.set_slice(self.cfg.slice_seconds)
+        engine.pending_slots = PendingSlots(self.cfg.max_pending_host_calls)
+        engine.suspender = self
         for i in range(self._n_threads):
             t = threading.Thread(target=self._run, name=f"hostkit-sched-{i}", daemon=True)
             t.start()
@@ -136,7 +172,11 @@ class Scheduler:
         flush = self.host._flush_deferred
         get = self._global.get
         urgent = self.urgent
+        sleepers = self.suspensions.sleepers
+        wake_due = self.suspensions.wake_due
         while True:
+            if sleepers and sleepers[0][0] <= time.monotonic():
+                wake_due()
             if urgent:
                 try:
                     actor = urgent.popleft()
@@ -152,8 +192,11 @@ class Scheduler:
                 if urgent:  # appended before we counted as idle: no _WAKE comes
                     self._idle -= 1
                     continue
+                wait = _STEAL_POLL
+                if sleepers:
+                    wait = max(0.0, min(wait, sleepers[0][0] - time.monotonic()))
                 try:
-                    item = get(timeout=_STEAL_POLL)
+                    item = get(timeout=wait)
                 except queue.Empty:  # nothing new: look for stranded work again
                     self._idle -= 1
                     continue
@@ -186,6 +229,9 @@ class Scheduler:
         """Put a QUEUED actor on a run queue (caller holds its lock);
         ``urgent``: on the priority deque (see the module doc)."""
         if urgent and self.priority:
+            inst = actor.instance
+            if inst is not None and inst.in_flight:
+                return  # yielded at a slice: already at the back of the bulk queue
             if not actor.promoted:
                 actor.promoted = True
                 self.urgent.append(actor)
@@ -207,19 +253,19 @@ class Scheduler:
         actor = self.actors.get(aid)
         return actor is not None and actor.thread == _get_ident()
 
+    def waits_for(self, aid: int, me: int) -> bool:
+        """Whether actor ``aid`` waits in ``process.call``, directly or down
+        a chain of such calls, for actor ``me``."""
+        return self.suspensions.waits_for(aid, me)
+
     def waits_on_trio(self, actor: Actor) -> bool:
-        """Whether ``actor``'s activation is parked in a host function that
-        waits for the Trio thread (``trio.from_thread``): anything Trio then
-        asks of that actor would wait for itself."""
-        tid = actor.thread
-        if not tid or actor.state != RUNNING:
-            return False
-        frame = sys._current_frames().get(tid)
-        while frame is not None:
-            if frame.f_code.co_filename.endswith(_TRIO_THREADS):
-                return True
-            frame = frame.f_back
-        return False
+        """Whether anything Trio asks of ``actor`` now would wait for itself
+        (see `Suspensions.waits_on_trio`)."""
+        return self.suspensions.waits_on_trio(actor)
+
+    def block(self, inst: Instance, pending: Pending) -> None:
+        """The engine's ``Suspender``: see `Suspensions.block`."""
+        self.suspensions.block(inst, pending)
 
     # -- spawning --------------------------------------------------------------
     def new_actor(self, component: CompiledComponent, init_args: bytes, depth: int = 0) -> Actor:
@@ -360,26 +406,40 @@ class Scheduler:
             if actor.state != QUEUED:
                 return
             actor.state = RUNNING
-            stopping = actor.stop_reason is not None or actor.reason is not None
-            if not stopping:
+            inst = actor.instance
+            resuming = inst is not None and inst.in_flight
+            stopping = actor.reason is not None or (actor.stop_reason is not None and not resuming)
+            if not stopping and not resuming:
                 batch = self.router.take(actor, cfg.batch_size)
         if stopping:  # asked to stop or killed: no more deliveries
             reason = actor.reason or actor.stop_reason
             assert reason is not None
             self.exit(actor, reason, run_terminate=actor.reason is None)
             return
-        inst = actor.instance
         assert inst is not None
-        actor.thread = _get_ident()  # see running_here / waits_on_trio
+        me = _get_ident()
+        actor.thread = me  # see running_here / waits_on_trio
         try:
-            lim: EffectiveLimits = actor.component.limits or self._default
-            out = inst.deliver(batch, lim.fuel, time.monotonic() + lim.activation_timeout)
+            if resuming:
+                if inst.polled_on != me:
+                    self.migrations += 1
+                    inst.polled_on = me
+                state = inst.resume()
+            else:
+                lim: EffectiveLimits = actor.component.limits or self._default
+                inst.begin_deliver(batch, lim.fuel, time.monotonic() + lim.activation_timeout)
+                inst.polled_on = me
+                state = inst.step()
         except GuestFault as fault:
             actor.thread = 0
             pending = actor.reason if fault.kind == "killed" else None
             self.exit(actor, pending or ExitReason(fault.kind, fault.detail))
             return
         actor.thread = 0
+        if state != DONE:
+            self._park(actor, inst, state)
+            return
+        out = inst.take_outbox()
         if out:
             self.router.route_outbox(actor, out)
         with actor.lock:
@@ -393,6 +453,48 @@ class Scheduler:
         reason = actor.reason or actor.stop_reason
         assert reason is not None
         self.exit(actor, reason, run_terminate=actor.reason is None)
+
+    def _park(self, actor: Actor, inst: Instance, state: int) -> None:
+        """The activation stopped short of done: at a slice end (back of the
+        bulk queue) or suspended in a host function (SUSPENDED until what it
+        waits on resolves, or its due time)."""
+        pending = inst.guard.pending if state == CALL_SUSPENDED else None
+        if pending is not None:
+            pending.wake = lambda: self.wake(actor)
+            if pending.awaitable is not None and pending.cancel is None:
+                self.suspensions.launch(pending, self.post)
+        with actor.lock:
+            if actor.reason is None:
+                if pending is None:
+                    self.yields += 1
+                    actor.state = QUEUED
+                    self._global.put(actor)  # the back of the bulk queue: others run first
+                elif pending.done:  # resolved meanwhile: resume soon
+                    actor.state = QUEUED
+                    self._promote(actor)
+                else:
+                    actor.state = SUSPENDED
+                    self.suspensions.sleep(actor, pending)
+                return
+        # killed while it ran: its call is dropped, never resumed
+        self.exit(actor, actor.reason)
+
+    def _promote(self, actor: Actor) -> None:
+        """Queue a QUEUED actor (caller holds its lock) on the priority deque."""
+        if not self.priority:
+            self._global.put(actor)
+        elif not actor.promoted:
+            actor.promoted = True
+            self.urgent.append(actor)
+            if self._idle:
+                self._global.put(_WAKE)
+
+    def wake(self, actor: Actor) -> None:
+        """What a SUSPENDED actor waits on resolved (from any thread)."""
+        with actor.lock:
+            if actor.state == SUSPENDED:
+                actor.state = QUEUED
+                self._promote(actor)
 
     def _finish_quietly(self, actor: Actor, error: str | None) -> None:
         if error is not None:
@@ -448,8 +550,11 @@ class Scheduler:
             inst = actor.instance
             actor.instance = None
             dropped = self.router.drain(actor)
+        actor.waiting_on = 0
         if inst is not None:
-            if run_terminate and self.on_scheduler_thread():
+            # a call still in flight (yielded or suspended) is dropped, never
+            # resumed, and no other export runs on that instance
+            if run_terminate and self.on_scheduler_thread() and not inst.in_flight:
                 lim: EffectiveLimits = actor.component.limits or self._default
                 with contextlib.suppress(GuestFault):
                     inst.terminate(

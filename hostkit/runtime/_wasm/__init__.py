@@ -8,7 +8,8 @@
 - ``_process``: hostkit's ``process`` imports (hand-written conversions);
 - ``_engine`` / ``_cache``: the Engine, linking, compiling and the on-disk
   compile cache;
-- ``_instance``: one actor's Store and component instance.
+- ``_instance``: one actor's Store and component instance, whose calls are
+  async calls that yield at slice ends and suspend in host functions.
 
 Calls go through wasmtime's C API directly (via wasmtime-py's ctypes
 bindings) rather than wasmtime-py's public ``Func.__call__``: the public path
@@ -32,7 +33,11 @@ from ._engine import WasmEngine as WasmEngine
 from ._engine import host_function_table as host_function_table
 from ._guard import Guard as Guard
 from ._guard import GuestFault as GuestFault
+from ._guard import Pending as Pending
 from ._guard import current_instance as current_instance
+from ._instance import DONE as DONE
+from ._instance import SUSPENDED as SUSPENDED
+from ._instance import YIELDED as YIELDED
 from ._instance import Instance as Instance
 from ._pool import PoolSettings as PoolSettings
 from ._process import PROCESS_FUNCTIONS as PROCESS_FUNCTIONS
@@ -43,7 +48,10 @@ from ._types import describe_func as describe_func
 from ._values import _PLANS as _PLANS
 
 __all__ = [
+    "DONE",
     "PROCESS_FUNCTIONS",
+    "SUSPENDED",
+    "YIELDED",
     "WASMTIME_VERSION",
     "CompileLimits",
     "CompileProgress",
@@ -56,6 +64,7 @@ __all__ = [
     "ImportResolver",
     "Instance",
     "Limits",
+    "Pending",
     "PoolSettings",
     "ProcessApi",
     "WasmEngine",

@@ -4,7 +4,9 @@ small helpers raw host callbacks use to read and write C values.
 
 The prototypes were checked against wasmtime 50's C headers
 (``crates/c-api/include/wasmtime/{component/func.h,component/val.h,store.h,
-error.h}``) as shipped in wasmtime-py 50's ``_bindings.py``.
+error.h}``) as shipped in wasmtime-py 50's ``_bindings.py``; the async ones
+against ``async.h``, ``component/func.h`` and ``component/linker.h`` (see
+"async C API" below).
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ from wasmtime import _ffi as ffi
 _dll = ffi.dll
 
 
-def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
-    fn = _dll[name]  # indexing makes a fresh function object
+#: The same library for calls that run no guest code and return at once:
+#: they keep the GIL (a GIL release and re-acquire per call costs more than
+#: the call; an activation makes several).
+_quick_dll = ctypes.PyDLL(_dll._name)
+
+
+def _proto(name: str, restype: Any, *argtypes: Any, quick: bool = False) -> Any:
+    fn = (_quick_dll if quick else _dll)[name]  # indexing makes a fresh function object
     fn.restype = restype
     fn.argtypes = list(argtypes)
     return fn
@@ -30,10 +38,10 @@ VP = ctypes.c_void_p
 func_call = _proto(
     "wasmtime_component_func_call", VP, VP, VP, VP, ctypes.c_size_t, VP, ctypes.c_size_t
 )
-set_fuel = _proto("wasmtime_context_set_fuel", VP, VP, ctypes.c_uint64)
-set_deadline = _proto("wasmtime_context_set_epoch_deadline", None, VP, ctypes.c_uint64)
-bytevec_new = _proto("wasm_byte_vec_new", None, VP, ctypes.c_size_t, ctypes.c_char_p)
-val_delete = _proto("wasmtime_component_val_delete", None, VP)
+set_fuel = _proto("wasmtime_context_set_fuel", VP, VP, ctypes.c_uint64, quick=True)
+set_deadline = _proto("wasmtime_context_set_epoch_deadline", None, VP, ctypes.c_uint64, quick=True)
+bytevec_new = _proto("wasm_byte_vec_new", None, VP, ctypes.c_size_t, ctypes.c_char_p, quick=True)
+val_delete = _proto("wasmtime_component_val_delete", None, VP, quick=True)
 val_new = _proto("wasmtime_component_val_new", VP, VP)
 error_new = _proto("wasmtime_error_new", VP, ctypes.c_char_p)
 error_delete = _proto("wasmtime_error_delete", None, VP)
@@ -53,6 +61,94 @@ store_limiter = _proto(
     ctypes.c_int64,
 )
 
+# -- async C API (wasmtime/async.h, component/func.h, component/linker.h) -------
+# wasmtime 50 has no ``wasmtime_config_async_support_set``: ``Config::
+# async_support`` became a no-op and a *Store* turns async on its own once it
+# needs to (a linker with async host functions, a deadline callback that
+# yields). Such a store must then be entered through the ``*_async``
+# entry points only, each returning a ``wasmtime_call_future_t*`` polled
+# until it reports done; every argument must stay alive and unmodified
+# until the future is deleted. Deleting an unfinished future unwinds the
+# suspended guest (wasmtime "disposes" its fiber) without running it.
+#
+# wasmtime_call_future_t *wasmtime_component_func_call_async(
+#     const wasmtime_component_func_t *func, wasmtime_context_t *context,
+#     const wasmtime_component_val_t *args, size_t args_size,
+#     wasmtime_component_val_t *results, size_t results_size,
+#     wasmtime_error_t **error_ret);
+func_call_async = _proto(
+    "wasmtime_component_func_call_async",
+    VP,
+    VP,
+    VP,
+    VP,
+    ctypes.c_size_t,
+    VP,
+    ctypes.c_size_t,
+    VP,
+    quick=True,  # only builds the future: nothing runs until it is polled
+)
+# bool wasmtime_call_future_poll(wasmtime_call_future_t *future);
+future_poll = _proto("wasmtime_call_future_poll", ctypes.c_bool, VP)
+# void wasmtime_call_future_delete(wasmtime_call_future_t *future);
+# (an unfinished future's guest is unwound, none of it runs: quick as well)
+future_delete = _proto("wasmtime_call_future_delete", None, VP, quick=True)
+# wasmtime_call_future_t *wasmtime_component_linker_instantiate_async(
+#     const wasmtime_component_linker_t *linker, wasmtime_context_t *context,
+#     const wasmtime_component_t *component,
+#     wasmtime_component_instance_t *instance_out, wasmtime_error_t **error_ret);
+instantiate_async = _proto("wasmtime_component_linker_instantiate_async", VP, VP, VP, VP, VP, VP)
+# void wasmtime_config_async_stack_size_set(wasm_config_t*, size_t)
+config_async_stack_size = _proto("wasmtime_config_async_stack_size_set", None, VP, ctypes.c_size_t)
+
+#: bool (*wasmtime_func_async_continuation_callback_t)(void *env)
+ContinuationCb = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
+
+
+class Continuation(ctypes.Structure):
+    """``wasmtime_async_continuation_t``: wasmtime polls ``callback(env)``
+    until it returns true; then it reads the host function's results."""
+
+    _fields_ = [
+        ("callback", ContinuationCb),
+        ("env", ctypes.c_void_p),
+        ("finalizer", ctypes.c_void_p),  # void (*)(void*), NULL: nothing to free
+    ]
+
+
+#: void (*wasmtime_component_func_async_callback_t)(void *env,
+#:     wasmtime_context_t *context, const wasmtime_component_func_type_t *ty,
+#:     wasmtime_component_val_t *args, size_t nargs,
+#:     wasmtime_component_val_t *results, size_t nresults,
+#:     wasmtime_error_t **error_ret, wasmtime_async_continuation_t *continuation_ret);
+AsyncHostCallback = ctypes.CFUNCTYPE(
+    None,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ffi.wasmtime_component_val_t),
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasmtime_component_val_t),
+    ctypes.c_size_t,
+    ctypes.POINTER(ctypes.c_void_p),
+    ctypes.POINTER(Continuation),
+)
+Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+# wasmtime_error_t *wasmtime_component_linker_instance_add_func_async(
+#     wasmtime_component_linker_instance_t *linker_instance, const char *name,
+#     size_t name_len, wasmtime_component_func_async_callback_t callback,
+#     void *data, void (*finalizer)(void *));
+add_func_async = _proto(
+    "wasmtime_component_linker_instance_add_func_async",
+    VP,
+    VP,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    AsyncHostCallback,
+    VP,
+    Finalizer,
+)
+
 Val = ffi.wasmtime_component_val_t
 K_BOOL, K_U32, K_U64, K_STRING = 0, 6, 8, 12
 K_VARIANT, K_ENUM, K_OPTION, K_RESULT = 16, 17, 18, 19
@@ -64,13 +160,23 @@ DeadlineCb = ctypes.CFUNCTYPE(
     ctypes.POINTER(ctypes.c_uint64),
     ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
 )
-Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 HostCallback = ffi.wasmtime_component_func_callback_t
 
 
 @Finalizer  # type: ignore[untyped-decorator]
 def noop_finalizer(data: Any) -> None:
     return None
+
+
+#: The continuation of every suspending host call: C's ``strlen(env)``, with
+#: ``env`` a 2-byte buffer per instance holding "" (not yet: 0, false) or
+#: "\x01" (done: 1, true). wasmtime polls it on the fiber each time the
+#: call's future is polled; a C function instead of a Python callback saves
+#: a GIL round trip per host call, and no Python runs on the fiber for it.
+#: (``bool`` is returned in the low byte of the return register on every
+#: ABI wasmtime supports, and strlen here returns exactly 0 or 1.)
+_strlen: int = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value or 0
+flag_continuation = ContinuationCb(_strlen)
 
 
 def trap_error(message: str) -> int:
@@ -170,5 +276,6 @@ POOL_SETTERS: dict[str, Any] = {
         ("max_tables_per_module", U32),
         ("max_memory_size", SIZE),
         ("table_elements", SIZE),
+        ("total_stacks", U32),
     )
 }

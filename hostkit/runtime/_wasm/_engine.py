@@ -4,6 +4,7 @@ the Linker with hostkit's own imports and every bound host function."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import threading
 import time
@@ -18,9 +19,11 @@ from wasmtime import component as wc
 
 from ..._errors import ComponentLoadError
 from .._wittypes import WitFunc
+from . import _capi
 from ._cache import ComponentCache, fingerprint
 from ._capi import first_lines, noop_finalizer
 from ._compile import CompileLimits, CompileProgress, compile_in_worker
+from ._guard import NoLoop, PendingSlots, Suspender
 from ._layout import Layout, count_layout
 from ._pool import PoolSettings, configure_engine
 from ._process import (
@@ -29,6 +32,7 @@ from ._process import (
     PROCESS_FUNCTIONS,
     PROCESS_IFACE,
     PROCESS_SIGNATURES,
+    SUSPENDING_PROCESS_FUNCTIONS,
     TYPES_IFACE,
     ProcessApi,
     process_callbacks,
@@ -59,7 +63,12 @@ class HostFunction:
     ``interface`` is the full interface name as the component imports it
     (``"acme:game/world@1.0.0"``), ``name`` the function (``"spawn-monster"``).
     ``impl(inst, *args)`` receives wasmtime-py's Python values for the
-    arguments and returns the result value in the same representation.
+    arguments and returns the result value in the same representation, or
+    an *awaitable* of it (e.g. it is an ``async def``): the guest's call then
+    suspends without holding a scheduler thread while the awaitable runs as
+    a task on the host's Trio loop, and resumes with its value (lowered and
+    range-checked exactly like a value returned directly) or its exception
+    (mapped like one raised directly).
     """
 
     interface: str
@@ -217,6 +226,11 @@ class WasmEngine:
         self.max_component_bytes = max_component_bytes
         self.wasi = wasi
         self._tick = tick_seconds
+        #: an activation's slice: the epoch callback yields the thread after it
+        self.slice_seconds = tick_seconds
+        #: the cap on pending async host calls across the engine's instances
+        self.pending_slots = PendingSlots(10_000)
+        self.suspender: Suspender = NoLoop()
         self._ticker_stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._api = process_api
@@ -247,6 +261,13 @@ class WasmEngine:
             HOST_FUNCS.pop(fid, None)
             PLANS.pop(fid, None)
 
+    def set_slice(self, seconds: float) -> None:
+        """Yield the thread every ``seconds`` of guest execution: the epoch
+        ticker then ticks at least twice a slice (a slice ends at the first
+        tick past it; the period is re-read every tick)."""
+        self.slice_seconds = seconds
+        self._tick = min(self._tick, seconds / 2)
+
     def _tick_loop(self) -> None:
         while not self._ticker_stop.wait(self._tick):
             self.engine.increment_epoch()
@@ -261,11 +282,15 @@ class WasmEngine:
                 pass
             with root.add_instance(PROCESS_IFACE) as proc:
                 for name, cb in self._callbacks.items():
-                    self._add_raw(proc, name, cb, 0)
+                    if name in SUSPENDING_PROCESS_FUNCTIONS:
+                        self._add_raw_async(proc, name, cb, 0)
+                    else:
+                        self._add_raw(proc, name, cb, 0)
             for iface, funcs in self._host_funcs.items():
                 with root.add_instance(iface) as inst:
                     for name, hf in funcs.items():
-                        self._add_raw(inst, name, generic_host_call, self._fid(hf))
+                        # any of them may return an awaitable: all are async
+                        self._add_raw_async(inst, name, generic_host_call, self._fid(hf))
         return linker
 
     def _fid(self, hf: HostFunction) -> int:
@@ -286,6 +311,18 @@ class WasmEngine:
         )
         if err:
             raise wasmtime.WasmtimeError._from_ptr(err)
+
+    @staticmethod
+    def _add_raw_async(inst: Any, name: str, cb: Any, data: int) -> None:
+        """An import that may suspend the guest (see ``_guard.async_firewall``).
+        A linker with one makes every Store it instantiates "async": every
+        call must then go through the ``*_async`` C API, as `Instance` does."""
+        raw = name.encode()
+        err = _capi.add_func_async(inst.ptr(), raw, len(raw), cb, data, noop_finalizer)
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(
+                ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
+            )
 
     def provides(self, interface: str, function: str) -> bool:
         if interface == PROCESS_IFACE:

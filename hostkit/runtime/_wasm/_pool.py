@@ -32,6 +32,7 @@ __all__ = [
     "MapBudget",
     "PoolSettings",
     "configure_engine",
+    "fiber_stacks",
     "pool_fault",
 ]
 
@@ -86,11 +87,30 @@ def configure_engine(cfg: Any, pool: PoolSettings) -> None:
             ("max_tables_per_module", pool.per_component_tables),
             ("max_memory_size", pool.memory_bytes),
             ("table_elements", pool.table_elements),
+            # every guest call runs on a fiber stack from the pool, and a
+            # Store keeps its last one cached until it is dropped: one per
+            # actor, bounded by the kernel's mappings (see fiber_stacks)
+            ("total_stacks", fiber_stacks(pool.instances)),
         ):
             setters[name](conf, value)
         _capi.pool_strategy_set(ptr, conf)  # copies the settings
     finally:
         _capi.pool_delete(conf)
+
+
+#: Mappings left to everything but the pool's fiber stacks.
+_STACK_MAP_RESERVE: Final = 16_384
+
+
+def fiber_stacks(instances: int) -> int:
+    """Fiber stacks the pool reserves: one per pooled actor (a Store keeps
+    the stack of its last guest call until it is dropped), but each stack's
+    guard page is a kernel mapping of its own, two mappings a stack, made
+    when the engine is built (wasmtime aborts the process if that fails):
+    at most half of what ``vm.max_map_count`` leaves after
+    ``_STACK_MAP_RESERVE``."""
+    limit = _max_map_count() or 65_530
+    return max(1, min(instances, (limit - _STACK_MAP_RESERVE) // 2))
 
 
 #: wasmtime's pool-exhaustion message: "maximum concurrent limit of N for
@@ -111,6 +131,13 @@ def pool_fault(text: str) -> str | None:
     found = _EXHAUSTED.search(text)
     if found is not None:
         limit, kind = found.groups()
+        if "fiber" in kind:
+            return (
+                f"the instance pool is full: all {limit} fiber stacks are in use (one per "
+                "actor; each stack's guard page is a kernel mapping, so the pool holds at "
+                "most half of vm.max_map_count minus 16,384: raise vm.max_map_count, or "
+                "stop actors)"
+            )
         for needle, field, what in _FIELDS:
             if needle in kind:
                 return (

@@ -14,7 +14,7 @@ from ctypes import string_at
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import _capi
-from ._guard import ValueOutOfRange, firewall
+from ._guard import Pending, ValueOutOfRange, async_firewall, firewall
 
 if TYPE_CHECKING:
     from ._instance import Instance
@@ -24,6 +24,7 @@ __all__ = [
     "PROCESS_FUNCTIONS",
     "PROCESS_IFACE",
     "PROCESS_SIGNATURES",
+    "SUSPENDING_PROCESS_FUNCTIONS",
     "ProcessApi",
     "ValueOutOfRange",
     "process_callbacks",
@@ -52,6 +53,14 @@ class ProcessApi(Protocol):
     def proc_call(
         self, inst: Instance, to: int, payload: bytes, timeout_ms: int
     ) -> tuple[bool, bytes | tuple[str, str | None]]: ...
+
+    def proc_call_begin(
+        self, inst: Instance, to: int, payload: bytes, timeout_ms: int, pending: Pending
+    ) -> tuple[bool, bytes | tuple[str, str | None]] | None:
+        """``proc_call`` without waiting: the result now, or None when the
+        call went out and will resolve ``pending`` with the result (and
+        ``pending.on_timeout`` resolves it as a timeout at ``pending.due``)."""
+        ...
 
     def proc_register(self, inst: Instance, name: str) -> str | None: ...
 
@@ -121,35 +130,78 @@ def _case(fn: str, value: object, cases: frozenset[str]) -> bytes:
     return value.encode()
 
 
+def _enum(val: Any) -> str:
+    en = val.of.enumeration
+    return string_at(en.data, en.size).decode()
+
+
+def _read(val: Any) -> bytes:
+    return _capi.read_str(val)
+
+
+#: Each import's arguments as Python values, read in the callback (see
+#: ``_guard.async_firewall``: wasmtime frees them when it returns).
+_LIFTS: Final[dict[str, Callable[[Any], tuple[Any, ...]]]] = {
+    "self": lambda a: (),
+    "spawn": lambda a: (_read(a[0]).decode(), _read(a[1])),
+    "send": lambda a: (a[0].of.u64, _read(a[1])),
+    "call": lambda a: (a[0].of.u64, _read(a[1]), a[2].of.u32),
+    "register": lambda a: (_read(a[0]).decode(),),
+    "whereis": lambda a: (_read(a[0]).decode(),),
+    "now": lambda a: (),
+    "log": lambda a: (_enum(a[0]), _read(a[1]).decode(errors="replace")),
+    "link": lambda a: (a[0].of.u64,),
+    "unlink": lambda a: (a[0].of.u64,),
+    "monitor": lambda a: (a[0].of.u64,),
+    "demonitor": lambda a: (a[0].of.u64, bool(a[1].of.boolean)),
+    "trap-exits": lambda a: (bool(a[0].of.boolean),),
+}
+
+
 def process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
-    """The ``process`` interface as raw callbacks (hand-written conversions)."""
-    read_str = _capi.read_str
+    """The ``process`` interface as raw callbacks (hand-written conversions).
+    Each body gets the calling instance, its arguments as Python values
+    (see `_LIFTS`) and the C results to write."""
     put_u64 = _capi.put_u64
     put_result = _capi.put_result
 
-    def self_(inst: Instance, args: Any, res: Any) -> None:
+    def self_(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
         put_u64(res[0], _u64("self", api_ref().proc_self(inst)))
 
-    def spawn(inst: Instance, args: Any, res: Any) -> None:
-        comp = read_str(args[0]).decode()
-        init = read_str(args[1])
-        ok, value = api_ref().proc_spawn(inst, comp, init)
+    def spawn(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        ok, value = api_ref().proc_spawn(inst, a[0], a[1])
         if ok:
             pid = _u64("spawn", value)
             put_result(res[0], True, lambda v: put_u64(v, pid))
         else:
             put_result(res[0], False, lambda v: _capi.put_str(v, str(value).encode()))
 
-    def send(inst: Instance, args: Any, res: Any) -> None:
-        err = api_ref().proc_send(inst, args[0].of.u64, read_str(args[1]))
+    def send(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        err = api_ref().proc_send(inst, a[0], a[1])
         if err is None:
             put_result(res[0], True, None)
         else:
             case = _case("send", err, _SEND_ERRORS)
             put_result(res[0], False, lambda v: _capi.put_enum(v, case))
 
-    def call(inst: Instance, args: Any, res: Any) -> None:
-        ok, value = api_ref().proc_call(inst, args[0].of.u64, read_str(args[1]), args[2].of.u32)
+    def call(inst: Instance, a: tuple[Any, ...], res: Any) -> Pending | None:
+        to, payload, timeout_ms = a
+        api = api_ref()
+        if not inst.guard.suspendable:  # init / terminate: wait on this thread
+            ok, value = api.proc_call(inst, to, payload, timeout_ms)
+            put_call_result(res, ok, value)
+            return None
+        due = min(time.monotonic() + timeout_ms / 1000, inst.guard.deadline)
+        pending = Pending(
+            f"{PROCESS_IFACE}#call", lambda outcome: put_call_result(res, *outcome), due
+        )
+        now = api.proc_call_begin(inst, to, payload, timeout_ms, pending)
+        if now is None:
+            return pending  # the guest waits without holding this thread
+        put_call_result(res, *now)
+        return None
+
+    def put_call_result(res: Any, ok: bool, value: object) -> None:
         if ok:
             if not isinstance(value, bytes):
                 raise ValueOutOfRange(f"{PROCESS_IFACE}#call returned {value!r}, not bytes")
@@ -171,15 +223,15 @@ def process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
 
         put_result(res[0], False, fill_err)
 
-    def register(inst: Instance, args: Any, res: Any) -> None:
-        err = api_ref().proc_register(inst, read_str(args[0]).decode())
+    def register(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        err = api_ref().proc_register(inst, a[0])
         if err is None:
             put_result(res[0], True, None)
         else:
             put_result(res[0], False, lambda v: _capi.put_str(v, err.encode()))
 
-    def whereis(inst: Instance, args: Any, res: Any) -> None:
-        pid = api_ref().proc_whereis(inst, read_str(args[0]).decode())
+    def whereis(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        pid = api_ref().proc_whereis(inst, a[0])
         res[0].kind = _capi.K_OPTION
         if pid is None:
             res[0].of.option = None
@@ -187,37 +239,33 @@ def process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
             found = _u64("whereis", pid)
             res[0].of.option = _capi.boxed(lambda v: put_u64(v, found))
 
-    def now(inst: Instance, args: Any, res: Any) -> None:
+    def now(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
         put_u64(res[0], time.monotonic_ns())
 
-    def log(inst: Instance, args: Any, res: Any) -> None:
-        en = args[0].of.enumeration
-        level = string_at(en.data, en.size).decode()
-        api_ref().proc_log(inst, level, read_str(args[1]).decode(errors="replace"))
+    def log(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        api_ref().proc_log(inst, a[0], a[1])
 
-    def link(inst: Instance, args: Any, res: Any) -> None:
-        err = api_ref().proc_link(inst, args[0].of.u64)
+    def link(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        err = api_ref().proc_link(inst, a[0])
         if err is None:
             put_result(res[0], True, None)
         else:
             case = _case("link", err, _SEND_ERRORS)
             put_result(res[0], False, lambda v: _capi.put_enum(v, case))
 
-    def unlink(inst: Instance, args: Any, res: Any) -> None:
-        api_ref().proc_unlink(inst, args[0].of.u64)
+    def unlink(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        api_ref().proc_unlink(inst, a[0])
 
-    def monitor(inst: Instance, args: Any, res: Any) -> None:
-        put_u64(res[0], _u64("monitor", api_ref().proc_monitor(inst, args[0].of.u64)))
+    def monitor(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
+        put_u64(res[0], _u64("monitor", api_ref().proc_monitor(inst, a[0])))
 
-    def demonitor(inst: Instance, args: Any, res: Any) -> None:
+    def demonitor(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
         res[0].kind = _capi.K_BOOL
-        res[0].of.boolean = bool(
-            api_ref().proc_demonitor(inst, args[0].of.u64, bool(args[1].of.boolean))
-        )
+        res[0].of.boolean = bool(api_ref().proc_demonitor(inst, a[0], a[1]))
 
-    def trap_exits(inst: Instance, args: Any, res: Any) -> None:
+    def trap_exits(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
         res[0].kind = _capi.K_BOOL
-        res[0].of.boolean = bool(api_ref().proc_trap_exits(inst, bool(args[0].of.boolean)))
+        res[0].of.boolean = bool(api_ref().proc_trap_exits(inst, a[0]))
 
     bodies = {
         "link": link,
@@ -234,15 +282,30 @@ def process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
         "now": now,
         "log": log,
     }
-    assert set(bodies) == set(PROCESS_SIGNATURES)
+    assert set(bodies) == set(PROCESS_SIGNATURES) == set(_LIFTS)
     return {name: _firewalled(name, body) for name, body in bodies.items()}
 
 
 PROCESS_FUNCTIONS: Final = frozenset(PROCESS_SIGNATURES)
+#: ``process`` imports linked as async functions: they may suspend the guest.
+#: (Each runs off the fiber stack, see ``_guard.async_firewall``; the rest
+#: are pure Python with no native library under them.)
+SUSPENDING_PROCESS_FUNCTIONS: Final = PROCESS_FUNCTIONS - {"self", "now", "trap-exits"}
 
 
-def _firewalled(name: str, body: Callable[[Instance, Any, Any], None]) -> Any:
+def _firewalled(name: str, body: Callable[[Instance, tuple[Any, ...], Any], Any]) -> Any:
+    read = _LIFTS[name]
+    if name in SUSPENDING_PROCESS_FUNCTIONS:
+
+        def lift(data: int, args: Any, nargs: int) -> tuple[Any, ...]:
+            return read(args)
+
+        def run_async(inst: Any, data: int, lifted: Any, results: Any) -> Any:
+            return body(inst, lifted, results)
+
+        return async_firewall(run_async, lift)
+
     def run(inst: Any, data: int, ty_raw: Any, args: Any, nargs: int, results: Any) -> None:
-        body(inst, args, results)
+        body(inst, read(args), results)
 
     return firewall(run)

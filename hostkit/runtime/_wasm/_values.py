@@ -5,15 +5,16 @@ values for generic host functions, and the raw callback that runs them.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import itertools
 from collections.abc import Callable
 from ctypes import byref
-from typing import Any
+from typing import Any, Final
 
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
-from ._guard import ValueOutOfRange, firewall
+from ._guard import Pending, ValueOutOfRange, async_firewall
 
 _Val = ffi.wasmtime_component_val_t
 
@@ -314,20 +315,38 @@ HOST_FUNCS: dict[int, tuple[Callable[..., Any], str]] = {}
 host_func_ids = itertools.count(1)
 
 
-def _generic_body(inst: Any, fid: int, ty_raw: Any, args: Any, nargs: int, results: Any) -> None:
-    impl, name = HOST_FUNCS[fid]
+#: results no awaitable can be: skip ``inspect.isawaitable`` for them
+_PLAIN: Final = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
+
+
+def _generic_lift(fid: int, args: Any, nargs: int) -> list[Any]:
     plan = _PLANS.get(fid)
     if plan is None:  # the engine builds every plan at load, from a checked type
-        raise RuntimeError(f"{name} was called before its type was checked")
-    lifts, lower = plan
-    result = impl(inst, *[lift(args[i]) for i, lift in enumerate(lifts[:nargs])])
+        raise RuntimeError(f"{HOST_FUNCS[fid][1]} was called before its type was checked")
+    return [lift(args[i]) for i, lift in enumerate(plan[0][:nargs])]
+
+
+def _generic_body(inst: Any, fid: int, lifted: list[Any], results: Any) -> Pending | None:
+    impl, name = HOST_FUNCS[fid]
+    lower = _PLANS[fid][1]
+    result = impl(inst, *lifted)
+    if type(result) not in _PLAIN and inspect.isawaitable(result):
+        store = inst.store
+        return inst.suspend_on(  # type: ignore[no-any-return]
+            result, name, lambda value: _lower(lower, store, value, results, name)
+        )
+    _lower(lower, inst.store, result, results, name)
+    return None
+
+
+def _lower(lower: _Lower | None, store: Any, value: Any, results: Any, name: str) -> None:
     if lower is not None:
         try:
-            lower(inst.store, result, results)
+            lower(store, value, results)
         except (TypeError, ValueError) as exc:
             raise ValueOutOfRange(
                 f"{name} returned a value its WIT type cannot hold: {exc}"
             ) from None
 
 
-generic_host_call = firewall(_generic_body)
+generic_host_call = async_firewall(_generic_body, _generic_lift)
