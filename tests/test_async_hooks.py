@@ -2,12 +2,9 @@
 scheduler thread before anything of the hook runs, then the hook is awaited
 on the host's Trio loop and its outcome converted exactly as a sync one's.
 
-Two ways the awaitable is awaited: the runtime awaits what the host function
-returns (once ``hostkit.runtime`` exports ``AWAITABLE_HOST_CALLS``; the tests
-marked ``needs_runtime`` wait for that), or, until then, the gate bridges it
-onto the Trio loop from the scheduler thread. Tests with real guests run
-through whichever is in place; the ``direct`` tests await the gate's
-awaitable themselves, as the runtime will.
+The runtime awaits what the host function returns, suspending the guest's
+call. Tests with real guests run through it; the ``direct`` tests await the
+gate's awaitable themselves, as the runtime does.
 
 Guest: ``hostcall`` (``g<key>`` calls kv.get; replies ``ok:<value>`` or
 ``err:<case>:<message>``).
@@ -40,17 +37,11 @@ from hostkit.capabilities import (
     grant,
     hookimpl,
 )
-from hostkit.capabilities._gate_async import RUNTIME_FLAG
 from hostkit.testing import AuditCapture, capture_audit
 
 NOT_FOUND, UNSUPPORTED, DENIED, TIMEOUT, TOO_LARGE = "1", "7", "0", "5", "3"
 GET = "hostkit:host/kv#get"
 POLICIES = [*grant(KeyValue("ok*", write=True), plugin="hostcall")]
-
-needs_runtime = pytest.mark.skipif(
-    not hasattr(hostkit.runtime, RUNTIME_FLAG),
-    reason=f"the runtime does not suspend host calls yet (no hostkit.runtime.{RUNTIME_FLAG})",
-)
 
 
 @dataclass
@@ -314,9 +305,8 @@ async def _bind_get(
     monkeypatch: pytest.MonkeyPatch,
     kv: AsyncKv,
 ) -> tuple[Callable[..., Any], Any]:
-    """kv.get as the gate binds it for a runtime that awaits
-    (``AWAITABLE_HOST_CALLS`` set), and the component it was bound for."""
-    monkeypatch.setattr(hostkit.runtime, RUNTIME_FLAG, True, raising=False)
+    """kv.get as the gate binds it (the runtime awaits what it returns),
+    and the component it was bound for."""
     pm = _pm()
     pm.register(kv)
     gate = _gate(pm)
@@ -418,7 +408,6 @@ def test_an_async_resource_hook_is_refused_for_app_functions() -> None:
         gate._app_derive("acme:game/world#greet", func)
 
 
-@needs_runtime
 async def test_waiting_async_calls_hold_no_scheduler_thread(
     cache_dir: Path, wasm: dict[str, Path]
 ) -> None:
@@ -445,7 +434,6 @@ async def test_waiting_async_calls_hold_no_scheduler_thread(
         assert replies == ["ok:fast", "ok:slow"]
 
 
-@needs_runtime
 async def test_kill_while_suspended_cancels_the_hook(
     cache_dir: Path, wasm: dict[str, Path]
 ) -> None:

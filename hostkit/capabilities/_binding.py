@@ -122,8 +122,6 @@ class Binding:
         # Set by the gate: runs an allowed call's hook, ``run(self, ctx, args)``
         # -> the WIT value (sync hook) or an awaitable of it (async hook).
         self.run: Callable[[Binding, Any, tuple[Any, ...]], Any] = _unbound
-        # An async hook's awaitable goes to the runtime (True) or is bridged.
-        self.awaited = False
         # Set by the gate for stock functions whose decided calls it may
         # remember: the indices of the string parameters (see ``_gate``).
         self.memo: tuple[int, ...] | None = None

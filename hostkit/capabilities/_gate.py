@@ -54,18 +54,15 @@ the audit records of both, and the fast path of step 4, are ``_gate_audit``'s.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import pluggy
-import trio
 
 from .._errors import AuditError, CapabilityDenied
 from ..audit import AuditLog
@@ -78,8 +75,7 @@ from ._binding import STOCK_SIGNATURES, Binding, RateLimited, TooLarge, action_o
 from ._callsites import STOCK_PACKAGE, STOCK_SITES, Derive
 from ._context import CallContext
 from ._entities import Entity, PluginIdentity
-from ._gate_async import CoroutineType, bridge, hook_kind, late_async_refusal, run_async
-from ._gate_async import runtime_awaits as _runtime_awaits
+from ._gate_async import CoroutineType, hook_kind, late_async_refusal, run_async
 from ._gate_audit import _now_ns
 from ._gate_process import ProcessChecks
 from ._host_errors import (
@@ -227,9 +223,6 @@ class Gate(ProcessChecks):
         self._audit_impls = impls if isinstance(impls, list) else None
         self._resource_hook = plugins.hook.hostkit_resource
         self._bound: dict[str, str] = {}  # hook name -> action bound to it
-        # The host's Trio loop, where async hooks run (set by `attach`, or
-        # found when binding on the Trio thread).
-        self._token: trio.lowlevel.TrioToken | None = None
         self._fresh_caches()
         self._policy_record("loaded")
 
@@ -333,7 +326,6 @@ class Gate(ProcessChecks):
         """Hook into ``host`` (done by ``open_host(capabilities=...)``)."""
         router = host._sched.router
         router.gate = self
-        self._token = host._token
         # An actor past its denial budget on the messaging path (sends, calls,
         # spawns, links, names, log) is ended by the router after its
         # activation, with reason `denied`, like one denied on a host call.
@@ -389,9 +381,6 @@ class Gate(ProcessChecks):
         if not caller.get_hookimpls():
             raise ImportRefused(f"no provider implements the hook {hook}; register one")
         is_async = hook_kind(caller, hook)
-        if is_async and self._token is None:
-            with contextlib.suppress(RuntimeError):  # not on the Trio thread: `attach` sets it
-                self._token = trio.lowlevel.current_trio_token()
         package = interface.split("/", 1)[0] if "/" in interface else ""
         memo: tuple[int, ...] | None = None  # app functions: a resource hook may not be pure
         if package == STOCK_PACKAGE:
@@ -415,7 +404,6 @@ class Gate(ProcessChecks):
         binding.memo = memo
         if is_async:
             binding.run = self._start_async
-            binding.awaited = _runtime_awaits()
         else:
             binding.run = self._run_hook
         dispatch = self._dispatch if gated else self._dispatch_ungated
@@ -559,11 +547,8 @@ class Gate(ProcessChecks):
 
     def _start_async(self, b: Binding, ctx: CallContext, args: tuple[Any, ...]) -> Any:
         """An allowed call of an async hook: the awaitable the runtime awaits
-        (see ``_gate_async``), or its value, awaited on the host's Trio loop
-        while this scheduler thread waits, where the runtime cannot suspend."""
-        if b.awaited:
-            return run_async(b, ctx, args, self._quota_record)
-        return bridge(b, self._token, partial(run_async, b, ctx, args, self._quota_record))
+        (see ``_gate_async``) while the guest's call is suspended."""
+        return run_async(b, ctx, args, self._quota_record)
 
 
 def _limit_refusal(over: str) -> HostCallError:

@@ -20,11 +20,10 @@ a sync one: the value through the WIT type, a `HostCallError` (also one
 inside an exception group from a nursery) to the WIT ``error``, a quota
 refusal audited.
 
-Who awaits it: the runtime, when it can suspend a guest's host call
-(`runtime_awaits`: then the awaitable is the host function's return value
-and no scheduler thread waits); otherwise `bridge` runs it on the host's
-Trio loop and blocks the calling scheduler thread until it is done, with
-the same result. A hookimpl registered after the load that breaks the
+Who awaits it: the runtime. The awaitable is the host function's return
+value; the runtime suspends the guest's call (no scheduler thread waits),
+awaits it as a task on the host's Trio loop and resumes the guest with the
+value (``hostkit/runtime/_suspend.py``). A hookimpl registered after the load that breaks the
 one-kind rule makes its calls fail with ``unsupported`` (never a coroutine
 lowered as a value, never a sync hook run on the Trio loop).
 """
@@ -54,32 +53,17 @@ if TYPE_CHECKING:
     from ._context import CallContext
 
 __all__ = [
-    "RUNTIME_FLAG",
     "CoroutineType",
-    "bridge",
     "hook_kind",
     "late_async_refusal",
     "run_async",
-    "runtime_awaits",
 ]
 
 log = logging.getLogger("hostkit.capabilities")
 
 CoroutineType: Final = types.CoroutineType
 
-#: The name ``hostkit.runtime`` exports once its ``generic_host_call`` awaits
-#: an awaitable a host function returns (suspending the guest's call without
-#: holding a scheduler thread). Until then the gate bridges (see `bridge`).
-RUNTIME_FLAG: Final = "AWAITABLE_HOST_CALLS"
-
 _TIMED_OUT: Final = object()
-
-
-def runtime_awaits() -> bool:
-    """Whether the runtime awaits what a host function returns."""
-    from .. import runtime
-
-    return bool(getattr(runtime, RUNTIME_FLAG, False))
 
 
 def _plugin(impl: Any) -> str:
@@ -192,15 +176,3 @@ async def run_async(
     if value is None:
         return b.error(HostCallUnsupported(f"no provider answered {b.action}"))
     return b.ok(value)
-
-
-def bridge(b: Binding, token: trio.lowlevel.TrioToken | None, awaitable: Callable[[], Any]) -> Any:
-    """Run ``awaitable()`` on the host's Trio loop from a scheduler thread and
-    wait for it: what the gate does while the runtime cannot suspend a call.
-    Same value, same exceptions as the runtime awaiting it would give."""
-    if token is None:
-        return b.error(HostCallUnsupported(f"{b.action} is async and no Trio loop is known"))
-    try:
-        return trio.from_thread.run(awaitable, trio_token=token)
-    except trio.RunFinishedError:
-        return b.error(HostCallUnsupported(f"{b.action}: the host is closing"))

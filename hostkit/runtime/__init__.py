@@ -27,10 +27,3 @@ __all__ = [
     "TimerRef",
     "open_host",
 ]
-
-#: The runtime awaits an awaitable a host function returns: the guest's call
-#: is suspended (no scheduler thread held) while it runs as a task on the
-#: host's Trio loop (``_wasm/_values.py``, ``_suspend.py``). The capability
-#: gate reads this to hand async hookimpls' coroutines to the runtime rather
-#: than bridging them on the calling thread.
-AWAITABLE_HOST_CALLS = True
