@@ -8,6 +8,7 @@ messages it receives). Each test starts from the hostile case.
 
 from __future__ import annotations
 
+import json
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -257,3 +258,54 @@ async def test_a_guest_on_a_host_without_federation_gets_unsupported(cache_dir, 
         with trio.fail_after(10):
             assert (await host.call(guest, "Jchat")).startswith(f"e{UNSUPPORTED}:")
             assert (await host.call(guest, "Mchat")).startswith(f"e{UNSUPPORTED}:")
+
+
+# -- the Python guest SDK ----------------------------------------------------------
+
+
+def test_without_the_bindings_group_calls_say_what_the_world_lacks() -> None:
+    from hostkit.guest import HostCallFailed, remote
+
+    with pytest.raises(HostCallFailed, match="hostkit:federation/groups") as caught:
+        remote.join_group("chat")
+    assert caught.value.case == "unsupported"
+
+
+@pytest.fixture(scope="session")
+def fedpg_sdk_wasm(python_guests) -> Path:
+    import hostkit.build
+
+    root = Path(__file__).resolve().parent.parent
+    app = root / "plugins" / "python" / "fedpg_sdk"
+    out = root / "plugins" / "build" / "fedpg_sdk.wasm"
+    return hostkit.build.build_python(app, out, world="hostkit:federation/federated-plugin").path
+
+
+@pytest.mark.slow
+async def test_python_guests_use_groups_across_nodes_through_the_sdk(
+    cache_dir, wasm, fedpg_sdk_wasm
+) -> None:
+    async with two_hosts(cache_dir, wasm) as (hosts, feds):
+        a, b = hosts["a"], hosts["b"]
+        await a.load_async(fedpg_sdk_wasm, name="fedpg_sdk")
+        await b.load_async(fedpg_sdk_wasm, name="fedpg_sdk")
+        pa, pb = await a.spawn("fedpg_sdk"), await b.spawn("fedpg_sdk")
+
+        async def ask(host, pid, msg):
+            return json.loads(await host.call(pid, json.dumps(msg), timeout=30))
+
+        with trio.fail_after(60):
+            assert await ask(a, pa, {"op": "join", "group": "news"}) is None
+            assert await ask(b, pb, {"op": "join", "group": "news"}) is None
+            want = sorted([pa.id, feds["a"].local.guest_wire(pb)])
+            while sorted(await ask(a, pa, {"op": "members", "group": "news"})) != want:
+                await trio.sleep(0.01)
+            assert await ask(a, pa, {"op": "publish", "group": "news", "msg": {"n": 1}}) == 2
+            while await ask(b, pb, {"op": "seen"}) != [{"n": 1}]:
+                await trio.sleep(0.01)
+            assert await ask(a, pa, {"op": "seen"}) == [{"n": 1}]
+            assert await ask(a, pa, {"op": "leave", "group": "nothing"}) == {
+                "error": "not-found",
+                "detail": "this actor is not a member of group 'nothing'",
+            }
+            assert (await ask(a, pa, {"op": "join", "group": ""}))["error"] == "invalid"
