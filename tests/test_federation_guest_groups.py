@@ -290,6 +290,8 @@ async def test_python_guests_use_groups_across_nodes_through_the_sdk(
         await a.load_async(fedpg_sdk_wasm, name="fedpg_sdk")
         await b.load_async(fedpg_sdk_wasm, name="fedpg_sdk")
         pa, pb = await a.spawn("fedpg_sdk"), await b.spawn("fedpg_sdk")
+        early = await a.spawn("fedpg_sdk", "join:early")  # joins in init
+        assert feds["a"].pg_members("early") == [early.id]
 
         async def ask(host, pid, msg):
             return json.loads(await host.call(pid, json.dumps(msg), timeout=30))

@@ -10,6 +10,7 @@ Calls (JSON):
   many members it went to.
 - ``{"op": "seen"}``: the casts this actor received, in order.
 
+Spawned with init args ``join:<group>``, it joins ``group`` in ``init``.
 Failures come back as ``{"error": <case>, "detail": ...}``.
 """
 
@@ -25,6 +26,8 @@ from hostkit_guest import From, GenServer, HostCallFailed, remote
 class FedPgSdk(GenServer):
     def init(self, args: str) -> None:
         self.seen: list[Any] = []
+        if args.startswith("join:"):  # joining in init, as docs/reference/guest-sdk.md shows
+            remote.join_group(args[5:])
 
     def handle_cast(self, msg: Any) -> None:
         self.seen.append(msg)
