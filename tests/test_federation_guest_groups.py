@@ -196,6 +196,20 @@ async def test_a_flood_of_joins_stops_at_the_cap_with_too_large(cache_dir, wasm)
             assert (await a.call(guest, "Jother")).startswith(f"e{TOO_LARGE}:")
 
 
+async def test_a_members_answer_holds_at_most_max_members_pids(cache_dir, wasm):
+    async with two_hosts(cache_dir, wasm) as (hosts, feds):
+        a = hosts["a"]
+        actors = GuestRemote.MAX_MEMBERS // JOINS + 1
+        guests = [await a.spawn("fed_groups") for _ in range(actors)]
+        with trio.fail_after(30):
+            for guest in guests:
+                assert await a.call(guest, "Xbig") == f"ok:{JOINS:08x}{TOO_LARGE}"
+            assert len(feds["a"].pg_members("big")) == actors * JOINS > GuestRemote.MAX_MEMBERS
+            answer = pids_of(await a.call(guests[0], "Mbig"))
+            assert len(answer) == GuestRemote.MAX_MEMBERS
+            assert set(answer) <= {g.id for g in guests}
+
+
 async def test_bad_names_oversized_payloads_and_unjoined_leaves_are_error_values(cache_dir, wasm):
     async with two_hosts(cache_dir, wasm) as (hosts, _feds):
         a = hosts["a"]
@@ -204,6 +218,9 @@ async def test_bad_names_oversized_payloads_and_unjoined_leaves_are_error_values
             assert (await a.call(guest, "J")).startswith(f"e{INVALID}:")
             assert (await a.call(guest, "J" + "g" * 256)).startswith(f"e{INVALID}:")
             assert await a.call(guest, "J" + "g" * 255) == "ok"
+            # any characters: the name is the resource's id, never Cedar syntax
+            assert await a.call(guest, 'Jq"\\) || true; ') == "ok"
+            assert await a.call(guest, 'Lq"\\) || true; ') == "ok"
             assert (await a.call(guest, "Lnever")).startswith(f"e{NOT_FOUND}:")
             big = "x" * (GuestRemote.MAX_PUBLISH_PAYLOAD + 1)
             reply = await a.call(guest, f"P{'g' * 255}\n{big}")
