@@ -26,17 +26,19 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import pluggy
 import trio
 
-from .._errors import CallTimeout, FederationError, SpawnError
+from .._errors import CallTimeout, FederationError, NoProc, SpawnError
 from ._errors import FederationConfigError, NodeUnreachable
 from ._identity import RemotePid
+from ._messages import PgPublish
+from ._pg import MAX_GROUP_NAME
 
 if TYPE_CHECKING:
-    from ..capabilities import CallContext
+    from ..capabilities import CallContext, Entity
     from ._hostbridge import HostBridge
 
 # hostkit's marker pair, made here too: importing hostkit.capabilities (which
@@ -45,12 +47,16 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("hostkit")
 hookimpl = pluggy.HookimplMarker("hostkit")
 
-__all__ = ["GuestRemote", "RemoteHookspecs"]
+__all__ = ["GroupsHookspecs", "GuestRemote", "RemoteHookspecs"]
 
 INTERFACE: Final = "hostkit:federation/remote"
 NODE_OF: Final = f"{INTERFACE}#node-of"
 WHEREIS: Final = f"{INTERFACE}#whereis"
 SPAWN: Final = f"{INTERFACE}#spawn"
+GROUPS: Final = "hostkit:federation/groups"
+GROUP_ACTIONS: Final = frozenset(
+    f"{GROUPS}#{name}" for name in ("join", "leave", "members", "publish")
+)
 _T = TypeVar("_T")
 
 
@@ -80,14 +86,47 @@ class RemoteHookspecs:
         first with ``link``); its guest-visible pid."""
 
 
+class GroupsHookspecs:
+    """The hooks of ``hostkit:federation/groups`` (see its WIT for the contract)."""
+
+    @hookspec(firstresult=True)
+    def groups_join(self, ctx: CallContext, group: str) -> bool | None:
+        """``join``: the caller joins ``group`` (True: done)."""
+
+    @hookspec(firstresult=True)
+    def groups_leave(self, ctx: CallContext, group: str) -> bool | None:
+        """``leave``: the caller leaves ``group`` once (True: done)."""
+
+    @hookspec(firstresult=True)
+    def groups_members(self, ctx: CallContext, group: str) -> list[int] | None:
+        """``members``: guest-visible pids of ``group``'s members."""
+
+    @hookspec(firstresult=True)
+    def groups_publish(self, ctx: CallContext, group: str, payload: bytes) -> int | None:
+        """``publish``: ``payload`` to every member; how many it went to."""
+
+
 class GuestRemote:
     """The stock provider of ``hostkit:federation/remote``.
 
     One per host: :meth:`register` it on the plugin manager of the host's
     `Gate`, and pass it to :func:`open_host_federation` (``guest_remote=``),
     which binds it to that federation while it runs. Unbound, every call
-    fails with ``unsupported``.
+    fails with ``unsupported``. It serves ``hostkit:federation/groups`` too
+    (process groups), within these limits:
+
+    Attributes:
+        MAX_JOINS_PER_ACTOR: joins one actor may hold at once, over all
+            groups (a repeated join counts again); past it ``too-large``.
+        MAX_MEMBERS: pids one ``members`` answer holds at most (the first
+            ones, this node's first).
+        MAX_PUBLISH_PAYLOAD: bytes of one ``publish`` payload; past it
+            ``too-large`` (the host's message size limit applies too).
     """
+
+    MAX_JOINS_PER_ACTOR: Final = 64
+    MAX_MEMBERS: Final = 1024
+    MAX_PUBLISH_PAYLOAD: Final = 65_536
 
     def __init__(self) -> None:
         self._bridge: HostBridge | None = None
@@ -96,9 +135,10 @@ class GuestRemote:
         """Add the hookspecs and this provider to ``plugins`` (before the
         `Gate` is made, or at least before a component importing the
         interface is loaded)."""
-        remote_node_of = getattr(plugins.hook, "remote_node_of", None)
-        if remote_node_of is None or not remote_node_of.has_spec():
-            plugins.add_hookspecs(RemoteHookspecs)
+        for spec, first in ((RemoteHookspecs, "remote_node_of"), (GroupsHookspecs, "groups_join")):
+            caller = getattr(plugins.hook, first, None)
+            if caller is None or not caller.has_spec():
+                plugins.add_hookspecs(spec)
         plugins.register(self)
 
     def bind(self, bridge: HostBridge | None) -> None:
@@ -119,8 +159,14 @@ class GuestRemote:
     @hookimpl
     def hostkit_resource(
         self, ctx: CallContext, action: str, args: Mapping[str, object]
-    ) -> tuple[str, str] | None:
-        """``Node::"<node>"`` for this interface's actions; None for others."""
+    ) -> tuple[str, str] | Entity | None:
+        """``Node::"<node>"`` for ``remote``'s actions, ``ProcessGroup::"<group>"``
+        for ``groups``'; None for others."""
+        if action in GROUP_ACTIONS:
+            from ..capabilities import Entity
+
+            group = str(args["group"])
+            return Entity.of("ProcessGroup", group, name=group)
         if action in (WHEREIS, SPAWN):
             return ("Node", str(args["node"]))
         if action == NODE_OF:
@@ -199,6 +245,108 @@ class GuestRemote:
             seconds,
         )
         return bridge.slots.encode(child)
+
+    # -- process groups ----------------------------------------------------
+
+    @hookimpl
+    def groups_join(self, ctx: CallContext, group: str) -> Literal[True]:
+        from ..capabilities._host_errors import HostCallTooLarge
+
+        bridge = self._bound()
+        _check_group(group)
+        limit = self.MAX_JOINS_PER_ACTOR
+
+        def join() -> bool:
+            fed = bridge.federation
+            if fed.pg.joins_of(ctx.pid) >= limit:
+                return False
+            fed.pg_join(group, [ctx.pid])
+            return True
+
+        if not _on_trio(bridge, join):
+            raise HostCallTooLarge(
+                f"an actor holds at most {limit} group joins (MAX_JOINS_PER_ACTOR): leave one first"
+            )
+        return True
+
+    @hookimpl
+    def groups_leave(self, ctx: CallContext, group: str) -> Literal[True]:
+        from ..capabilities._host_errors import HostCallNotFound
+
+        bridge = self._bound()
+        _check_group(group)
+
+        def leave() -> bool:
+            fed = bridge.federation
+            if ctx.pid not in fed.pg.local_members(group):
+                return False
+            fed.pg_leave(group, [ctx.pid])
+            return True
+
+        if not _on_trio(bridge, leave):
+            raise HostCallNotFound(f"this actor is not a member of group {group!r}")
+        return True
+
+    @hookimpl
+    def groups_members(self, ctx: CallContext, group: str) -> list[int]:
+        bridge = self._bound()
+        _check_group(group)
+        limit = self.MAX_MEMBERS
+
+        def members() -> list[int]:
+            out: list[int] = []
+            for member in bridge.federation.pg_members(group):
+                if len(out) >= limit:
+                    break
+                wire = member if isinstance(member, int) else bridge._wire(member)
+                if wire is not None:  # a hostile peer's id past 48 bits names nothing
+                    out.append(wire)
+            return out
+
+        return _on_trio(bridge, members)
+
+    @hookimpl
+    def groups_publish(self, ctx: CallContext, group: str, payload: bytes) -> int:
+        from ..capabilities._host_errors import HostCallTooLarge
+
+        bridge = self._bound()
+        _check_group(group)
+        limit = min(self.MAX_PUBLISH_PAYLOAD, bridge.port.max_message_size)
+        if len(payload) > limit:
+            raise HostCallTooLarge(
+                f"a publish payload is at most {limit} bytes (MAX_PUBLISH_PAYLOAD); "
+                f"got {len(payload)}"
+            )
+        data = bytes(payload)
+        return _on_trio(bridge, lambda: _publish(bridge, group, ctx.pid, data))
+
+
+def _check_group(group: str) -> None:
+    if not 0 < len(group) <= MAX_GROUP_NAME:
+        from ..capabilities._host_errors import HostCallInvalid
+
+        raise HostCallInvalid(f"group name of {len(group)} characters: use 1-{MAX_GROUP_NAME}")
+
+
+def _publish(bridge: HostBridge, group: str, sender: int, payload: bytes) -> int:
+    """Deliver to local members, and send one ``PgPublish`` to each node with
+    members (on the Trio thread); how many members it went to."""
+    fed = bridge.federation
+    bridge._drain()  # what the sender queued before (sends, links) goes first
+    count = 0
+    for pid in fed.pg.local_members(group):
+        if bridge.deliver(sender, pid, payload) is None:
+            count += 1
+    for node in fed.pg.nodes_with_members(group):
+        try:
+            link = fed.link_to(node.name)
+            if link.peer != node:
+                continue
+            link.send_nowait(PgPublish(group, sender, payload))
+        except (FederationError, NoProc):  # unreachable, a full buffer: not sent there
+            continue
+        count += fed.pg.remote_members(node, group)
+    return count
 
 
 def _budget(ctx: CallContext, timeout_ms: int) -> float:

@@ -38,6 +38,7 @@ class ProcessGroups:
 
     def __init__(self, *, max_remote_entries: int = DEFAULT_MAX_REMOTE_ENTRIES) -> None:
         self._local: dict[str, Counter[int]] = {}
+        self._joins: Counter[int] = Counter()  # local pid -> its joins, all groups
         self._remote: dict[NodeId, dict[str, Counter[int]]] = {}
         self._remote_count: Counter[NodeId] = Counter()
         self._max_remote = max_remote_entries
@@ -49,6 +50,7 @@ class ProcessGroups:
         members = self._local.setdefault(_check_group(group), Counter())
         joined = list(pids)
         members.update(joined)
+        self._joins.update(joined)
         return PgJoin(group, joined)
 
     def leave(self, group: str, pids: Iterable[int]) -> PgLeave | None:
@@ -61,6 +63,10 @@ class ProcessGroups:
             return None
         left = [pid for pid in pids if members[pid] > 0]
         members.subtract(left)
+        for pid in left:
+            self._joins[pid] -= 1
+            if self._joins[pid] <= 0:
+                del self._joins[pid]
         self._local[group] = +members
         if not self._local[group]:
             del self._local[group]
@@ -133,6 +139,14 @@ class ProcessGroups:
             members = table.get(group, Counter())
             out.extend(RemotePid(node.name, node.creation, pid) for pid in members.elements())
         return out
+
+    def joins_of(self, pid: int) -> int:
+        """How many joins local ``pid`` holds, over every group."""
+        return self._joins[pid]
+
+    def remote_members(self, node: NodeId, group: str) -> int:
+        """How many memberships of ``group`` ``node`` announced."""
+        return self._remote.get(node, {}).get(group, Counter()).total()
 
     def local_members(self, group: str) -> list[int]:
         """Local ids in ``group`` (once per join)."""

@@ -71,6 +71,14 @@ SCHEMA_FRAGMENT: Final = """\
 //   hostkit:federation/remote#node-of  the node of a pid (`target`)
 //   hostkit:federation/remote#whereis  look up a name registered on that node
 //   hostkit:federation/remote#spawn    start a component on that node
+//
+// And those of hostkit:federation/groups (process groups; principal the
+// Plugin, resource the ProcessGroup; context: the group name):
+//
+//   hostkit:federation/groups#join     the caller joins the group
+//   hostkit:federation/groups#leave    the caller leaves it
+//   hostkit:federation/groups#members  list its members (on every node)
+//   hostkit:federation/groups#publish  message every member
 
 // A process group (Erlang pg), named by its group name. `name` equals the id.
 entity ProcessGroup {
@@ -167,6 +175,32 @@ action "hostkit:federation/remote#spawn" appliesTo {
     link: Bool,
     timeout_ms: Long
   }
+};
+
+// `group`: the group's name (also the resource's id). A publish's payload
+// size is bounded by the host (GuestRemote.MAX_PUBLISH_PAYLOAD), not here.
+action "hostkit:federation/groups#join" appliesTo {
+  principal: [Plugin],
+  resource: [ProcessGroup],
+  context: { group: String }
+};
+
+action "hostkit:federation/groups#leave" appliesTo {
+  principal: [Plugin],
+  resource: [ProcessGroup],
+  context: { group: String }
+};
+
+action "hostkit:federation/groups#members" appliesTo {
+  principal: [Plugin],
+  resource: [ProcessGroup],
+  context: { group: String }
+};
+
+action "hostkit:federation/groups#publish" appliesTo {
+  principal: [Plugin],
+  resource: [ProcessGroup],
+  context: { group: String }
 };
 """
 

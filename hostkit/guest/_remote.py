@@ -1,4 +1,5 @@
-"""Other nodes, for guests: the pid layout and ``hostkit:federation/remote``.
+"""Other nodes, for guests: the pid layout, ``hostkit:federation/remote``
+and process groups (``hostkit:federation/groups``).
 
 A pid is a ``u64`` whose high 16 bits are a *node slot* (0: this node) and
 whose low 48 bits are the actor id on that node (see
@@ -13,12 +14,28 @@ and arrive as senders of casts and calls, in DOWN and exit frames::
     svc = remote.whereis("billing-node", "invoices")   # {name, node}
     child = remote.spawn("worker-node", "worker", DIGEST, args="{}")
 
-``node_slot``, ``is_local`` and ``local_id`` are pure. ``node_of``,
-``whereis`` and ``spawn`` are host functions (the guest's world must
-import ``hostkit:federation/remote``, e.g. ``hostkit:federation/federated-plugin``),
-each decided by the host's policy; a refusal raises
+Process groups (Erlang's ``pg``, hostkit's pub/sub) span every connected
+node; an actor joins and leaves for itself, and leaves them all when it
+ends::
+
+    remote.join_group("prices")
+    remote.group_members("prices")            # pids on every node, this one's first
+    sent = remote.publish("prices", json.dumps({"eur": 1.09}))  # members it went to
+    remote.leave_group("prices")
+
+Members receive a published payload as an ordinary cast from the publisher
+(a :class:`~hostkit_guest.GenServer` decodes it as JSON for ``handle_cast``,
+as it does every cast: so publish JSON to such members). Limits: group
+names of 1-255 characters, 64 joins per actor at once, 1024 pids per
+``group_members`` answer, 65,536 bytes per payload.
+
+``node_slot``, ``is_local`` and ``local_id`` are pure. The rest are host
+functions (the guest's world must import ``hostkit:federation/remote`` or
+``hostkit:federation/groups``, e.g. ``hostkit:federation/federated-plugin``
+imports both), each decided by the host's policy; a refusal raises
 :class:`~hostkit_guest.HostCallDenied`, other failures
-:class:`~hostkit_guest.HostCallFailed` (``not-found``, ``io``, ``timeout``...).
+:class:`~hostkit_guest.HostCallFailed` (``not-found``, ``io``, ``timeout``,
+``too-large``...).
 """
 
 from __future__ import annotations
@@ -32,10 +49,14 @@ from ._errors import HostCallFailed
 
 __all__ = [
     "LOCAL_ID_BITS",
+    "group_members",
     "is_local",
+    "join_group",
+    "leave_group",
     "local_id",
     "node_of",
     "node_slot",
+    "publish",
     "spawn",
     "whereis",
 ]
@@ -63,31 +84,32 @@ def local_id(pid: int) -> int:
 
 
 def preload() -> None:
-    """Import the ``remote`` bindings if the guest's world has them (at
-    build time, so componentize-py's snapshot holds them)."""
-    with contextlib.suppress(ImportError):
-        _loaded["remote"] = importlib.import_module("wit_world.imports.remote")
+    """Import the ``remote`` and ``groups`` bindings the guest's world has
+    (at build time, so componentize-py's snapshot holds them)."""
+    for interface in ("remote", "groups"):
+        with contextlib.suppress(ImportError):
+            _loaded[interface] = importlib.import_module(f"wit_world.imports.{interface}")
 
 
-def _module() -> Any:
-    found = _loaded.get("remote")
+def _module(interface: str) -> Any:
+    found = _loaded.get(interface)
     if found is None:
         raise HostCallFailed(
-            "remote",
+            interface,
             "unsupported",
-            "this guest's world does not import hostkit:federation/remote",
+            f"this guest's world does not import hostkit:federation/{interface}",
         )
     return found
 
 
-def _call(function: str, *args: Any) -> Any:
-    fn = getattr(_module(), function)
+def _call(function: str, *args: Any, interface: str = "remote") -> Any:
+    fn = getattr(_module(interface), function)
     from componentize_py_types import Err  # type: ignore[import-not-found]
 
     try:
         return fn(*args)
     except Err as exc:
-        raise failure_of(f"remote.{function}", exc.value) from None
+        raise failure_of(f"{interface}.{function}", exc.value) from None
 
 
 def node_of(pid: int) -> str:
@@ -128,3 +150,55 @@ def spawn(
     """
     pid: int = _call("spawn", node, component, digest, args, link, timeout_ms)
     return pid
+
+
+def join_group(group: str) -> None:
+    """Join ``group`` (once more if already a member: then this actor is
+    listed, and published to, once per join).
+
+    Raises:
+        HostCallFailed: ``invalid`` (a name not of 1-255 characters),
+            ``too-large`` (this actor holds 64 joins already).
+        HostCallDenied: the policy refused (``hostkit:federation/groups#join``).
+    """
+    _call("join", group, interface="groups")
+
+
+def leave_group(group: str) -> None:
+    """Leave ``group`` once.
+
+    Raises:
+        HostCallFailed: ``not-found`` (this actor is not a member).
+        HostCallDenied: the policy refused.
+    """
+    _call("leave", group, interface="groups")
+
+
+def group_members(group: str) -> list[int]:
+    """The members of ``group`` on this node and every connected node, this
+    node's first, once per join; at most 1024 (the first ones).
+
+    Raises:
+        HostCallDenied: the policy refused.
+    """
+    pids: list[int] = list(_call("members", group, interface="groups"))
+    return pids
+
+
+def publish(group: str, payload: bytes | str) -> int:
+    """Send ``payload`` to every member of ``group`` as a cast from this
+    actor (to itself too, if it is a member); how many members it went to.
+    ``payload`` is sent as is (a ``str`` as UTF-8); a
+    :class:`~hostkit_guest.GenServer` member decodes casts as JSON, so send
+    such members ``json.dumps(value)``.
+
+    Delivery is at most once per member: a member whose mailbox is full is
+    skipped, and members on a node whose link is down are not counted.
+
+    Raises:
+        HostCallFailed: ``too-large`` (over 65,536 bytes), ``invalid``.
+        HostCallDenied: the policy refused.
+    """
+    data = payload.encode() if isinstance(payload, str) else bytes(payload)
+    count: int = _call("publish", group, data, interface="groups")
+    return count
