@@ -26,12 +26,14 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import pluggy
 import trio
 
 from .._errors import CallTimeout, FederationError, NoProc, SpawnError
+from .._pid import Pid
 from ._errors import FederationConfigError, NodeUnreachable
 from ._identity import RemotePid
 from ._messages import PgPublish
@@ -53,6 +55,7 @@ INTERFACE: Final = "hostkit:federation/remote"
 NODE_OF: Final = f"{INTERFACE}#node-of"
 WHEREIS: Final = f"{INTERFACE}#whereis"
 SPAWN: Final = f"{INTERFACE}#spawn"
+SPAWN_MONITOR: Final = f"{INTERFACE}#spawn-monitor"
 GROUPS: Final = "hostkit:federation/groups"
 GROUP_ACTIONS: Final = frozenset(
     f"{GROUPS}#{name}" for name in ("join", "leave", "members", "publish")
@@ -84,6 +87,20 @@ class RemoteHookspecs:
     ) -> int | None:
         """``spawn``: start a component on ``node`` (linked to the caller
         first with ``link``); its guest-visible pid."""
+
+    @hookspec(firstresult=True)
+    def remote_spawn_monitor(
+        self,
+        ctx: CallContext,
+        node: str,
+        component: str,
+        digest: str,
+        args: str,
+        link: bool,
+        timeout_ms: int,
+    ) -> tuple[int, int] | None:
+        """``spawn-monitor``: start a component on ``node`` monitored by the
+        caller before it runs; its guest-visible pid and the monitor's ref."""
 
 
 class GroupsHookspecs:
@@ -167,7 +184,7 @@ class GuestRemote:
 
             group = str(args["group"])
             return Entity.of("ProcessGroup", group, name=group)
-        if action in (WHEREIS, SPAWN):
+        if action in (WHEREIS, SPAWN, SPAWN_MONITOR):
             return ("Node", str(args["node"]))
         if action == NODE_OF:
             bridge = self._bridge
@@ -246,6 +263,62 @@ class GuestRemote:
         )
         return bridge.slots.encode(child)
 
+    @hookimpl
+    def remote_spawn_monitor(
+        self,
+        ctx: CallContext,
+        node: str,
+        component: str,
+        digest: str,
+        args: str,
+        link: bool,
+        timeout_ms: int,
+    ) -> tuple[int, int]:
+        from ..capabilities._host_errors import HostCallDenied, HostCallInvalid, HostCallNotFound
+
+        bridge = self._bound()
+        seconds = _budget(ctx, timeout_ms)
+        if node == bridge.host.node:
+            raise HostCallInvalid(
+                f"{node!r} is this node: start local actors with hostkit:plugin/process#spawn "
+                "and monitor them with hostkit:plugin/process#monitor"
+            )
+        # a monitor of another node's actor: the gate decides that as well
+        why = bridge.port.check_remote_monitor(ctx.pid, node)
+        if why is None and link:
+            why = bridge.port.check_remote_link(ctx.pid, node)
+        if why is not None:
+            raise HostCallDenied(why)
+        port = bridge.port
+        # Reserved on the Trio thread before the request leaves: the child's
+        # DOWN can be read in the same batch as the spawn's answer, before
+        # this thread learns the pid; it must find the ref.
+        ref = _on_trio(bridge, lambda: port.reserve_monitor(ctx.pid))
+        if ref is None:
+            raise HostCallNotFound(f"actor {ctx.pid} is not alive")
+        try:
+            child: RemotePid = _run(
+                bridge,
+                lambda: bridge.federation.spawn(
+                    node,
+                    component,
+                    digest,
+                    args.encode(),
+                    sender=ctx.pid,
+                    link=link,
+                    monitor_ref=ref,
+                    timeout=seconds,
+                ),
+                seconds,
+            )
+            wire = bridge.slots.encode(child)
+        except BaseException:
+            _release(bridge, ref)
+            raise
+        pid = Pid(child.id, child.node, child.creation)
+        _on_trio(bridge, lambda: port.fill_monitor(ref, wire, pid))
+        return wire, ref
+
     # -- process groups ----------------------------------------------------
 
     @hookimpl
@@ -319,6 +392,12 @@ class GuestRemote:
             )
         data = bytes(payload)
         return _on_trio(bridge, lambda: _publish(bridge, group, ctx.pid, data))
+
+
+def _release(bridge: HostBridge, ref: int) -> None:
+    """Drop a reserved monitor ref whose spawn failed (the host may be closing)."""
+    with suppress(trio.RunFinishedError):
+        _on_trio(bridge, lambda: bridge.port.release_monitor(ref))
 
 
 def _check_group(group: str) -> None:

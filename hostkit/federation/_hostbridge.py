@@ -332,7 +332,10 @@ class HostBridge:
         self.port.exit_signal(Pid(sender.id, sender.node, sender.creation), target, kind, detail)
 
     def down(self, target: RemotePid, watcher: int, ref: int, kind: str, detail: str) -> None:
-        self.port.down(ref, kind, detail)
+        # the wire and pid complete a ref a spawn-with-monitor reserved whose
+        # answer this DOWN overtook (or came in the same read as)
+        pid = Pid(target.id, target.node, target.creation)
+        self.port.down(ref, kind, detail, wire=self._wire(target), pid=pid)
 
     async def spawn(
         self,

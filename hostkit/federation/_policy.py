@@ -71,6 +71,7 @@ SCHEMA_FRAGMENT: Final = """\
 //   hostkit:federation/remote#node-of  the node of a pid (`target`)
 //   hostkit:federation/remote#whereis  look up a name registered on that node
 //   hostkit:federation/remote#spawn    start a component on that node
+//   hostkit:federation/remote#spawn-monitor  the same, monitored by the caller
 //
 // And those of hostkit:federation/groups (process groups; principal the
 // Plugin, resource the ProcessGroup; context: the group name):
@@ -165,6 +166,22 @@ action "hostkit:federation/remote#whereis" appliesTo {
 // `args`: the init arguments (a string the guest chose); `link`: spawn_link
 // (then hostkit:federation#remote-link is decided too).
 action "hostkit:federation/remote#spawn" appliesTo {
+  principal: [Plugin],
+  resource: [Node],
+  context: {
+    node: String,
+    component: String,
+    digest: String,
+    args: String,
+    link: Bool,
+    timeout_ms: Long
+  }
+};
+
+// spawn with a monitor (spawn-monitor): the context is spawn's; then
+// hostkit:federation#remote-monitor (and #remote-link with `link`) is
+// decided too.
+action "hostkit:federation/remote#spawn-monitor" appliesTo {
   principal: [Plugin],
   resource: [Node],
   context: {

@@ -52,8 +52,10 @@ class Links:
         self._refs = count(1)
         # monitors on another node's actor: ref -> (watcher, the target as
         # the watcher names it (a guest u64), the target); and the refs each
-        # watching actor holds, dropped (demonitored) when it exits
-        self.remote_monitors: dict[int, tuple[Any, int, Pid]] = {}
+        # watching actor holds, dropped (demonitored) when it exits. A ref
+        # reserved for a spawn-with-monitor in flight has wire 0 and target
+        # None until the spawn answers (or its DOWN fills them in).
+        self.remote_monitors: dict[int, tuple[Any, int, Pid | None]] = {}
         self._remote_refs: dict[int, set[int]] = {}
 
     def propagate(self, actor: Actor, reason: ExitReason) -> None:
@@ -64,7 +66,7 @@ class Links:
             mine, actor.monitoring = actor.monitoring, {}
         for ref in self._remote_refs.pop(actor.id, ()):
             entry = self.remote_monitors.pop(ref, None)
-            if entry is not None:
+            if entry is not None and entry[2] is not None:  # None: no peer holds it yet
                 self.router.remote_signal(actor, "demonitor", entry[2], ref=ref, gated=False)
         payload = _reason_bytes(reason)
         for ref, target_id in mine.items():  # monitors this actor held die with it
@@ -212,7 +214,8 @@ class Links:
         remote = self.remote_monitors.get(ref)
         if remote is not None and remote[0] is watcher:
             self._forget_remote(ref)
-            self.router.remote_signal(watcher, "demonitor", remote[2], ref=ref, gated=False)
+            if remote[2] is not None:  # a reserved ref: no peer holds it yet
+                self.router.remote_signal(watcher, "demonitor", remote[2], ref=ref, gated=False)
         with watcher.lock:
             target_id = watcher.monitoring.pop(ref, None)
             if flush:
@@ -232,15 +235,44 @@ class Links:
                 target.monitored_by.pop(ref, None)
         return True
 
-    def remote_down(self, ref: int, pid: int, reason: ExitReason) -> None:
+    def remote_down(
+        self, ref: int, pid: int, reason: ExitReason, *, wire: int | None = None
+    ) -> None:
         """Federation's half of a monitor on another node's actor: its DOWN
-        (or ``noconnection`` when the node is lost)."""
+        (or ``noconnection`` when the node is lost). ``wire`` names the
+        target for a reserved ref whose spawn has not answered yet."""
         entry = self._forget_remote(ref)
         if entry is not None:
-            watcher, wire, _ = entry
-            self._down(watcher, ref, wire, reason, _reason_bytes(reason))
+            watcher, named, _ = entry
+            if not named and wire is not None:
+                named = wire
+            self._down(watcher, ref, named, reason, _reason_bytes(reason))
 
-    def _forget_remote(self, ref: int) -> tuple[Any, int, Pid] | None:
+    def reserve_remote(self, watcher: Actor) -> int:
+        """A fresh ref for ``watcher``'s monitor of an actor another node is
+        about to spawn, registered before the spawn request leaves, so a DOWN
+        read in the same batch as the spawn's answer finds it. Fill it with
+        :meth:`fill_remote`, or drop it with :meth:`release_remote`."""
+        ref = next(self._refs)
+        self.remote_monitors[ref] = (watcher, 0, None)
+        self._remote_refs.setdefault(watcher.id, set()).add(ref)
+        return ref
+
+    def fill_remote(self, ref: int, wire: int, pid: Pid) -> bool:
+        """Complete the reserved ``ref`` with the spawned actor; False if it
+        is gone (its DOWN came first, or the watcher ended or demonitored)
+        or was filled already."""
+        entry = self.remote_monitors.get(ref)
+        if entry is None or entry[2] is not None:
+            return False
+        self.remote_monitors[ref] = (entry[0], wire, pid)
+        return True
+
+    def release_remote(self, ref: int) -> None:
+        """Drop the reserved ``ref`` (its spawn failed): nothing is sent."""
+        self._forget_remote(ref)
+
+    def _forget_remote(self, ref: int) -> tuple[Any, int, Pid | None] | None:
         entry = self.remote_monitors.pop(ref, None)
         if entry is not None and isinstance(entry[0], Actor):
             refs = self._remote_refs.get(entry[0].id)
@@ -255,7 +287,7 @@ class Links:
         aid = self.router.local_id(target)
         if aid is None:
             entry = self._forget_remote(ref)
-            if entry is not None:
+            if entry is not None and entry[2] is not None:
                 self.router.remote_signal(None, "demonitor", entry[2], ref=ref, gated=False)
             return entry is not None
         actor = self.actors.get(aid)

@@ -102,6 +102,39 @@ class RemotePort:
             return f"actor {actor} is not alive"
         return gate.check_remote_link(found, Pid(0, node, 0))
 
+    def check_remote_monitor(self, actor: int, node: str) -> str | None:
+        """The capability gate's ``check_remote_monitor`` for local ``actor``
+        monitoring an actor of ``node`` (a guest's spawn with monitor): None
+        to allow (also without a gate), or why not. Decided and audited."""
+        gate = self._router.gate
+        found = self._router.actors.get(actor)
+        if gate is None:
+            return None
+        if found is None:
+            return f"actor {actor} is not alive"
+        return gate.check_remote_monitor(found, Pid(0, node, 0))
+
+    def reserve_monitor(self, watcher_pid: int) -> int | None:
+        """Register a monitor of local actor ``watcher_pid`` on an actor not
+        spawned yet (a spawn with monitor): its ref, or None (no such
+        actor). Call before the spawn request leaves, so a DOWN that
+        arrives with the spawn's answer is not lost; then
+        :meth:`fill_monitor`, or :meth:`release_monitor` if the spawn failed."""
+        actor = self._router.actors.get(watcher_pid)
+        if actor is None:
+            return None
+        return self._links.reserve_remote(actor)
+
+    def fill_monitor(self, ref: int, wire: int, pid: Pid) -> bool:
+        """Complete the reserved ``ref`` with the spawned actor (``wire``: its
+        guest ``u64``); False if the ref is gone (its DOWN came first, or
+        the watcher ended)."""
+        return self._links.fill_remote(ref, wire, pid)
+
+    def release_monitor(self, ref: int) -> None:
+        """Drop the reserved ``ref`` without a DOWN (its spawn failed)."""
+        self._links.release_remote(ref)
+
     def deliver(self, sender: int, target: int, payload: bytes) -> str | None:
         """Cast ``payload`` to local actor ``target`` from ``sender`` (the
         guest-visible ``u64`` of the remote sender): None, or the
@@ -159,6 +192,18 @@ class RemotePort:
         if actor is not None:
             self._links.exit_signal(actor, sender, ExitReason(kind, detail))
 
-    def down(self, ref: int, kind: str, detail: str = "") -> None:
-        """The DOWN of the monitor ``ref`` on another node's actor."""
-        self._links.remote_down(ref, 0, ExitReason(kind, detail))
+    def down(
+        self,
+        ref: int,
+        kind: str,
+        detail: str = "",
+        *,
+        wire: int | None = None,
+        pid: Pid | None = None,
+    ) -> None:
+        """The DOWN of the monitor ``ref`` on another node's actor. ``wire``
+        (the actor's guest ``u64``) and ``pid`` fill in a ref reserved by
+        :meth:`reserve_monitor` whose spawn has not answered yet."""
+        if wire is not None and pid is not None:
+            self._links.fill_remote(ref, wire, pid)
+        self._links.remote_down(ref, 0, ExitReason(kind, detail), wire=wire)
