@@ -103,9 +103,7 @@ async def test_the_guest_gets_down_normal_with_its_ref_and_the_childs_pid(cache_
         assert a.remote_port()._links.remote_monitors == {}
 
 
-async def test_a_child_that_dies_before_the_spawn_answers_gives_its_real_reason(
-    cache_dir, wasm
-):
+async def test_a_child_that_dies_before_the_spawn_answers_gives_its_real_reason(cache_dir, wasm):
     async with two_hosts(cache_dir, wasm) as (hosts, feds, _net):
         a, b = hosts["a"], hosts["b"]
         digest = b.components["echo"].digest

@@ -13,6 +13,7 @@ and arrive as senders of casts and calls, in DOWN and exit frames::
         print("called from node", remote.node_of(from_.pid))
     svc = remote.whereis("billing-node", "invoices")   # {name, node}
     child = remote.spawn("worker-node", "worker", DIGEST, args="{}")
+    child, ref = remote.spawn("worker-node", "worker", DIGEST, monitor=True)
 
 Process groups (Erlang's ``pg``, hostkit's pub/sub) span every connected
 node; an actor joins and leaves for itself, and leaves them all when it
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from typing import Any, Final
+from typing import Any, Final, Literal, overload
 
 from ._app import failure_of
 from ._errors import HostCallFailed
@@ -130,6 +131,32 @@ def whereis(node: str, name: str, *, timeout_ms: int = 5000) -> int:
     return pid
 
 
+@overload
+def spawn(
+    node: str,
+    component: str,
+    digest: str,
+    args: str = ...,
+    *,
+    link: bool = ...,
+    monitor: Literal[False] = ...,
+    timeout_ms: int = ...,
+) -> int: ...
+
+
+@overload
+def spawn(
+    node: str,
+    component: str,
+    digest: str,
+    args: str = ...,
+    *,
+    link: bool = ...,
+    monitor: Literal[True],
+    timeout_ms: int = ...,
+) -> tuple[int, int]: ...
+
+
 def spawn(
     node: str,
     component: str,
@@ -137,10 +164,18 @@ def spawn(
     args: str = "",
     *,
     link: bool = False,
+    monitor: bool = False,
     timeout_ms: int = 30_000,
-) -> int:
+) -> int | tuple[int, int]:
     """Start ``component`` (sha256 ``digest``) on ``node``; its pid. With
     ``link``, this actor is linked to it before it runs (``spawn_link``).
+
+    With ``monitor``, this actor monitors it before it runs
+    (``spawn_monitor``) and gets ``(pid, ref)``: when the new actor ends, a
+    DOWN with that ref, that pid and its exit reason arrives (``noconnection``
+    if the node's link is lost), even if it ended before this returned.
+    The host decides ``hostkit:federation/remote#spawn-monitor`` and
+    ``hostkit:federation#remote-monitor`` then.
 
     Raises:
         HostCallFailed: ``invalid`` (bad digest, or ``node`` is this node:
@@ -148,8 +183,11 @@ def spawn(
             failed there), ``timeout``.
         HostCallDenied: this node's or ``node``'s policy refused.
     """
-    pid: int = _call("spawn", node, component, digest, args, link, timeout_ms)
-    return pid
+    if monitor:
+        pid, ref = _call("spawn_monitor", node, component, digest, args, link, timeout_ms)
+        return int(pid), int(ref)
+    found: int = _call("spawn", node, component, digest, args, link, timeout_ms)
+    return found
 
 
 def join_group(group: str) -> None:
