@@ -66,6 +66,7 @@ async def two_hosts(cache_dir: Path, wasm, *, policy: str = ALLOW_ALL):
             await feds["a"].wait_up("b")
         hosts["a"].load(wasm["fedmon_guest"], name="fedmon_guest")
         hosts["b"].load(wasm["echo"], name="echo")
+        hosts["b"].load(wasm["fedmon_brief"], name="brief")
         yield hosts, feds, net
 
 
@@ -123,6 +124,21 @@ async def test_a_child_that_dies_before_the_spawn_answers_gives_its_real_reason(
         assert (pid, got_ref) == (wire, ref)
         assert reason.startswith("killed"), reason  # never noproc: the exit was seen
         assert len(await downs_of(a, guest)) == 1
+        assert a.remote_port()._links.remote_monitors == {}
+
+
+async def test_a_child_that_ends_itself_at_once_gives_its_own_reason(cache_dir, wasm):
+    async with two_hosts(cache_dir, wasm) as (hosts, _feds, _net):
+        a, b = hosts["a"], hosts["b"]
+        digest = b.components["brief"].digest
+        guest = await a.spawn("fedmon_guest")
+        with trio.fail_after(20):
+            for _ in range(5):  # its end races the spawn's answer: never noproc
+                wire, ref = spawned(await a.call(guest, f"M00007530b\nbrief\n{digest}"))
+                while len(found := await downs_of(a, guest)) < 1:
+                    await trio.sleep(0.01)
+                assert found == [(wire, ref, "error: brief-end")], found
+                await a.call(guest, "C")  # clear the log
         assert a.remote_port()._links.remote_monitors == {}
 
 

@@ -85,6 +85,11 @@ class HostBridge:
         self._queue: deque[tuple[Signal, int]] = deque()
         self._queued: dict[str, int] = {}  # node -> bytes queued for it
         self._scheduled = False
+        # while peers' spawns wait in Host.spawn: the exits seen meanwhile, so
+        # a new actor that ended before its pid was known reports its reason
+        self._spawns_waiting = 0
+        self._ended: dict[int, tuple[str, str]] = {}
+        self._ended_lost = False  # _ended was full: an exit was not kept
 
     async def wait_host_link(self, remote: RemotePid) -> tuple[str, str]:
         """Wait for the exit signal of ``remote``, linked to this host itself
@@ -348,13 +353,25 @@ class HostBridge:
         comp = self.host.components.get(component)
         if comp is None or comp.digest != digest:
             raise LookupError(f"no component {component!r} with digest {digest[:12]}... here")
-        pid = await self.host.spawn(component, args.decode(errors="replace"))
+        self._spawns_waiting += 1
+        try:
+            pid = await self.host.spawn(component, args.decode(errors="replace"))
+            ended = self._ended.pop(pid.id, None)
+            if ended is None and self._ended_lost and not self.is_alive(pid.id):
+                ended = (NOPROC, "ended before the spawn completed")  # its reason was not kept
+        finally:
+            self._spawns_waiting -= 1
+            if not self._spawns_waiting:
+                self._ended.clear()
+                self._ended_lost = False
         # Host.spawn has no hook before the actor's first activation, so links
-        # are recorded once it returns; an actor that already ended by then is
-        # reported to them as noproc (after the peer has its pid)
+        # and monitors are recorded once it returns. An actor that already
+        # ended by then is reported to them with its real reason (after the
+        # peer has its pid): from _ended if its exit reached this thread
+        # already, else when it does (it is among the spawning pids now).
         on_spawned(pid.id)
-        if not self.is_alive(pid.id):
-            self.federation.local_exited(pid.id, NOPROC, "ended before the spawn completed")
+        if ended is not None:
+            self.federation.local_exited(pid.id, *ended)
         return pid.id
 
     def node_up(self, node: NodeId) -> None:
@@ -373,14 +390,18 @@ class HostBridge:
         if self.closed:
             return
         if threading.get_ident() == self._thread:
-            self._drain()
-            self.federation.local_exited(pid.id, reason.kind, reason.detail)
+            self._exited_now(pid.id, reason.kind, reason.detail)
         else:
             with suppress(trio.RunFinishedError):
                 self._token.run_sync_soon(self._exited_now, pid.id, reason.kind, reason.detail)
 
     def _exited_now(self, pid: int, kind: str, detail: str) -> None:
         if not self.closed:
+            if self._spawns_waiting:
+                if len(self._ended) < _PRUNE_AT:
+                    self._ended[pid] = (kind, detail)
+                else:
+                    self._ended_lost = True
             self._drain()
             self.federation.local_exited(pid, kind, detail)
 

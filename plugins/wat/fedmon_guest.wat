@@ -8,6 +8,7 @@
 ;; "K<ms><node>\n<component>\n<digest>"  -> the same, linked too
 ;; "G"                                   -> the log: "<16 hex pid><16 hex ref>:<reason>\n"
 ;;                                          per DOWN (d frame) received
+;; "C"                                   -> clears the log: ""
 (module
   (import "hostkit:federation/remote@0.1.0" "spawn-monitor"
     (func $spawn_monitor (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
@@ -77,6 +78,10 @@
     (if (i32.eq (local.get $op) (i32.const 71)) ;; 'G'
       (then (return (call $reply (local.get $out) (local.get $pid) (local.get $ref)
                       (i32.const 8192) (i32.sub (global.get $log_end) (i32.const 8192))))))
+    (if (i32.eq (local.get $op) (i32.const 67)) ;; 'C'
+      (then (global.set $log_end (i32.const 8192))
+            (return (call $reply (local.get $out) (local.get $pid) (local.get $ref)
+                      (i32.const 8192) (i32.const 0)))))
     (if (i32.lt_u (local.get $n) (i32.const 9)) (then (return (local.get $out))))
     (local.set $ms (i32.wrap_i64 (call $hex_get (i32.add (local.get $p) (i32.const 1)) (i32.const 8))))
     ;; node = [a, a+an), then b, then c (newline separated)
