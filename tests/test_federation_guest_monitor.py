@@ -20,6 +20,7 @@ from hostkit.federation import (
     ClusterSecret,
     GuestRemote,
     LinkConfig,
+    RemotePid,
     federation_schema,
     open_host_federation,
 )
@@ -218,3 +219,33 @@ async def test_a_failed_spawn_is_an_error_and_releases_the_reserved_ref(cache_di
             assert (await a.call(guest, f"M00007530a\necho\n{digest}")).startswith(f"e{INVALID}:")
             assert links.remote_monitors == {} and links._remote_refs == {}
             assert b.actors() == [] and await downs_of(a, guest) == []
+
+
+async def test_a_reserved_ref_dies_with_its_watcher_and_a_down_fills_it_in(cache_dir, wasm):
+    # the runtime half, driven on a's Trio thread as federation drives it
+    async with two_hosts(cache_dir, wasm) as (hosts, feds, _net):
+        a, b = hosts["a"], hosts["b"]
+        port, links = a.remote_port(), a.remote_port()._links
+        guest = await a.spawn("fedmon_guest")
+        assert port.reserve_monitor(999_999) is None  # no such watcher
+        # a DOWN that overtakes the spawn's answer names the child
+        child = await b.spawn("echo")
+        wire = feds["a"].local.slots.encode(RemotePid(child.node, child.creation, child.id))
+        ref = port.reserve_monitor(guest.id)
+        assert links.remote_monitors[ref] == (links.actors[guest.id], 0, None)
+        port.down(ref, "killed", wire=wire, pid=child)
+        with trio.fail_after(20):
+            assert await first_down(a, guest) == (wire, ref, "killed")
+        assert not port.fill_monitor(ref, wire, child)  # too late: no second DOWN
+        # a released ref is gone without a DOWN
+        ref = port.reserve_monitor(guest.id)
+        port.release_monitor(ref)
+        assert links.remote_monitors == {} and links._remote_refs == {}
+        # the watcher ends with a reservation pending: dropped, nothing sent
+        ref = port.reserve_monitor(guest.id)
+        watch = a.monitor(guest)
+        a.kill(guest)
+        with trio.fail_after(20):
+            assert (await watch.wait()).kind == "killed"
+        assert links.remote_monitors == {} and links._remote_refs == {}
+        assert not port.fill_monitor(ref, wire, child)
