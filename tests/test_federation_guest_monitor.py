@@ -249,3 +249,16 @@ async def test_a_reserved_ref_dies_with_its_watcher_and_a_down_fills_it_in(cache
             assert (await watch.wait()).kind == "killed"
         assert links.remote_monitors == {} and links._remote_refs == {}
         assert not port.fill_monitor(ref, wire, child)
+
+
+async def test_spawn_monitor_with_link_links_too(cache_dir, wasm):
+    async with two_hosts(cache_dir, wasm) as (hosts, feds, _net):
+        a, b = hosts["a"], hosts["b"]
+        digest = b.components["echo"].digest
+        guest = await a.spawn("fedmon_guest")
+        watch = a.monitor(guest)
+        with trio.fail_after(20):
+            wire, _ref = spawned(await a.call(guest, f"K00007530b\necho\n{digest}"))
+            b.kill(feds["a"].local.guest_pid(wire))  # linked before it ran: the guest dies too
+            assert (await watch.wait()).kind == "killed"
+        assert a.remote_port()._links.remote_monitors == {}
