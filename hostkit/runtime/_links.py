@@ -15,6 +15,9 @@ is handed to federation as a signal; federation keeps the link, and its
 exit signals and DOWNs come back through :meth:`Links.exit_signal` and
 :meth:`Links.remote_down`, with the remote pid as the guest sees it (its
 slot-encoded ``u64``). Losing the node gives both ``noconnection``.
+A spawn with a monitor reserves its ref (:meth:`Links.reserve_remote`)
+before the request leaves, so a DOWN read with the spawn's answer (or
+before it) finds its watcher and names the new actor.
 
 A guest's link and monitor are capabilities: the router's gate decides them
 (``process#link``, ``process#monitor``; ``hostkit:federation#remote-link``
