@@ -146,6 +146,39 @@ def test_the_map_budget_refuses_near_the_kernel_limit_and_counts_rarely_far_from
     assert all(far.check() is None for _ in range(900))
 
 
+def test_the_map_budget_counts_rarely_near_the_ceiling_and_not_at_all_once_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counting /proc/self/maps costs ~60 ms near the default ceiling: spawns
+    that add few mappings must not count each time, and a spawn loop at the
+    ceiling must not count at all until the refusal's time is up."""
+    from hostkit.runtime._wasm import _pool
+
+    maps = {"now": 60_000, "counts": 0}
+
+    def fake_count() -> int:
+        maps["counts"] += 1
+        return maps["now"]
+
+    monkeypatch.setattr(_pool, "_count_maps", fake_count)
+    budget = MapBudget(limit=60_000 + MAP_HEADROOM + 3_000)
+    allowed = 0
+    while budget.check() is None:  # each spawn adds one mapping
+        allowed += 1
+        maps["now"] += 1
+        assert allowed < 10_000
+    assert 2_990 <= allowed <= 3_000
+    assert maps["counts"] < 80, maps["counts"]  # one per spawn would be ~3,000
+    counted = maps["counts"]
+    for _ in range(1_000):  # refused without counting again
+        assert budget.check() is not None
+    assert maps["counts"] == counted
+    maps["now"] -= 500  # actors exited; after the pause the budget looks again
+    monkeypatch.setattr(_pool.time, "monotonic", lambda: 1e12)
+    assert budget.check() is None
+    assert maps["counts"] == counted + 1
+
+
 async def test_a_spawn_at_the_mapping_limit_fails_and_the_host_serves_and_closes(
     config: hostkit.HostConfig, wasm: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -160,6 +161,8 @@ def pool_fault(text: str) -> str | None:
 MAP_HEADROOM: Final = 2048
 #: The most mappings one spawn is assumed to add between two counts.
 _MAPS_PER_SPAWN: Final = 16
+#: After a refusal, spawns are refused without counting for this long.
+_RECOUNT_AFTER: Final = 0.05
 
 
 def _max_map_count() -> int | None:
@@ -181,11 +184,15 @@ class MapBudget:
     ceiling any mmap fails, a new thread's stack included, so a host that
     reached it could not even close; the budget keeps ``MAP_HEADROOM`` free.
 
-    Counting ``/proc/self/maps`` costs about 1 us per mapping, so it is
-    counted again only when the spawns since the last count could, at
-    ``_MAPS_PER_SPAWN`` each, have used up what was left: rarely far from
-    the ceiling, at every spawn near it. Not a hard guarantee (other code
-    maps memory too), a margin. Without /proc it does nothing.
+    Counting ``/proc/self/maps`` costs about 1 us per mapping (60 ms near
+    the default ceiling), so it is counted again only when the spawns since
+    the last count could have used up half of what was left, at the
+    mappings per spawn measured between the last two counts (at first, and
+    at most, ``_MAPS_PER_SPAWN``): a few counts per halving of what is
+    left, not one per spawn. Once refused, it refuses without counting for
+    ``_RECOUNT_AFTER`` seconds, so a spawn loop at the ceiling costs
+    nothing. Not a hard guarantee (other code maps memory too), a margin.
+    Without /proc it does nothing.
     """
 
     def __init__(self, limit: int | None = None, headroom: int = MAP_HEADROOM) -> None:
@@ -196,6 +203,9 @@ class MapBudget:
         self._counted = 0
         self._since = 0
         self._spare = 0  # spawns allowed before counting again
+        self._per_spawn = float(_MAPS_PER_SPAWN)  # measured between counts
+        self._refusal: str | None = None
+        self._retry_at = 0.0
 
     def check(self) -> str | None:
         """None if one more instance may map memory, else why not."""
@@ -205,22 +215,32 @@ class MapBudget:
             if self._since < self._spare:
                 self._since += 1
                 return None
+            now = time.monotonic()
+            if self._refusal is not None and now < self._retry_at:
+                return self._refusal
             try:
-                self._counted = _count_maps()
+                counted = _count_maps()
             except OSError:
                 return None
+            if self._since and self._refusal is None:
+                grown = max(0, counted - self._counted) / self._since
+                self._per_spawn = min(float(_MAPS_PER_SPAWN), max(0.25, grown))
+            self._counted = counted
             self._since = 0
-            left = self._ceiling - self._counted
+            left = self._ceiling - counted
             if left <= 0:
                 self._spare = 0
-                return (
+                self._retry_at = now + _RECOUNT_AFTER
+                self._refusal = (
                     f"the process holds {self._counted:,} memory mappings, near the kernel's "
                     f"limit (vm.max_map_count={self._limit:,}; {MAP_HEADROOM:,} are kept free "
                     "so the host can keep running): stop actors, use the instance pool with "
                     "small slots (HostConfig.pool_instances, max_memory_bytes), or raise "
                     "vm.max_map_count"
                 )
-            self._spare = left // _MAPS_PER_SPAWN
+                return self._refusal
+            self._refusal = None
+            self._spare = int(left / (2 * self._per_spawn))
             self._since = 1
             return None
 
