@@ -262,3 +262,27 @@ async def test_a_large_pool_reserves_fiber_stacks_within_the_mapping_limit(
     async with hostkit.open_host(cfg) as host:  # before the bound: the process aborted here
         pid = await host.spawn(host.load(wasm["echo"]))
         assert await host.call(pid, "pooled") == "pooled"
+
+
+async def test_a_host_send_runs_while_guests_keep_one_thread_busy_with_local_work(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """Two ring actors pass a token back and forth for ever on the only
+    thread's local deque; a cast from host code (the shared queue, where
+    yielded actors go too) must still get its turn, not wait for the ring
+    to stop (which it never does)."""
+    async with hostkit.open_host(_spinning(config, 1)) as host:
+        ring = host.load(wasm["ring"])
+        a, b = await host.spawn(ring), await host.spawn(ring)
+        echo = await host.spawn(host.load(wasm["echo"]))
+        host.send(a, f"N{b.id:016x}")
+        host.send(b, f"N{a.id:016x}")
+        host.send(a, f"T{0x7FFFFFFF:08x}")  # ~2 billion hops
+        await trio.sleep(0.05)  # the token is circulating
+        host.send(echo, "stop")  # handled only if the shared queue gets a turn
+        with trio.fail_after(10):
+            reason = await host.wait(echo)
+        assert reason.kind == "normal"
+        assert host.is_alive(a) and host.is_alive(b)
+        host.kill(a)
+        host.kill(b)

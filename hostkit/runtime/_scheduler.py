@@ -47,6 +47,11 @@ thread looks at between activations. Killing it drops the call and cancels
 the Trio task. ``init`` and ``terminate`` do not yield or suspend: a
 pending host call there blocks the thread (bounded by the deadline).
 
+Fairness. A thread whose local deque never empties (guests waking each
+other) also takes one actor from the shared queue every ``_SHARED_EVERY``
+turns, so host sends and yielded activations are not starved by local
+traffic (a yielded activation's deadline keeps counting while it waits).
+
 Spawns are bounded here: live actors per host and per plugin (the
 registry), the depth of guest-spawned chains, and a child spawned from
 inside an activation runs its ``init`` within what is left of that
@@ -93,6 +98,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hostkit.runtime")
 _WAKE: Final = object()  # put on the shared queue: "look at the priority deque"
 _STEAL_POLL: Final = 0.02  # an idle thread looks for stranded local work this often
+_SHARED_EVERY: Final = 61  # a busy thread takes from the shared queue once per this many turns
 _get_ident = threading.get_ident
 
 
@@ -174,9 +180,25 @@ class Scheduler:
         urgent = self.urgent
         sleepers = self.suspensions.sleepers
         wake_due = self.suspensions.wake_due
+        turns = 0
         while True:
             if sleepers and sleepers[0][0] <= time.monotonic():
                 wake_due()
+            turns += 1
+            if turns >= _SHARED_EVERY and local:
+                # Fairness: while local work keeps coming (guests waking each
+                # other), the shared queue (host sends, yielded actors) is
+                # otherwise never looked at, and a yielded activation would
+                # starve into its deadline. Look at it every few turns.
+                turns = 0
+                try:
+                    item = self._global.get_nowait()
+                except queue.Empty:
+                    item = _WAKE
+                if item is None:
+                    return
+                if isinstance(item, Actor):
+                    local.append(item)  # runs after the local work ahead of it
             if urgent:
                 try:
                     actor = urgent.popleft()
