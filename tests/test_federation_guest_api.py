@@ -46,10 +46,10 @@ def _gate(policy: str = ALLOW_ALL, remote: GuestRemote | None = None) -> Gate:
 
 
 @asynccontextmanager
-async def two_hosts(cache_dir: Path, wasm, *, policy: str = ALLOW_ALL):
+async def two_hosts(cache_dir: Path, wasm, *, policy: str = ALLOW_ALL, net=None):
     async with AsyncExitStack() as stack:
         hosts, feds = {}, {}
-        net = MemoryNetwork()
+        net = net or MemoryNetwork()
         for name in ("a", "b"):
             remote = GuestRemote() if name == "a" else None
             cfg = hostkit.HostConfig(
@@ -214,3 +214,30 @@ async def test_a_guests_spawn_link_is_atomic_and_needs_the_link_grant(cache_dir,
             assert (await a.call(other, f"Q00007530b\necho\n{digest}")).startswith(f"e{DENIED}:")
             assert len(b.actors()) == before  # refused before anything left this host
             ok_pid(await a.call(other, f"P00007530b\necho\n{digest}"))
+
+
+async def test_a_guest_waiting_on_another_node_holds_no_scheduler_thread(cache_dir, wasm):
+    """whereis/spawn on another node are async hooks: with the only scheduler
+    thread of node a, a local actor is served while a guest waits on a slow
+    link (without suspension that thread would wait for the other node)."""
+    net = MemoryNetwork()
+    async with two_hosts(cache_dir, wasm, net=net) as (hosts, _feds):
+        a, b = hosts["a"], hosts["b"]
+        b.register(await b.spawn("echo"), "svc")
+        guest = await a.spawn("fed_remote")
+        local = await a.spawn(a.load(wasm["echo"]))
+        assert net.wires
+        for wire in net.wires:
+            wire.delay = 2.0
+        replies: list[str] = []
+
+        async def look_up() -> None:
+            replies.append(await a.call(guest, "W00002710b\nsvc"))
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(look_up)
+                await trio.sleep(0.2)  # the guest is waiting on node b
+                assert await a.call(local, "served") == "served"
+                assert replies == []  # ... and still waiting
+        assert replies[0].startswith("ok:"), replies

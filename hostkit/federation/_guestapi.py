@@ -16,9 +16,11 @@ bind it to the host's federation::
     ) as federation:
         ...
 
-Hooks run on scheduler threads; ``whereis`` and ``spawn`` wait for the
-other node there (on the federation's Trio thread), never longer than the
-guest's ``timeout-ms`` nor past its activation deadline.
+Most hooks run on scheduler threads. ``whereis``, ``spawn`` and
+``spawn-monitor``, which wait for another node, are async hookimpls: the
+guest's call is suspended (no scheduler thread held) while they run on the
+host's Trio loop, never longer than the guest's ``timeout-ms`` nor past its
+activation deadline.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 import pluggy
 import trio
@@ -214,25 +215,25 @@ class GuestRemote:
         return name
 
     @hookimpl
-    def remote_whereis(self, ctx: CallContext, node: str, name: str, timeout_ms: int) -> int:
+    async def remote_whereis(self, ctx: CallContext, node: str, name: str, timeout_ms: int) -> int:
         from ..capabilities._host_errors import HostCallNotFound
 
         bridge = self._bound()
         seconds = _budget(ctx, timeout_ms)
         if node == bridge.host.node:
-            local = _on_trio(bridge, lambda: bridge.whereis(name))
+            local = bridge.whereis(name)
             if local is None:
                 raise HostCallNotFound(f"no actor is registered as {name!r} on {node!r}")
             return local
-        found: RemotePid | None = _run(
-            bridge, lambda: bridge.federation.whereis(node, name, timeout=seconds), seconds
+        found: RemotePid | None = await _wait(
+            lambda: bridge.federation.whereis(node, name, timeout=seconds), seconds
         )
         if found is None:
             raise HostCallNotFound(f"no actor is registered as {name!r} on {node!r}")
         return bridge.slots.encode(found)
 
     @hookimpl
-    def remote_spawn(
+    async def remote_spawn(
         self,
         ctx: CallContext,
         node: str,
@@ -254,8 +255,7 @@ class GuestRemote:
             why = bridge.port.check_remote_link(ctx.pid, node)
             if why is not None:
                 raise HostCallDenied(why)
-        child: RemotePid = _run(
-            bridge,
+        child: RemotePid = await _wait(
             lambda: bridge.federation.spawn(
                 node, component, digest, args.encode(), sender=ctx.pid, link=link, timeout=seconds
             ),
@@ -264,7 +264,7 @@ class GuestRemote:
         return bridge.slots.encode(child)
 
     @hookimpl
-    def remote_spawn_monitor(
+    async def remote_spawn_monitor(
         self,
         ctx: CallContext,
         node: str,
@@ -290,15 +290,14 @@ class GuestRemote:
         if why is not None:
             raise HostCallDenied(why)
         port = bridge.port
-        # Reserved on the Trio thread before the request leaves: the child's
-        # DOWN can be read in the same batch as the spawn's answer, before
-        # this thread learns the pid; it must find the ref.
-        ref = _on_trio(bridge, lambda: port.reserve_monitor(ctx.pid))
+        # Reserved before the request leaves: the child's DOWN can be read in
+        # the same batch as the spawn's answer, before this hook learns the
+        # pid; it must find the ref.
+        ref = port.reserve_monitor(ctx.pid)
         if ref is None:
             raise HostCallNotFound(f"actor {ctx.pid} is not alive")
         try:
-            child: RemotePid = _run(
-                bridge,
+            child: RemotePid = await _wait(
                 lambda: bridge.federation.spawn(
                     node,
                     component,
@@ -312,11 +311,10 @@ class GuestRemote:
                 seconds,
             )
             wire = bridge.slots.encode(child)
-        except BaseException:
-            _release(bridge, ref)
+        except BaseException:  # also Cancelled (the guest was killed): no leak
+            port.release_monitor(ref)
             raise
-        pid = Pid(child.id, child.node, child.creation)
-        _on_trio(bridge, lambda: port.fill_monitor(ref, wire, pid))
+        port.fill_monitor(ref, wire, Pid(child.id, child.node, child.creation))
         return wire, ref
 
     # -- process groups ----------------------------------------------------
@@ -394,12 +392,6 @@ class GuestRemote:
         return _on_trio(bridge, lambda: _publish(bridge, group, ctx.pid, data))
 
 
-def _release(bridge: HostBridge, ref: int) -> None:
-    """Drop a reserved monitor ref whose spawn failed (the host may be closing)."""
-    with suppress(trio.RunFinishedError):
-        _on_trio(bridge, lambda: bridge.port.release_monitor(ref))
-
-
 def _check_group(group: str) -> None:
     if not 0 < len(group) <= MAX_GROUP_NAME:
         from ..capabilities._host_errors import HostCallInvalid
@@ -447,26 +439,19 @@ def _on_trio(bridge: HostBridge, fn: Callable[[], _T]) -> _T:
     return trio.from_thread.run_sync(fn, trio_token=bridge._token)
 
 
-def _run(bridge: HostBridge, make: Callable[[], Awaitable[_T]], seconds: float) -> _T:
-    """Run ``make()`` on the federation's Trio thread and wait for it here
-    (a scheduler thread), mapping federation errors onto WIT errors."""
+async def _wait(make: Callable[[], Awaitable[_T]], seconds: float) -> _T:
+    """Await ``make()`` (an async hookimpl: on the host's Trio loop, the
+    guest's call suspended), mapping federation errors onto WIT errors."""
     from ..capabilities._host_errors import (
         HostCallDenied,
         HostCallInvalid,
         HostCallIOError,
         HostCallTimeout,
-        HostCallUnsupported,
     )
 
-    if threading.get_ident() == bridge._thread:
-        raise HostCallUnsupported("cannot wait for another node on the host's Trio thread")
-
-    async def run() -> Any:
-        with trio.fail_after(seconds + 1.0):  # the federation's own timeout fires first
-            return await make()
-
     try:
-        result: _T = trio.from_thread.run(run, trio_token=bridge._token)
+        with trio.fail_after(seconds + 1.0):  # the federation's own timeout fires first
+            result: _T = await make()
     except (CallTimeout, trio.TooSlowError):
         raise HostCallTimeout() from None
     except NodeUnreachable as exc:
@@ -479,6 +464,4 @@ def _run(bridge: HostBridge, make: Callable[[], Awaitable[_T]], seconds: float) 
         raise HostCallIOError(str(exc)) from None
     except FederationError as exc:
         raise HostCallIOError(str(exc)) from None
-    except trio.RunFinishedError:
-        raise HostCallUnsupported("the host is closing") from None
     return result
