@@ -88,6 +88,14 @@ def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int) -> float:
                 tables=2 * (n + 10),
             ),
         )
+    arena = cfg.arena_settings()
+    keep_arena = None
+    if arena is not None:
+        from dataclasses import replace
+
+        from hostkit.runtime._wasm._arena import configure_arena
+
+        keep_arena = configure_arena(wcfg, replace(arena, max_slots=n + 10))
     engine = wasmtime.Engine(wcfg)
     comp = wc.Component(engine, echo.read_bytes())
     linker = wc.Linker(engine)
@@ -112,7 +120,9 @@ def raw_instantiate_us(echo: Path, cfg: hostkit.HostConfig, n: int) -> float:
         keep.clear()
         return elapsed
 
-    return statistics.median(one() for _ in range(5))
+    result = statistics.median(one() for _ in range(5))
+    del keep_arena  # (after every Store of the engine is gone)
+    return result
 
 
 async def density(args: argparse.Namespace) -> None:
@@ -124,6 +134,7 @@ async def density(args: argparse.Namespace) -> None:
         max_memory_bytes=args.memory,
         pool_instances=args.pool,
         pool_memory_cow=args.cow,
+        arena=args.arena,
         exit_history=1000,
     )
     raw_n = min(2000, args.count)
@@ -259,6 +270,9 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=128 * 1024, help="max_memory_bytes")
     parser.add_argument("--cow", action="store_true", help="pool_memory_cow=True")
     parser.add_argument(
+        "--arena", action="store_true", help="HostConfig.arena=True (no pool): hostkit's arena"
+    )
+    parser.add_argument(
         "--warm", action="store_true", help="call each actor once after its spawn (timed too)"
     )
     parser.add_argument("--spawners", type=int, default=64, help="concurrent spawning tasks")
@@ -273,7 +287,9 @@ def main() -> None:
     if args.compare_pool:
         trio.run(compare_pool, args)
         return
-    if args.pool is None:
+    if args.arena:
+        args.pool = 0
+    elif args.pool is None:
         args.pool = args.count + 10
     trio.run(density, args)
 

@@ -9,12 +9,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._wasm import Limits, PoolSettings
+from ._wasm import ArenaSettings, Limits, PoolSettings
 
 _MiB = 1024 * 1024
 _POOL_MAX = 1_000_000
 #: at most half of x86-64's 128 TiB user address space
 _POOL_MAX_RESERVATION = 64 * 2**40
+#: an arena fiber stack: wasmtime's default async stack size (its guest
+#: stack limit, max_wasm_stack, is 512 KiB of it)
+_ARENA_STACK = 2 * _MiB
 
 
 def _default_cache_dir() -> Path:
@@ -104,6 +107,18 @@ class HostConfig:
         pool_memory_cow: start each linear memory as a copy-on-write
             mapping of the component's data image (fast spawn, pages shared
             until written) instead of copying the data in.
+        arena: take fiber stacks and linear memories from hostkit's arena
+            instead of wasmtime's allocators: an idle actor then holds no
+            kernel memory mapping of its own (the kernel allows
+            ``vm.max_map_count``, 65,530 by default, per process), so a host
+            holds 100,000+ tiny actors. Each linear memory is a slot of
+            ``max_memory_bytes`` of address space (set it small) checked
+            explicitly on every access; not with ``pool_instances``. See
+            docs/concepts.md, "The arena".
+        arena_resident_stacks: idle fiber stacks the arena keeps mapped (the
+            most recently used; entering one costs no system call). Past
+            it, an idle actor's stack loses its mapping (two ``mprotect``
+            calls when it runs again). A call in flight always keeps its own.
     """
 
     scheduler_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -146,6 +161,8 @@ class HostConfig:
     pool_memories: int | None = None
     pool_tables: int | None = None
     pool_memory_cow: bool = True
+    arena: bool = False
+    arena_resident_stacks: int = 1024
 
     def __post_init__(self) -> None:
         self._check_pool()
@@ -236,6 +253,19 @@ class HostConfig:
                 )
         if not isinstance(self.pool_memory_cow, bool):
             raise TypeError("HostConfig.pool_memory_cow must be a bool")
+        if not isinstance(self.arena, bool):
+            raise TypeError(f"HostConfig.arena must be a bool, got {self.arena!r}")
+        if self.arena and self.pool_instances:
+            raise ValueError(
+                "HostConfig.arena and pool_instances exclude each other (the arena "
+                "replaces wasmtime's pooling allocator): set one of them"
+            )
+        res = self.arena_resident_stacks
+        if isinstance(res, bool) or not isinstance(res, int) or not 0 <= res <= _POOL_MAX:
+            raise ValueError(
+                f"HostConfig.arena_resident_stacks must be an int from 0 to {_POOL_MAX:,}, "
+                f"got {res!r}"
+            )
         pool = self.pool()
         if pool is not None and self.pool_reservation_bytes() > _POOL_MAX_RESERVATION:
             raise ValueError(
@@ -244,6 +274,17 @@ class HostConfig:
                 f"{self.max_memory_bytes:,}); the limit is "
                 f"{_POOL_MAX_RESERVATION // 2**40} TiB: lower pool_memories or max_memory_bytes"
             )
+
+    def arena_settings(self) -> ArenaSettings | None:
+        """The arena's settings; None: no arena."""
+        if not self.arena:
+            return None
+        return ArenaSettings(
+            memory_bytes=self.max_memory_bytes,
+            stack_bytes=_ARENA_STACK,
+            resident=self.arena_resident_stacks,
+            max_slots=self.max_actors * self.max_memories,
+        )
 
     def pool(self) -> PoolSettings | None:
         """The instance pool's settings, defaults resolved; None: no pool."""

@@ -109,6 +109,7 @@ class Host(ComponentLoading, HostSignals):
             max_component_bytes=cfg.max_component_bytes,
             resolver=resolver,
             pool=cfg.pool(),
+            arena=cfg.arena_settings(),
         )
         self._reaper = Reaper()
         self._exit_hooks: list[Callable[[Pid, ExitReason], None]] = []

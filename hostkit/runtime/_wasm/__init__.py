@@ -20,6 +20,7 @@ callback behind `firewall`: no Python exception ever reaches wasmtime.
 
 from __future__ import annotations
 
+from ._arena import ArenaSettings as ArenaSettings
 from ._cache import WASMTIME_VERSION as WASMTIME_VERSION
 from ._compile import CompileLimits as CompileLimits
 from ._compile import CompileProgress as CompileProgress
@@ -65,6 +66,7 @@ __all__ = [
     "Instance",
     "Limits",
     "Pending",
+    "ArenaSettings",
     "PoolSettings",
     "ProcessApi",
     "WasmEngine",

@@ -20,6 +20,7 @@ from wasmtime import component as wc
 from ..._errors import ComponentLoadError
 from .._wittypes import WitFunc
 from . import _capi
+from ._arena import Arena, ArenaSettings, configure_arena
 from ._cache import ComponentCache, fingerprint
 from ._capi import first_lines, noop_finalizer
 from ._compile import CompileLimits, CompileProgress, compile_in_worker
@@ -202,6 +203,7 @@ class WasmEngine:
         max_component_bytes: int,
         resolver: ImportResolver | None = None,
         pool: PoolSettings | None = None,
+        arena: ArenaSettings | None = None,
     ) -> None:
         self._resolver = resolver
         # Compiled code depends on these settings: the compile worker
@@ -213,6 +215,11 @@ class WasmEngine:
         self.pool = pool
         if pool is not None:
             configure_engine(cfg, pool)
+        #: hostkit's own stacks and memories (see ``_arena``), or None
+        self.arena: Arena | None = None
+        self.arena_settings = arena
+        if arena is not None and pool is None:
+            self.arena = configure_arena(cfg, arena)
         try:
             self.engine = wasmtime.Engine(cfg)
         except wasmtime.WasmtimeError as exc:
@@ -222,6 +229,8 @@ class WasmEngine:
             ) from None
         self.cache_dir = cache_dir
         memory_key = "" if pool is None else pool.fingerprint
+        if self.arena is not None and arena is not None:
+            memory_key = arena.fingerprint
         self._cache = ComponentCache(self.engine, cache_dir, fingerprint(fuel, memory_key))
         self.max_component_bytes = max_component_bytes
         self.wasi = wasi
@@ -260,6 +269,8 @@ class WasmEngine:
         for fid in self._host_func_ids:
             HOST_FUNCS.pop(fid, None)
             PLANS.pop(fid, None)
+        if self.arena is not None:
+            self.arena.close()
 
     def set_slice(self, seconds: float) -> None:
         """Yield the thread every ``seconds`` of guest execution: the epoch
@@ -425,6 +436,8 @@ class WasmEngine:
         """``(memory_reservation, memory_init_cow)`` as the compile worker
         needs them; ``(0, True)``: wasmtime's defaults (no pool)."""
         pool = self.pool
+        if self.arena is not None:
+            return (self.arena.slot_bytes, False)
         return (0, True) if pool is None else (pool.memory_bytes, pool.memory_cow)
 
     def _check_header(self, name: str, data: bytes) -> None:

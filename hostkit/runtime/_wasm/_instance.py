@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["DONE", "SUSPENDED", "YIELDED", "Instance"]
 
 
+#: Stores whose arena stack could not be mapped again to delete them
+#: (out of kernel mappings): kept rather than deleted (see ``_pin_stacks``).
+UNDELETABLE: list[Any] = []
+
+
 def _trap_summary(text: str) -> str:
     """``wasm trap: <cause> (at <innermost frame>)`` from wasmtime's report."""
     head, sep, cause = text.partition("Caused by:")
@@ -84,6 +89,7 @@ class Instance:
         "host_call_budget",
         "owner",
         "polled_on",
+        "stacks",
         "store",
     )
 
@@ -111,6 +117,7 @@ class Instance:
         # the continuation flag of suspending host calls (see _capi.flag_continuation)
         self.flag = (ctypes.c_uint8 * 2)()
         self.polled_on = 0  # the thread that last ran a call (set by the scheduler)
+        self.stacks: list[int] = []  # the arena's fiber stacks of this Store (see _arena)
         refused = MAP_BUDGET.check()
         if refused is not None:
             raise GuestFault("limit", refused)
@@ -142,6 +149,7 @@ class Instance:
         try:
             self._run_blocking()
         except GuestFault:
+            self._pin_stacks()
             GUARDS.pop(self.guard_id, None)
             full = pool_fault(self._last_error) if self._last_error else None
             if full is not None:
@@ -170,10 +178,21 @@ class Instance:
         still in flight is dropped without being resumed (its pending host
         call, if any, is cancelled)."""
         self.abandon()
+        self._pin_stacks()
         GUARDS.pop(self.guard_id, None)
         self._deliver = self._deliver_ref = None
         self._inst = None
         self.store = None
+
+    def _pin_stacks(self) -> None:
+        """Before the Store goes: its arena stacks must be mapped when
+        wasmtime deletes it (see ``Arena.pin``); if they cannot be, the
+        Store is kept for the life of the process rather than deleted."""
+        arena = self._engine.arena
+        if arena is not None and self.stacks:
+            if not arena.pin(self.guard_id, self.stacks):
+                UNDELETABLE.append(self.store)
+            self.stacks = []
 
     def kill(self) -> None:
         self.guard.killed = True
@@ -184,6 +203,11 @@ class Instance:
             raise GuestFault("killed", "instance already dropped")
         if self._future is not None:
             raise RuntimeError("a guest call is already in flight on this instance")
+        arena = self._engine.arena
+        if arena is not None and self.stacks and not arena.enter(self.guard_id, self.stacks):
+            raise GuestFault(
+                "limit", "could not map the instance's fiber stack (see vm.max_map_count)"
+            )
         self._arm(fuel, deadline)
         p0 = self._params[0]
         p0.kind = _capi.K_STRING
@@ -252,6 +276,8 @@ class Instance:
             TLS.inst = prev
         self._future = None
         _capi.future_delete(future)
+        if self.stacks:
+            self._leave()
         self._func = None
         _capi.val_delete(byref(self._params[0]))
         err = self._err.value
@@ -325,12 +351,19 @@ class Instance:
             _capi.future_delete(future)  # unwinds the suspended guest; runs none of it
         finally:
             TLS.inst = prev
+        if self.stacks:
+            self._leave()
         self._func = None
         _capi.val_delete(byref(self._params[0]))
         err = self._err.value
         if err:
             self._err.value = None
             _capi.error_delete(err)
+
+    def _leave(self) -> None:
+        arena = self._engine.arena
+        if arena is not None:
+            arena.leave(self.guard_id, self.stacks)
 
     def _run_blocking(self) -> None:
         """Poll the call in flight to completion on this thread."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import _capi
+from ._arena import ERROR_PREFIX as ARENA_ERROR
 
 __all__ = [
     "MAP_BUDGET",
@@ -129,6 +130,9 @@ _FIELDS: Final = (
 def pool_fault(text: str) -> str | None:
     """A clear message if ``text`` (wasmtime's error) says a pool or the
     kernel's mapping budget ran out, else None."""
+    at = text.find(ARENA_ERROR)
+    if at >= 0:
+        return text[at + len(ARENA_ERROR) :].strip().splitlines()[0]
     found = _EXHAUSTED.search(text)
     if found is not None:
         limit, kind = found.groups()
