@@ -3,6 +3,7 @@
     python benchmarks/bench_density.py --warm                # pooled, 128 KiB slots
     python benchmarks/bench_density.py --pool 0 --count 30000   # no pool (on-demand)
     python benchmarks/bench_density.py --memory 16777216 --cow  # bigger slots, CoW
+    python benchmarks/bench_density.py --arena --warm        # the arena (HostConfig.arena)
 
 Spawns ``--count`` echo actors (64 concurrent spawners, like ``run.py
 spawn``; ``--spawners``) until done or until a spawn is refused, and prints at 1k, 10k,
@@ -13,8 +14,8 @@ pages), RSS per actor and kernel memory mappings per actor
 per process). Then it checks that the host
 still answers a call, kills everything and times the close.
 
-``--compare-pool --count 10000`` instead alternates unpooled and pooled
-hosts (256 MiB and 128 KiB slots) in one process and prints, for each, the
+``--compare-pool --count 10000`` instead alternates unpooled, pooled and
+arena hosts (256 MiB and 128 KiB slots) in one process and prints, for each, the
 time to open, the address space reserved, spawn, RSS and mappings per idle
 actor, and kill plus Store deletion per actor: the pool's default is
 decided on these.
@@ -211,13 +212,15 @@ def vsz_kib() -> int:
 
 
 async def compare_one(pool: int, memory: int, n: int, spawners: int) -> str:
-    """One host, pooled or not: open, spawn ``n`` idle echo actors, kill them."""
+    """One host, pooled, unpooled or with the arena (``pool`` -1): open,
+    spawn ``n`` idle echo actors, kill them."""
     cfg = hostkit.HostConfig(
         scheduler_threads=2,
         max_actors=n + 10,
         max_actors_per_plugin=n + 10,
         max_memory_bytes=memory,
-        pool_instances=pool,
+        pool_instances=max(0, pool),
+        arena=pool < 0,
     )
     vsz0, t = vsz_kib(), time.perf_counter()
     async with hostkit.open_host(cfg) as host:
@@ -244,8 +247,9 @@ async def compare_one(pool: int, memory: int, n: int, spawners: int) -> str:
             host.kill(pid)
         await trio.to_thread.run_sync(host.flush_dropped)  # the Stores' deletion too
         kill = (time.perf_counter() - t) / len(pids) * 1e6
+    label = "arena" if pool < 0 else f"pool_instances={pool}"
     return (
-        f"pool_instances={pool:<6} slot={memory // 1024:>7} KiB  open {opened:5.1f} ms  "
+        f"{label:<20} slot={memory // 1024:>7} KiB  open {opened:5.1f} ms  "
         f"reserved {reserved:8.1f} GiB  spawn {spawn:6.1f} us  RSS {kib:5.1f} KiB/actor  "
         f"maps {per_map:4.2f}/actor  kill+delete {kill:5.1f} us"
     )
@@ -255,7 +259,13 @@ async def compare_pool(args: argparse.Namespace) -> None:
     """Pooled and unpooled hosts, alternating in one process: the figures
     behind the pool's default (docs/concepts.md, "The instance pool")."""
     n = args.count
-    configs = [(0, 256 * 2**20), (16_384, 256 * 2**20), (16_384, 128 * 1024)]
+    configs = [
+        (0, 256 * 2**20),
+        (16_384, 256 * 2**20),
+        (16_384, 128 * 1024),
+        (-1, 256 * 2**20),
+        (-1, 128 * 1024),
+    ]
     print(f"{n:,} idle echo actors per host, {args.spawners} spawners; rounds alternate")
     for _ in range(args.rounds):
         for pool, memory in configs:
