@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -112,7 +113,10 @@ def _reserve(size: int, prot: int) -> int:
     addr = _mmap(None, size, _PROT_RW, _MAP_FLAGS, -1, 0)
     if addr is None or addr == _MAP_FAILED:
         err = ctypes.get_errno()
-        raise ArenaExhausted(f"could not reserve {size:,} bytes of address space (errno {err})")
+        raise ArenaExhausted(
+            f"could not reserve {size:,} bytes of address space ({os.strerror(err)}; "
+            "is the process's address space capped, e.g. by ulimit -v?)"
+        )
     if prot != _PROT_RW and _mprotect(addr, size, prot) != 0:
         _munmap(addr, size)
         raise ArenaExhausted(f"could not protect {size:,} bytes of address space")
