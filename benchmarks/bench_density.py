@@ -270,6 +270,7 @@ async def compare_pool(args: argparse.Namespace) -> None:
     for _ in range(args.rounds):
         for pool, memory in configs:
             print(await compare_one(pool, memory, n, args.spawners), flush=True)
+            gc.collect()  # the closed host's engine (a pool's reservations) goes now
 
 
 def main() -> None:

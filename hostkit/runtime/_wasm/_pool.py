@@ -109,10 +109,15 @@ def fiber_stacks(instances: int) -> int:
     the stack of its last guest call until it is dropped), but each stack's
     guard page is a kernel mapping of its own, two mappings a stack, made
     when the engine is built (wasmtime aborts the process if that fails):
-    at most half of what ``vm.max_map_count`` leaves after
+    at most half of what ``vm.max_map_count`` leaves after the mappings the
+    process holds now (another pooled host's stacks, say) and
     ``_STACK_MAP_RESERVE``."""
     limit = _max_map_count() or 65_530
-    return max(1, min(instances, (limit - _STACK_MAP_RESERVE) // 2))
+    try:
+        used = _count_maps()  # another pooled engine in this process holds its own
+    except OSError:
+        used = 0
+    return max(1, min(instances, (limit - used - _STACK_MAP_RESERVE) // 2))
 
 
 #: wasmtime's pool-exhaustion message: "maximum concurrent limit of N for
