@@ -41,6 +41,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import struct
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -205,8 +206,11 @@ class MemoryCreator(ctypes.Structure):
 
 
 _SIZE_P = ctypes.POINTER(ctypes.c_size_t)
+_memmove = ctypes.memmove
+_pack3 = struct.Struct("=3Q").pack  # three pointers, as the C structs lay them out
+_pack4 = struct.Struct("=4Q").pack
 _NewStack = ctypes.CFUNCTYPE(
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_bool, ctypes.POINTER(StackMemory)
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_bool, ctypes.c_void_p
 )
 _GetStack = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, _SIZE_P)
 _Free = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -218,7 +222,7 @@ _NewMemory = ctypes.CFUNCTYPE(
     ctypes.c_size_t,
     ctypes.c_size_t,
     ctypes.c_size_t,
-    ctypes.POINTER(LinearMemory),
+    ctypes.c_void_p,
 )
 _GetMemory = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, _SIZE_P, _SIZE_P)
 _GrowMemory = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
@@ -325,10 +329,8 @@ class Arena:
                 self._owner[s] = owner
             if inst is not None:
                 inst.stacks.append(s)
-            out = ret.contents
-            out.env = s + 1
-            out.get_stack_memory = self._addr[1]
-            out.finalizer = self._addr[2]
+            # the wasmtime_stack_memory_t wasmtime passed: env, get, finalizer
+            _memmove(ret, _pack3(s + 1, self._addr[1], self._addr[2]), 24)
             return None
         except ArenaExhausted as exc:
             return _error(f"no fiber stack for the instance: {exc}")
@@ -342,14 +344,18 @@ class Arena:
     def _free_stack(self, env: Any) -> None:
         try:
             s = int(env) - 1
-            with self._lock:
+            with self._lock:  # no longer anyone's: nothing maps or unmaps it now
                 self._owner.pop(s, None)
                 self._idle.pop(s, None)
+                mapped = s in self._mapped
+                self._mapped.discard(s)
                 base = self._stack_base(s)
-                _madvise(base, self.stack_bytes, _MADV_DONTNEED)  # the next owner starts zeroed
-                if s in self._mapped:
-                    _mprotect(base, self.stack_bytes, _PROT_NONE)
-                    self._mapped.discard(s)
+            # the system calls outside the lock (a 2 MiB madvise is ~15 us,
+            # mostly the TLB flush): spawns on other threads do not wait
+            _madvise(base, self.stack_bytes, _MADV_DONTNEED)  # the next owner starts zeroed
+            if mapped:
+                _mprotect(base, self.stack_bytes, _PROT_NONE)
+            with self._lock:
                 self._stacks.release(s)
         except BaseException:  # never into wasmtime
             pass
@@ -412,11 +418,8 @@ class Arena:
             with self._lock:
                 s = self._memories.alloc()
                 self._sizes[s] = minimum
-            out = ret.contents
-            out.env = s + 1
-            out.get_memory = self._addr[4]
-            out.grow_memory = self._addr[5]
-            out.finalizer = self._addr[6]
+            # the wasmtime_linear_memory_t: env, get, grow, finalizer
+            _memmove(ret, _pack4(s + 1, self._addr[4], self._addr[5], self._addr[6]), 32)
             return None
         except ArenaExhausted as exc:
             return _error(f"no linear memory slot for the instance: {exc}")
@@ -443,7 +446,9 @@ class Arena:
     def _free_memory(self, env: Any) -> None:
         try:
             s = int(env) - 1
-            _madvise(self._memories.base(s), self.slot_bytes, _MADV_DONTNEED)
+            with self._lock:
+                base = self._memories.base(s)
+            _madvise(base, self.slot_bytes, _MADV_DONTNEED)
             with self._lock:
                 self._sizes.pop(s, None)
                 self._memories.release(s)
