@@ -124,6 +124,43 @@ async def test_a_call_in_flight_keeps_its_stack_while_idle_ones_lose_theirs(
                 await trio.sleep(0.01)
 
 
+def _mappings_in(lo: int, hi: int) -> int:
+    count = 0
+    with open("/proc/self/maps") as f:
+        for line in f:
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            count += start < hi and end > lo
+    return count
+
+
+def test_stacks_made_idle_merge_back_into_one_mapping() -> None:
+    """The kernel merges neighbouring pieces of a mapping only if they share
+    its anon_vma and flags: stacks used in any order and made idle again
+    must leave the reservation one mapping (see ``_arena._reserve``)."""
+    import ctypes
+
+    from hostkit.runtime._wasm._arena import Arena
+
+    arena = Arena(64 * 1024, 64 * 1024, resident=0, max_slots=100)
+    slots = arena._stacks
+    for _ in range(8):
+        slots.alloc()
+    lo = slots.chunks[0]
+    hi = lo + slots.slot * slots.per_chunk
+    assert _mappings_in(lo, hi) == 1
+    for s in (5, 1, 3, 7):  # not in order, not adjacent: as fibers use them
+        assert arena._map_stack(s)
+        ctypes.memset(arena._stack_base(s), 1, arena.stack_bytes)
+    assert _mappings_in(lo, hi) == 9  # each mapped stack splits the reservation
+    for s in (5, 1, 3, 7):
+        arena._unmap_stack(s)
+    assert _mappings_in(lo, hi) == 1
+    for s in range(8):
+        slots.release(s)
+    arena.close()
+    assert _mappings_in(lo, hi) == 0
+
+
 def test_arena_config_is_checked() -> None:
     with pytest.raises(ValueError, match="exclude each other"):
         hostkit.HostConfig(arena=True, pool_instances=4)
