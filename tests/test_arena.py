@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,6 +123,44 @@ async def test_a_call_in_flight_keeps_its_stack_while_idle_ones_lose_theirs(
             while arena.stats()["stacks"]:
                 host.flush_dropped()
                 await trio.sleep(0.01)
+
+
+class _Blocker:
+    """Holds the reaper in its ``__del__`` until released (or 10 s)."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def __del__(self) -> None:
+        self.release.wait(10)
+
+
+async def test_dead_actors_stacks_are_mapped_one_at_a_time_as_stores_are_deleted(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """wasmtime touches a Store's stack while deleting it, so the stack is
+    mapped again first; doing that when the actor dies rather than when
+    the reaper deletes its Store mapped every stack of a mass kill at once
+    (120,000 actors killed at close ran the process out of mappings, and
+    the Stores it could not delete crashed the interpreter at exit)."""
+    cfg = _arena(config, arena_resident_stacks=4)
+    async with hostkit.open_host(cfg) as host:
+        echo = host.load(wasm["echo"])
+        pids = [await host.spawn(echo) for _ in range(100)]
+        arena = host.engine.arena
+        assert arena is not None
+        assert arena.stats()["stacks_mapped"] <= 4
+        release = threading.Event()
+        host._reaper.reap(_Blocker(release))  # the reaper is busy...
+        for pid in pids:
+            host.kill(pid)  # ...so 100 Stores wait for it
+        for pid in pids:
+            await host.wait(pid)
+        assert arena.stats()["stacks"] == 100  # not deleted yet
+        assert arena.stats()["stacks_mapped"] <= 4  # and not mapped
+        release.set()
+        await trio.to_thread.run_sync(host.flush_dropped)
+        assert arena.stats()["stacks"] == arena.stats()["stacks_mapped"] == 0
 
 
 def _mappings_in(lo: int, hi: int) -> int:

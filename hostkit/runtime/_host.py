@@ -139,8 +139,7 @@ class Host(ComponentLoading, HostSignals):
         """Drop a dead actor's instance; the reaper deletes its Store (see
         ``_reaper``), off whichever thread ended the actor."""
         store = inst.store
-        inst.drop()
-        self._reaper.reap(store)
+        self._reaper.reap(store, inst.drop(later=True))
 
     def flush_dropped(self) -> None:
         """Wait until every Store dropped so far is deleted: a spawn refused

@@ -92,6 +92,8 @@ _MEMORY_CHUNK_BYTES: Final = 64 * 2**30  # address space, not memory
 ERROR_PREFIX: Final = "hostkit arena: "
 
 
+#: Keeps every Arena object alive. An Arena is never freed anyway (see
+#: ``Arena.__init__``); this only lets a debugger find them.
 _ARENAS: set[Arena] = set()
 
 
@@ -277,7 +279,16 @@ class Arena:
             _Free(self._free_memory),
         )
         self._addr = [ctypes.cast(cb, ctypes.c_void_p).value for cb in self._cbs]
-        _ARENAS.add(self)  # wasmtime holds the callbacks: see close
+        # wasmtime holds the callbacks for as long as any Store of the engine
+        # lives, and a Store caught in a reference cycle is deleted by the
+        # garbage collector, possibly while the interpreter shuts down,
+        # after module globals are gone (measured: a segfault at exit after
+        # 120,000 actors). So an Arena is never freed: one reference is
+        # leaked on purpose, and the finalizers use only what hangs off it.
+        _ARENAS.add(self)
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(self))
+        self._madvise = _madvise
+        self._mprotect = _mprotect
 
     # -- engine ------------------------------------------------------------------
     def install(self, config_ptr: Any) -> None:
@@ -296,7 +307,7 @@ class Arena:
             if self._stacks.live == 0 and self._memories.live == 0:
                 self._stacks.unmap()
                 self._memories.unmap()
-                _ARENAS.discard(self)
+                # the mappings are gone; the (small) object stays: see __init__
 
     # -- stacks ------------------------------------------------------------------
     def _stack_base(self, s: int) -> int:
@@ -357,9 +368,9 @@ class Arena:
                 base = self._stack_base(s)
             # the system calls outside the lock (a 2 MiB madvise is ~15 us,
             # mostly the TLB flush): spawns on other threads do not wait
-            _madvise(base, self.stack_bytes, _MADV_DONTNEED)  # the next owner starts zeroed
+            self._madvise(base, self.stack_bytes, 4)  # MADV_DONTNEED: the next owner starts zeroed
             if mapped:
-                _mprotect(base, self.stack_bytes, _PROT_NONE)
+                self._mprotect(base, self.stack_bytes, 0)  # PROT_NONE
             with self._lock:
                 self._stacks.release(s)
         except BaseException:  # never into wasmtime
@@ -453,7 +464,7 @@ class Arena:
             s = int(env) - 1
             with self._lock:
                 base = self._memories.base(s)
-            _madvise(base, self.slot_bytes, _MADV_DONTNEED)
+            self._madvise(base, self.slot_bytes, 4)  # MADV_DONTNEED
             with self._lock:
                 self._sizes.pop(s, None)
                 self._memories.release(s)

@@ -36,7 +36,7 @@ __all__ = ["DONE", "SUSPENDED", "YIELDED", "Instance"]
 
 
 #: Stores whose arena stack could not be mapped again to delete them
-#: (out of kernel mappings): kept rather than deleted (see ``_pin_stacks``).
+#: (out of kernel mappings): kept rather than deleted (see ``Instance.drop``).
 UNDELETABLE: list[Any] = []
 
 
@@ -149,7 +149,9 @@ class Instance:
         try:
             self._run_blocking()
         except GuestFault:
-            self._pin_stacks()
+            pin = self._stack_pinner()
+            if pin is not None:
+                pin()
             GUARDS.pop(self.guard_id, None)
             full = pool_fault(self._last_error) if self._last_error else None
             if full is not None:
@@ -173,26 +175,41 @@ class Instance:
         """Whether a guest call was started and is not finished."""
         return self._future is not None
 
-    def drop(self) -> None:
+    def drop(self, *, later: bool = False) -> Callable[[], None] | None:
         """Release the Store. The instance is never entered again: a call
         still in flight is dropped without being resumed (its pending host
-        call, if any, is cancelled)."""
+        call, if any, is cancelled).
+
+        With the arena, wasmtime touches the Store's fiber stack while it
+        deletes the Store, so the stack is mapped again first (see
+        ``Arena.pin``). ``later``: the caller deletes the Store elsewhere
+        (the reaper) and gets the callable that does that, to run just
+        before; else it is done here. If the stack cannot be mapped (out of
+        kernel mappings), the Store is kept for the life of the process
+        rather than deleted."""
         self.abandon()
-        self._pin_stacks()
+        pin = self._stack_pinner()
+        if pin is not None and not later:
+            pin()
+            pin = None
         GUARDS.pop(self.guard_id, None)
         self._deliver = self._deliver_ref = None
         self._inst = None
         self.store = None
+        return pin
 
-    def _pin_stacks(self) -> None:
-        """Before the Store goes: its arena stacks must be mapped when
-        wasmtime deletes it (see ``Arena.pin``); if they cannot be, the
-        Store is kept for the life of the process rather than deleted."""
+    def _stack_pinner(self) -> Callable[[], None] | None:
         arena = self._engine.arena
-        if arena is not None and self.stacks:
-            if not arena.pin(self.guard_id, self.stacks):
-                UNDELETABLE.append(self.store)
-            self.stacks = []
+        if arena is None or not self.stacks:
+            return None
+        token, slots, store = self.guard_id, self.stacks, self.store
+        self.stacks = []
+
+        def pin() -> None:
+            if not arena.pin(token, slots):
+                UNDELETABLE.append(store)
+
+        return pin
 
     def kill(self) -> None:
         self.guard.killed = True
