@@ -167,6 +167,16 @@ def test_a_host_limit_hostkit_refuses_names_the_key(project: Path) -> None:
         host_config(cfg)
 
 
+def test_the_arena_and_actor_caps_come_from_the_host_table(project: Path) -> None:
+    text = "[host]\narena = true\nmax_actors = 150000\nmax_memory_bytes = 131072\n"
+    cfg = host_config(load_config(write(project, text)))
+    assert cfg.arena is True and cfg.max_actors == 150_000
+    assert cfg.arena_settings() is not None
+    assert host_config(load_config(write(project, "[host]\n"))).arena is False
+    with pytest.raises(hostkit.ConfigError, match=r"host\.arena: expected `bool`"):
+        load_config(write(project, '[host]\narena = "yes"\n'))
+
+
 def test_parse_config_resolves_against_the_path_given(project: Path) -> None:
     cfg = parse_config(GOOD, project / "virtual.toml")
     assert cfg.component_paths["echo"] == project / "echo.wasm"

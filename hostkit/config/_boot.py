@@ -37,7 +37,8 @@ DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "_build" / "default.ce
 _HOST_LIMITS = (
     "scheduler_threads", "batch_size", "mailbox_capacity", "max_message_size",
     "activation_timeout", "fuel_per_activation", "host_call_budget", "max_memory_bytes",
-    "max_component_bytes", "tick_seconds", "shutdown_timeout",
+    "max_component_bytes", "tick_seconds", "shutdown_timeout", "max_actors",
+    "max_actors_per_plugin", "arena",
 )
 
 

@@ -42,6 +42,9 @@ class HostTable(_Table):
     max_component_bytes: Positive | None = None
     tick_seconds: PositiveFloat | None = None
     shutdown_timeout: PositiveFloat | None = None
+    max_actors: Positive | None = None
+    max_actors_per_plugin: Positive | None = None
+    arena: bool | None = None
     cache_dir: str | None = None
 
 
