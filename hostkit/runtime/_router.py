@@ -597,10 +597,17 @@ class Router:
         self.sched.post(lambda: timers.guest_cancel(aid, tag))
 
     def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
+        """An ``n`` frame: the child's init runs as its own activation; its
+        outcome reaches the spawner as a ``p`` frame when it ends."""
         comp_name, _, args = payload.partition(b"\n")
-        ok, value = self.sched.spawn_from_guest(actor, comp_name.decode(errors="replace"), args)
-        if ok:
-            self.push(actor, frame(b"p", int(value), tag, b""), system=True)
-        else:
-            text = str(value).encode()[:MAX_REASON_BYTES].decode(errors="ignore").encode()
-            self.push(actor, frame(b"p", 0, tag, text), system=True)
+
+        def report(ok: bool, value: int | str, spent: int) -> None:
+            if ok:
+                self.push(actor, frame(b"p", int(value), tag, b""), system=True)
+            else:
+                text = str(value).encode()[:MAX_REASON_BYTES].decode(errors="ignore").encode()
+                self.push(actor, frame(b"p", 0, tag, text), system=True)
+
+        now = self.sched.spawn_child(actor, comp_name.decode(errors="replace"), args, report)
+        if isinstance(now, tuple):
+            report(*now, 0)

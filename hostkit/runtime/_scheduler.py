@@ -99,6 +99,7 @@ log = logging.getLogger("hostkit.runtime")
 _WAKE: Final = object()  # put on the shared queue: "look at the priority deque"
 _STEAL_POLL: Final = 0.02  # an idle thread looks for stranded local work this often
 _SHARED_EVERY: Final = 61  # a busy thread takes from the shared queue once per this many turns
+_NO_FUEL_LIMIT: Final = 1 << 62  # what a spawner "has left" of fuel when fuel is off
 _get_ident = threading.get_ident
 
 
@@ -294,26 +295,33 @@ class Scheduler:
         """Register a SPAWNING actor. Raises the registry's ``SpawnRefused``."""
         return self.registry.new_actor(component, init_args, depth)
 
-    def instantiate(self, actor: Actor, parent: Instance | None = None) -> str | None:
-        """Build the actor's instance and run its ``init``, on this thread.
-        Returns None on success or the reason the spawn failed. With
-        ``parent`` (a spawn from inside an activation) the child gets only
-        what is left of the parent's deadline, fuel and host-call budget."""
-        cfg = self.cfg
+    def _left_of(self, parent: Instance) -> tuple[float, int, int] | str:
+        """What is left of ``parent``'s call for a child's ``init``
+        (deadline, fuel, host calls), or why nothing is."""
+        guard = parent.guard
+        budget = max(0, parent.host_call_budget - guard.host_calls)
+        fuel = _NO_FUEL_LIMIT
+        if self.cfg.fuel:
+            with contextlib.suppress(Exception):
+                fuel = int(parent.store.get_fuel())
+        if guard.deadline <= time.monotonic() or budget <= 0 or fuel <= 0:
+            return "nothing left of the spawning activation's deadline or budget"
+        return guard.deadline, fuel, budget
+
+    def _build(self, actor: Actor) -> tuple[Instance, int, float] | str:
+        """Build the actor's instance (instantiation runs here, to the end):
+        (instance, fuel, deadline) for its ``init``, or why it failed. A
+        child of a guest gets only what its spawner left (``inherit``)."""
         lim: EffectiveLimits = actor.component.limits or self._default
         deadline = time.monotonic() + lim.activation_timeout
         fuel = lim.fuel
-        budget = cfg.host_call_budget
-        if parent is not None:
-            guard = parent.guard
-            if guard.deadline < deadline:
-                deadline = guard.deadline
-            budget = max(0, parent.host_call_budget - guard.host_calls)
+        budget = self.cfg.host_call_budget
+        inherit = actor.inherit
+        if inherit is not None:
+            deadline = min(deadline, inherit[0])
+            budget = inherit[2]
             if fuel:
-                with contextlib.suppress(Exception):
-                    fuel = min(fuel, int(parent.store.get_fuel()))
-            if deadline <= time.monotonic() or budget <= 0 or (cfg.fuel and fuel <= 0):
-                return "nothing left of the spawning activation's deadline or budget"
+                fuel = min(fuel, inherit[1])
         for attempt in (1, 2):
             try:
                 # A fresh Store + instance; every limit is armed before any
@@ -338,7 +346,27 @@ class Scheduler:
                 return f"instantiation failed ({fault.kind}): {fault.detail}"
             except MemoryError:
                 return "instantiation failed: the host is out of memory"
-        actor.instance = inst
+        with actor.lock:
+            actor.instance = inst
+            if actor.reason is not None:  # killed while it was built
+                inst.kill()
+        return inst, fuel, deadline
+
+    def instantiate(self, actor: Actor, parent: Instance | None = None) -> str | None:
+        """Build the actor's instance and run its ``init`` to the end, on
+        this thread (no yields: a guest spawning from instantiation, and a
+        benchmark's baseline). Returns None on success or the reason the
+        spawn failed. With ``parent`` the child gets only what is left of
+        the parent's deadline, fuel and host-call budget."""
+        if parent is not None:
+            left = self._left_of(parent)
+            if isinstance(left, str):
+                return left
+            actor.inherit = left
+        built = self._build(actor)
+        if isinstance(built, str):
+            return built
+        inst, fuel, deadline = built
         try:
             error = inst.init(actor.init_args, fuel, deadline)
         except GuestFault as fault:
@@ -349,35 +377,24 @@ class Scheduler:
         if parent is not None:
             parent.guard.host_calls += inst.guard.host_calls  # the child's init spent them
         if error is not None:
+            with actor.lock:
+                actor.instance = None
             inst.drop()
-            actor.instance = None
             return error
-        inst.host_call_budget = cfg.host_call_budget
+        inst.host_call_budget = self.cfg.host_call_budget
         return None
 
     def finish_spawn(self, actor: Actor, error: str | None, parent: Actor | None = None) -> None:
         """Move a SPAWNING actor to IDLE/QUEUED (or EXITED if init failed)."""
-        if error is not None:
-            self.exit(actor, actor.reason or ExitReason("error", error), run_terminate=False)
-            return
-        with actor.lock:
-            pending_kill = actor.reason is not None  # killed while spawning
-            if not pending_kill:
-                if actor.mailbox or actor.stop_reason is not None:
-                    actor.state = QUEUED
-                    self.schedule(actor)
-                else:
-                    actor.state = IDLE
-        if pending_kill:
-            self.exit(actor, actor.reason or KILLED, run_terminate=False)
-            return
-        self.publish(ActorSpawned(actor.pid, actor.plugin, None if parent is None else parent.pid))
+        self._finish_quietly(actor, error)
+        if error is None and actor.state != EXITED:
+            self.publish(
+                ActorSpawned(actor.pid, actor.plugin, None if parent is None else parent.pid)
+            )
 
-    def spawn_from_guest(
-        self, parent: Actor, component: str, args: bytes
-    ) -> tuple[bool, int | str]:
-        """A guest's spawn (``process.spawn`` or an outbox ``n`` frame):
-        gate, limits, then the child's init inside the parent's budget."""
+    def _child(self, parent: Actor, component: str, args: bytes) -> Actor | tuple[bool, str]:
+        """A guest's spawn request through the gate and the caps: the new
+        SPAWNING child, or the refusal (published)."""
         comp = self.host.components.get(component)
         if comp is None:
             return False, f"no component named {component!r} is loaded"
@@ -389,7 +406,6 @@ class Scheduler:
         if self.closing:
             return False, "host is closing"
         depth = parent.depth + 1
-        why = None
         if depth > self.cfg.max_spawn_depth:
             why = (
                 f"spawn depth limit: {parent.pid} is at depth {parent.depth}, "
@@ -397,31 +413,78 @@ class Scheduler:
             )
         else:
             try:
-                child = self.new_actor(comp, args, depth)
+                return self.new_actor(comp, args, depth)
             except _Refused as exc:
                 why = str(exc)
-        if why is not None:
-            self.publish(SpawnRefused(comp.name, why, parent.pid))
-            return False, why
-        error = self.instantiate(child, parent.instance)
+        self.publish(SpawnRefused(comp.name, why, parent.pid))
+        return False, why
+
+    def spawn_from_guest(
+        self, parent: Actor, component: str, args: bytes
+    ) -> tuple[bool, int | str]:
+        """A guest's spawn with the child's ``init`` run here, nested, to
+        the end (only from instantiation, which cannot suspend: see
+        `spawn_child`)."""
+        child = self._child(parent, component, args)
+        if not isinstance(child, Actor):
+            return child
+        error = self.instantiate(child, parent.instance) if parent.instance else "parent is gone"
         self.finish_spawn(child, error, parent)
         if error is not None:
-            self.publish(SpawnRefused(comp.name, error, parent.pid))
+            self.publish(SpawnRefused(child.plugin, error, parent.pid))
             return False, error
         return True, child.id
+
+    def spawn_child(
+        self,
+        parent: Actor,
+        component: str,
+        args: bytes,
+        report: Callable[[bool, int | str, int], None],
+        *,
+        waits: bool = False,
+    ) -> Actor | tuple[bool, str]:
+        """A guest's spawn (``process.spawn`` or an outbox ``n`` frame):
+        gate and caps, then the child's ``init`` as an activation of its
+        own (it yields and suspends like ``deliver``) within what is left
+        of the parent's deadline, fuel and host-call budget now. Returns
+        the refusal, or the queued child; ``report(ok, child id or error,
+        host calls its init made)`` is called once its spawn ends, from
+        any thread. ``waits``: the parent's call waits for it (a call from
+        the child to the parent is then a deadlock, reported at once)."""
+        child = self._child(parent, component, args)
+        if not isinstance(child, Actor):
+            return child
+        inst = parent.instance
+        left = self._left_of(inst) if inst is not None else "the spawning actor is gone"
+        if isinstance(left, str):
+            self.finish_spawn(child, left, parent)
+            self.publish(SpawnRefused(child.plugin, left, parent.pid))
+            return False, left
+        child.inherit = left
+        ppid = parent.pid
+
+        def ended(error: str | None) -> None:
+            if waits and parent.waiting_on == child.id:
+                parent.waiting_on = 0
+            if error is None:
+                self.publish(ActorSpawned(child.pid, child.plugin, ppid))
+                report(True, child.id, child.init_calls)
+            else:
+                self.publish(SpawnRefused(child.plugin, error, ppid))
+                report(False, error, child.init_calls)
+
+        child.spawn_waiter = ended
+        if waits:
+            parent.waiting_on = child.id
+        with child.lock:
+            self._promote(child)  # its spawner waits on it, like a call
+        return child
 
     # -- the activation ------------------------------------------------------
     def activate(self, actor: Actor) -> None:
         if actor.state == SPAWNING:
-            error = "killed before it started" if actor.reason else self.instantiate(actor)
-            waiter = actor.spawn_waiter
-            actor.spawn_waiter = None
-            if waiter is not None:
-                # the host publishes ActorSpawned once it returns the pid
-                self._finish_quietly(actor, error)
-                waiter(error)
-            else:
-                self.finish_spawn(actor, error)
+            self._start_init(actor)
             return
         cfg = self.cfg
         with actor.lock:
@@ -454,12 +517,17 @@ class Scheduler:
                 state = inst.step()
         except GuestFault as fault:
             actor.thread = 0
-            pending = actor.reason if fault.kind == "killed" else None
-            self.exit(actor, pending or ExitReason(fault.kind, fault.detail))
+            self._faulted(actor, fault)
             return
         actor.thread = 0
         if state != DONE:
             self._park(actor, inst, state)
+            return
+        if actor.starting:  # the call that returned was init
+            self._init_returned(actor, inst)
+            return
+        if actor.terminating is not None:  # ... or terminate: the exit completes
+            self.exit(actor, actor.terminating)
             return
         out = inst.take_outbox()
         if out:
@@ -475,6 +543,74 @@ class Scheduler:
         reason = actor.reason or actor.stop_reason
         assert reason is not None
         self.exit(actor, reason, run_terminate=actor.reason is None)
+
+    def _faulted(self, actor: Actor, fault: GuestFault) -> None:
+        """The call in flight failed or was ended (and was dropped)."""
+        if actor.starting:
+            self._spawn_ended(actor, f"init failed ({fault.kind}): {fault.detail}")
+            return
+        pending = actor.reason if fault.kind == "killed" else None
+        # a failing terminate does not change the reason the actor stops for
+        self.exit(actor, pending or actor.terminating or ExitReason(fault.kind, fault.detail))
+
+    def _start_init(self, actor: Actor) -> None:
+        """A SPAWNING actor's first activation: build its instance and start
+        ``init``; one that yields or suspends goes on as ``starting``."""
+        if actor.reason is not None:
+            self._spawn_ended(actor, "killed before it started")
+            return
+        built = self._build(actor)
+        if isinstance(built, str):
+            self._spawn_ended(actor, built)
+            return
+        inst, fuel, deadline = built
+        me = _get_ident()
+        actor.thread = me
+        try:
+            inst.begin_init(actor.init_args, fuel, deadline)
+            inst.polled_on = me
+            state = inst.step()
+        except GuestFault as fault:
+            actor.thread = 0
+            self._spawn_ended(actor, f"init failed ({fault.kind}): {fault.detail}")
+            return
+        actor.thread = 0
+        if state == DONE:
+            self._init_returned(actor, inst)
+            return
+        actor.starting = True
+        self._park(actor, inst, state)
+
+    def _init_returned(self, actor: Actor, inst: Instance) -> None:
+        error = inst.take_init_result()
+        if error is not None:
+            error = f"init returned an error: {error}"
+        else:
+            inst.host_call_budget = self.cfg.host_call_budget  # a child's was inherited
+        self._spawn_ended(actor, error)
+
+    def _spawn_ended(self, actor: Actor, error: str | None) -> None:
+        """``init`` returned (``error`` None) or the spawn failed: move the
+        actor on (IDLE/QUEUED, or EXITED) and answer its spawner."""
+        with actor.lock:
+            done, actor.spawn_waiter = actor.spawn_waiter, None
+            actor.starting = False
+            inst = actor.instance
+            if inst is not None:
+                actor.init_calls = inst.guard.host_calls
+                if error is not None:
+                    actor.instance = None
+                else:
+                    inst = None
+        if inst is not None:
+            inst.drop()
+        if done is None:
+            self.finish_spawn(actor, error)
+            return
+        self._finish_quietly(actor, error)
+        if error is None and actor.state == EXITED:  # killed just as init returned
+            error = _init_failed(actor.reason)
+        done(error)
 
     def _park(self, actor: Actor, inst: Instance, state: int) -> None:
         """The activation stopped short of done: at a slice end (back of the
@@ -556,14 +692,26 @@ class Scheduler:
         with actor.lock:
             if actor.state == EXITED:
                 return
-            actor.stop_reason = reason
-            if actor.state == IDLE:
-                actor.state = QUEUED
-                self.schedule(actor, urgent=True)
-            elif actor.state == QUEUED and self.priority:
-                self.schedule(actor, urgent=True)
+            ending_init = actor.starting and self.closing
+            if not ending_init:
+                actor.stop_reason = reason
+                if actor.state == IDLE:
+                    actor.state = QUEUED
+                    self.schedule(actor, urgent=True)
+                elif actor.state == QUEUED and self.priority:
+                    self.schedule(actor, urgent=True)
+        if ending_init:  # the host closes: an init in flight ends, as a SPAWNING one does
+            self.kill(actor, reason)
 
     def exit(self, actor: Actor, reason: ExitReason, *, run_terminate: bool = False) -> None:
+        """End ``actor`` for ``reason``. ``run_terminate`` (from the
+        activation of a stopping actor only): ``terminate(reason)`` runs
+        first, as an activation that yields and suspends like ``deliver``;
+        the exit completes when it returns or is ended."""
+        if run_terminate:
+            if self._begin_terminate(actor, reason):
+                return  # terminate yielded or suspended: activate ends the exit
+            reason = actor.reason or reason  # killed during terminate
         with actor.lock:
             if actor.state == EXITED:
                 return
@@ -572,18 +720,15 @@ class Scheduler:
             inst = actor.instance
             actor.instance = None
             dropped = self.router.drain(actor)
+            done, actor.spawn_waiter = actor.spawn_waiter, None
+            if inst is not None and actor.starting:
+                actor.init_calls = inst.guard.host_calls
+            actor.starting = False
+            actor.terminating = None
         actor.waiting_on = 0
         if inst is not None:
             # a call still in flight (yielded or suspended) is dropped, never
             # resumed, and no other export runs on that instance
-            if run_terminate and self.on_scheduler_thread() and not inst.in_flight:
-                lim: EffectiveLimits = actor.component.limits or self._default
-                with contextlib.suppress(GuestFault):
-                    inst.terminate(
-                        str(reason)[:1024],
-                        lim.fuel,
-                        time.monotonic() + lim.activation_timeout,
-                    )
             self.host.drop_instance(inst)  # the Store is deleted off this thread
         self.registry.remove(actor, reason)
         detail = str(reason)
@@ -603,3 +748,43 @@ class Scheduler:
         self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))
         self.links.propagate(actor, reason)
         self.host.actor_exited(actor, reason)
+        if done is not None:  # ended while its init was in flight
+            done(_init_failed(reason))
+
+    def _begin_terminate(self, actor: Actor, reason: ExitReason) -> bool:
+        """Start ``terminate(reason)`` on this scheduler thread and run its
+        first slice; True when it yielded or suspended (the actor is parked
+        with ``terminating`` set), False when it is over (or cannot run)."""
+        if not self.on_scheduler_thread():
+            return False
+        with actor.lock:
+            inst = actor.instance
+            if actor.state == EXITED or inst is None or inst.in_flight or actor.terminating:
+                return False
+            actor.terminating = reason
+        lim: EffectiveLimits = actor.component.limits or self._default
+        me = _get_ident()
+        actor.thread = me
+        try:
+            inst.begin_terminate(
+                str(reason)[:1024], lim.fuel, time.monotonic() + lim.activation_timeout
+            )
+            inst.polled_on = me
+            state = inst.step()
+        except GuestFault:  # a failing terminate does not change the exit reason
+            state = DONE
+        finally:
+            actor.thread = 0
+        if state == DONE:
+            return False
+        self._park(actor, inst, state)
+        return True
+
+
+def _init_failed(reason: ExitReason | None) -> str:
+    """A spawner's error for an actor ended while its ``init`` ran."""
+    if reason is None:
+        return "init failed (ended)"
+    if reason.detail:
+        return f"init failed ({reason.kind}): {reason.detail}"
+    return f"init failed ({reason.kind})"
