@@ -104,8 +104,9 @@ async def test_closing_the_host_ends_an_init_in_flight(
     config: hostkit.HostConfig, wasm: dict[str, Path]
 ) -> None:
     errors: list[str] = []
-    with trio.fail_after(10):  # the init would spin for 30 s
-        async with hostkit.open_host(_one_thread(config)) as host:
+    cfg = _one_thread(config, shutdown_timeout=20.0)
+    with trio.fail_after(10):  # the init would spin for 30 s, or 20 s of shutdown_timeout
+        async with hostkit.open_host(cfg) as host:
             spin = host.load(wasm["initslice_initspin"])
 
             async def spawn_it() -> None:
@@ -301,12 +302,13 @@ async def test_a_spawner_killed_while_waiting_takes_the_childs_init_with_it(
             assert (await host.wait(child)).kind == "killed"
 
 
-async def test_a_child_calling_its_waiting_spawner_is_a_deadlock_at_once(
+async def test_a_spawner_waits_for_its_child_in_the_deadlock_check(
     config: hostkit.HostConfig, wasm: dict[str, Path]
 ) -> None:
     """While a spawner waits in ``process.spawn``, a call from the child's
-    init to it could never be answered: reported as a deadlock at once
-    (as when the init ran nested, on the spawner's thread)."""
+    init to it could never be answered: the deadlock check (``waits_for``,
+    which ``process.call`` consults) sees the spawner waiting on the child,
+    as it saw the init running nested on the spawner's thread before."""
     async with hostkit.open_host(_one_thread(config)) as host:
         host.load(wasm["spawner"])
         parent = await host.spawn(host.load(wasm["spawner"]))
