@@ -24,7 +24,10 @@ yielded or suspended moves SPAWNING -> QUEUED/SUSPENDED with ``starting``
 set (nothing is delivered to it, and its spawner is answered, until
 ``init`` returns); an actor whose ``terminate`` yielded or suspended keeps
 ``terminating`` (its exit reason) and is EXITED only when ``terminate``
-returns or is ended. Either is ended without re-entry when killed.
+returns or is ended. Either is ended without re-entry when killed. An
+actor whose outbox holds an ``n`` frame is SUSPENDED with ``outbox_rest``
+(no call in flight) until the child's ``init`` ends; then the rest of its
+outbox is routed, after the spawn's ``p`` frame.
 
 Whoever appends to an IDLE actor's mailbox flips it to QUEUED and puts it on
 a run queue. A QUEUED actor has one entry in a bulk queue and at most one
@@ -93,6 +96,8 @@ class Actor:
         "monitored_by",
         "monitoring",
         "name",
+        "outbox_ready",
+        "outbox_rest",
         "pid",
         "promoted",
         "reason",
@@ -133,6 +138,10 @@ class Actor:
         # (deadline, fuel, host calls): what a guest spawner left its ``init``
         self.inherit: tuple[float, int, int] | None = None
         self.init_calls = 0  # host calls its ``init`` made (charged to a guest spawner)
+        # the rest of an outbox held behind an ``n`` frame's child init (and
+        # frames routed before it), and whether that spawn has reported
+        self.outbox_rest: tuple[bytes, int] | None = None
+        self.outbox_ready = False
         self.links: set[int] = set()
         # monitor ref -> who watches this actor (an Actor, or a host callback)
         self.monitored_by: dict[int, Any] = {}

@@ -318,7 +318,8 @@ class Scheduler(Spawning):
                 return
             actor.state = RUNNING
             inst = actor.instance
-            resuming = inst is not None and inst.in_flight
+            rest, actor.outbox_rest = actor.outbox_rest, None
+            resuming = rest is not None or (inst is not None and inst.in_flight)
             stopping = actor.reason is not None or (actor.stop_reason is not None and not resuming)
             if not stopping and not resuming:
                 batch = self.router.take(actor, cfg.batch_size)
@@ -326,6 +327,10 @@ class Scheduler(Spawning):
             reason = actor.reason or actor.stop_reason
             assert reason is not None
             self.exit(actor, reason, run_terminate=actor.reason is None)
+            return
+        if rest is not None:  # an outbox spawn has reported: route the rest
+            actor.outbox_ready = False
+            self._route(actor, *rest)
             return
         assert inst is not None
         me = _get_ident()
@@ -355,10 +360,23 @@ class Scheduler(Spawning):
         if actor.terminating is not None:  # ... or terminate: the exit completes
             self.exit(actor, actor.terminating)
             return
-        out = inst.take_outbox()
-        if out:
-            self.router.route_outbox(actor, out)
+        self._route(actor, inst.take_outbox(), 0)
+
+    def _route(self, actor: Actor, out: bytes, routed: int) -> None:
+        """Route a finished activation's outbox (from frame ``routed`` on),
+        then move the actor on: IDLE, QUEUED, held behind an outbox spawn
+        (SUSPENDED until `outbox_spawn_reported`), or exiting."""
+        rest = self.router.route_outbox(actor, out, routed) if out else None
         with actor.lock:
+            if rest is not None and actor.reason is None:
+                actor.outbox_rest = rest
+                if actor.outbox_ready:  # it reported already
+                    actor.outbox_ready = False
+                    actor.state = QUEUED
+                    self._promote(actor)
+                else:
+                    actor.state = SUSPENDED
+                return
             if actor.reason is None and actor.stop_reason is None:
                 if actor.mailbox:
                     actor.state = QUEUED
@@ -413,6 +431,21 @@ class Scheduler(Spawning):
             self.urgent.append(actor)
             if self._idle:
                 self._global.put(_WAKE)
+
+    def outbox_spawn_reported(self, actor: Actor, spent: int) -> None:
+        """The child of ``actor``'s outbox ``n`` frame ended its ``init``
+        (its ``p`` frame is pushed): route the rest of that outbox. The
+        host calls the child's init made are charged to the activation the
+        spawner's next ``n`` frames inherit from."""
+        with actor.lock:
+            inst = actor.instance
+            if inst is not None and not inst.in_flight:
+                inst.guard.host_calls += spent
+            if actor.state == SUSPENDED and actor.outbox_rest is not None:
+                actor.state = QUEUED
+                self._promote(actor)
+            else:
+                actor.outbox_ready = True  # not held yet: `_route` sees this
 
     def wake(self, actor: Actor) -> None:
         """What a SUSPENDED actor waits on resolved (from any thread)."""
@@ -477,6 +510,7 @@ class Scheduler(Spawning):
                 actor.init_calls = inst.guard.host_calls
             actor.starting = False
             actor.terminating = None
+            actor.outbox_rest = None
         actor.waiting_on = 0
         if inst is not None:
             # a call still in flight (yielded or suspended) is dropped, never
