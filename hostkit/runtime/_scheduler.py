@@ -74,7 +74,9 @@ guest's spawn runs the child's ``init`` as an activation of its own:
 made are charged to the spawner before it resumes; a spawner dropped
 meanwhile takes a child still in init with it), and an outbox ``n``
 frame's child starts after the spawner's activation returned, with what
-that activation left, and reports with a ``p`` frame. Only a spawn from
+that activation left, while the spawner is held (SUSPENDED with
+``outbox_rest``, see `_route`) until it reports with a ``p`` frame; then
+the rest of the outbox is routed. Only a spawn from
 instantiation (which cannot suspend) still runs the child's ``init``
 nested, on the spawner's thread.
 """
