@@ -158,6 +158,35 @@ async def test_an_async_host_function_called_from_init_holds_no_thread(
         assert await host.call(pids[0], "?") == "5"  # init got its hook's value
 
 
+async def test_an_async_host_function_called_from_terminate_holds_no_thread(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """One thread: terminate waits in an async hook for an event that only
+    another actor's call (run on that same thread) sets; the exit completes
+    when terminate returns."""
+    release = trio.Event()
+    waiting = trio.Event()
+
+    async def fail(inst: Instance, x: int) -> int:
+        if inst.component.name == "initslice_termhook":  # in terminate
+            waiting.set()
+            await release.wait()
+        else:  # the other actor's call
+            release.set()
+        return x + 1
+
+    cfg = _one_thread(config)
+    async with hostkit.open_host(cfg, host_functions={HOOKS: {"fail": fail}}) as host:
+        burner = await host.spawn(host.load(wasm["preempt_burner"]))
+        stopping = await host.spawn(host.load(wasm["initslice_termhook"]))
+        host.stop(stopping)
+        with trio.fail_after(10):  # without suspension: terminate holds the thread 30 s
+            await waiting.wait()
+            assert host.is_alive(stopping)
+            assert await host.call(burner, "ab") == "5"
+            assert await host.wait(stopping) == hostkit.ExitReason("shutdown")
+
+
 async def test_an_echo_actor_answers_while_a_terminate_spins_and_a_kill_ends_it(
     config: hostkit.HostConfig, wasm: dict[str, Path], records: AuditCapture
 ) -> None:
