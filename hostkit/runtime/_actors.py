@@ -19,6 +19,16 @@ async one, or ``process.call``): no thread runs it until what it waits on
 resolves (or its time is up), which makes it QUEUED again. New frames for
 a QUEUED-with-a-call-in-flight or SUSPENDED actor wait in its mailbox.
 
+The call in flight is not always a ``deliver``: an actor whose ``init``
+yielded or suspended moves SPAWNING -> QUEUED/SUSPENDED with ``starting``
+set (nothing is delivered to it, and its spawner is answered, until
+``init`` returns); an actor whose ``terminate`` yielded or suspended keeps
+``terminating`` (its exit reason) and is EXITED only when ``terminate``
+returns or is ended. Either is ended without re-entry when killed. An
+actor whose outbox holds an ``n`` frame is SUSPENDED with ``outbox_rest``
+(no call in flight) until the child's ``init`` ends; then the rest of its
+outbox is routed, after the spawn's ``p`` frame.
+
 Whoever appends to an IDLE actor's mailbox flips it to QUEUED and puts it on
 a run queue. A QUEUED actor has one entry in a bulk queue and at most one
 more on the priority deque (``promoted``); an activation starts only on the
@@ -75,7 +85,9 @@ class Actor:
         "depth",
         "exit_waiters",
         "id",
+        "inherit",
         "init_args",
+        "init_calls",
         "instance",
         "links",
         "lock",
@@ -84,12 +96,16 @@ class Actor:
         "monitored_by",
         "monitoring",
         "name",
+        "outbox_ready",
+        "outbox_rest",
         "pid",
         "promoted",
         "reason",
         "spawn_waiter",
+        "starting",
         "state",
         "stop_reason",
+        "terminating",
         "thread",
         "trap_exit",
         "waiting_on",
@@ -115,7 +131,17 @@ class Actor:
         self.stop_reason: ExitReason | None = None
         self.calls: set[int] = set()  # refs of calls awaiting this actor's reply
         self.exit_waiters: list[Callable[[ExitReason], None]] = []
+        # called once when the spawn ends: None (init succeeded) or the error
         self.spawn_waiter: Callable[[str | None], None] | None = None
+        self.starting = False  # its call in flight is ``init``
+        self.terminating: ExitReason | None = None  # its call in flight is ``terminate``
+        # (deadline, fuel, host calls): what a guest spawner left its ``init``
+        self.inherit: tuple[float, int, int] | None = None
+        self.init_calls = 0  # host calls its ``init`` made (charged to a guest spawner)
+        # the rest of an outbox held behind an ``n`` frame's child init (and
+        # frames routed before it), and whether that spawn has reported
+        self.outbox_rest: tuple[bytes, int] | None = None
+        self.outbox_ready = False
         self.links: set[int] = set()
         # monitor ref -> who watches this actor (an Actor, or a host callback)
         self.monitored_by: dict[int, Any] = {}
@@ -127,7 +153,7 @@ class Actor:
 
     @property
     def state_name(self) -> str:
-        return _STATE_NAMES[self.state]
+        return "spawning" if self.starting else _STATE_NAMES[self.state]
 
     @property
     def plugin(self) -> str:

@@ -10,6 +10,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Final
 
+from .._pid import KILLED
 from .._text import inert
 from ._actors import Actor, Waiter
 from ._router import DENIED, FULL, NOPROC, TOO_LARGE
@@ -44,6 +45,34 @@ class ProcessImports(ProcessApi):
 
     def proc_spawn(self, inst: Instance, component: str, args: bytes) -> tuple[bool, int | str]:
         return self.sched.spawn_from_guest(_me(inst), component, args)
+
+    def proc_spawn_begin(
+        self, inst: Instance, component: str, args: bytes, pending: Pending
+    ) -> tuple[bool, int | str] | None:
+        """``process.spawn`` from a call that may suspend: the child's
+        ``init`` runs as its own activation, the caller's call waits
+        (holding no thread) until it ends. The host calls the child's init
+        made are charged to the caller's budget before it resumes. If the
+        caller's call is dropped first, a child still in init is killed:
+        nobody would ever learn its pid."""
+        me = _me(inst)
+        guard = inst.guard
+        sched = self.sched
+
+        def report(ok: bool, value: int | str, spent: int) -> None:
+            guard.host_calls += spent  # the caller is suspended: nothing else writes it
+            pending.resolve((ok, value))
+
+        child = sched.spawn_child(me, component, args, report, waits=True)
+        if not isinstance(child, Actor):
+            return child
+
+        def dropped() -> None:
+            if child.spawn_waiter is not None:  # its init has not ended
+                sched.kill(child, KILLED, cause=me.pid)
+
+        pending.cancel = dropped
+        return None
 
     def proc_send(self, inst: Instance, to: int, payload: bytes) -> str | None:
         return self.router.send(_me(inst), to, payload)

@@ -499,8 +499,14 @@ class Router:
                     waiter.resolve(None, ("exited", detail))
 
     # -- the outbox ----------------------------------------------------------------
-    def route_outbox(self, actor: Actor, out: bytes) -> None:
-        """Carry out one activation's outbox: sends, replies, spawns, a stop."""
+    def route_outbox(self, actor: Actor, out: bytes, routed: int = 0) -> tuple[bytes, int] | None:
+        """Carry out one activation's outbox: sends, replies, spawns, a stop.
+
+        Returns None when done, or (the rest of the outbox, frames routed so
+        far) after an ``n`` frame whose child's ``init`` now runs as an
+        activation of its own: the scheduler holds the spawner and routes
+        the rest (passing ``routed``) once the spawn has reported, so what
+        follows the spawn in the outbox happens after its ``p`` frame."""
         if len(out) > self.outbox_bytes:
             self.violation(
                 actor,
@@ -508,9 +514,9 @@ class Router:
                 "nothing in it was routed",
                 kind="limit",
             )
-            return
+            return None
         cap = self.outbox_frames
-        n = 0
+        n = routed
         actors, gate, push, max_size = self.actors, self.gate, self.push, self.max_size
         prefix = actor.cast_prefix
         try:
@@ -523,7 +529,7 @@ class Router:
                         f"the first {cap} frames were routed",
                         kind="limit",
                     )
-                    return
+                    return None
                 if kind == 115:  # 's' send: the cast path, inlined (hottest loop)
                     size = end - start
                     target = actors.get(pid)
@@ -546,12 +552,13 @@ class Router:
                         self.violation(
                             actor, f"reply to call ref {ref:016x}, which it was never sent"
                         )
-                        return
+                        return None
                 elif kind == 110:  # 'n' spawn
-                    self._outbox_spawn(actor, ref, out[start:end])
+                    if self._outbox_spawn(actor, ref, out[start:end]):
+                        return out[end:], n
                 elif kind == 116:  # 't' timer
                     if not self._outbox_timer(actor, ref, out[start:end]):
-                        return
+                        return None
                 elif kind == 107:  # 'k' cancel a timer
                     self._outbox_cancel_timer(actor, ref)
                 elif kind == 120:  # 'x' stop
@@ -565,9 +572,10 @@ class Router:
                     )
                 else:
                     self.violation(actor, f"unknown outbox frame kind {chr(kind)!r}")
-                    return
+                    return None
         except FrameError as exc:
             self.violation(actor, str(exc))
+        return None
 
     def violation(self, actor: Actor, what: str, *, kind: str = "protocol") -> None:
         """End ``actor`` after this activation for breaking the protocol or a cap."""
@@ -596,11 +604,26 @@ class Router:
         timers, aid = self.sched.timers, actor.id
         self.sched.post(lambda: timers.guest_cancel(aid, tag))
 
-    def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> None:
+    def _outbox_spawn(self, actor: Actor, tag: int, payload: bytes) -> bool:
+        """An ``n`` frame: the child's init runs as its own activation; its
+        outcome reaches the spawner as a ``p`` frame when it ends. True when
+        it runs (the rest of the outbox waits for it), False if refused."""
         comp_name, _, args = payload.partition(b"\n")
-        ok, value = self.sched.spawn_from_guest(actor, comp_name.decode(errors="replace"), args)
-        if ok:
-            self.push(actor, frame(b"p", int(value), tag, b""), system=True)
-        else:
-            text = str(value).encode()[:MAX_REASON_BYTES].decode(errors="ignore").encode()
-            self.push(actor, frame(b"p", 0, tag, text), system=True)
+        sched = self.sched
+
+        def report(ok: bool, value: int | str, spent: int) -> None:
+            if ok:
+                self.push(actor, frame(b"p", int(value), tag, b""), system=True)
+            else:
+                text = str(value).encode()[:MAX_REASON_BYTES].decode(errors="ignore").encode()
+                self.push(actor, frame(b"p", 0, tag, text), system=True)
+
+        def reported(ok: bool, value: int | str, spent: int) -> None:
+            report(ok, value, spent)
+            sched.outbox_spawn_reported(actor, spent)
+
+        now = sched.spawn_child(actor, comp_name.decode(errors="replace"), args, reported)
+        if isinstance(now, tuple):
+            report(*now, 0)
+            return False
+        return True

@@ -44,24 +44,45 @@ SUSPENDED: no thread holds it. What it waits on resolves a `Pending`, which
 wakes it (QUEUED, priority deque, like a reply); so does its ``due`` time
 (the call's timeout or the activation deadline), kept in a heap every
 thread looks at between activations. Killing it drops the call and cancels
-the Trio task. ``init`` and ``terminate`` do not yield or suspend: a
-pending host call there blocks the thread (bounded by the deadline).
+the Trio task.
+
+``init`` and ``terminate`` are activations too. A SPAWNING actor's first
+activation builds its instance (instantiation, start functions included,
+still runs to the end here, bounded by the deadline) and starts ``init``;
+one that yields or suspends moves on as QUEUED/SUSPENDED with ``starting``
+set, and its spawner (``spawn_waiter``) is answered when ``init`` returns,
+fails, or the actor is killed meanwhile (ended without re-entry, like any
+yielded call). A stopping actor's ``terminate`` starts from its activation
+(``exit(run_terminate=True)``); one that yields or suspends keeps
+``terminating`` (its exit reason) and stays alive (its mailbox open, its
+name and links in place) until ``terminate`` returns, fails or is killed,
+and only then does ``exit`` run: ActorExited first, then the signals it
+sends. A kill during ``terminate`` ends it at once, reason ``killed``.
 
 Fairness. A thread whose local deque never empties (guests waking each
 other) also takes one actor from the shared queue every ``_SHARED_EVERY``
 turns, so host sends and yielded activations are not starved by local
 traffic (a yielded activation's deadline keeps counting while it waits).
 
-Spawns are bounded here: live actors per host and per plugin (the
-registry), the depth of guest-spawned chains, and a child spawned from
-inside an activation runs its ``init`` within what is left of that
-activation's deadline, fuel and host-call budget, so a chain of spawns
-cannot buy itself fresh budgets.
+Spawns (the `Spawning` half of the class, in ``_spawning``) are bounded:
+live actors per host and per plugin (the registry), the depth of
+guest-spawned chains, and a child spawned by a guest runs its ``init``
+within what is left of the spawning activation's deadline, fuel and
+host-call budget, so a chain of spawns cannot buy itself fresh budgets. A
+guest's spawn runs the child's ``init`` as an activation of its own:
+``process.spawn`` suspends the spawner until it ends (the host calls it
+made are charged to the spawner before it resumes; a spawner dropped
+meanwhile takes a child still in init with it), and an outbox ``n``
+frame's child starts after the spawner's activation returned, with what
+that activation left, while the spawner is held (SUSPENDED with
+``outbox_rest``, see `_route`) until it reports with a ``p`` frame; then
+the rest of the outbox is routed. Only a spawn from
+instantiation (which cannot suspend) still runs the child's ``init``
+nested, on the spawner's thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -70,19 +91,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from .._events import ActorExited, ActorSpawned, HostEvent, SpawnRefused
+from .._events import ActorExited, HostEvent
 from .._pid import KILLED, ExitReason, Pid
 from ._actors import EXITED, IDLE, QUEUED, RUNNING, SPAWNING, SUSPENDED, Actor
 from ._component_limits import EffectiveLimits
 from ._links import Links
 from ._registry import Registry
-from ._registry import SpawnRefused as _Refused
 from ._router import Router
+from ._spawning import Spawning, init_failed
 from ._suspend import Suspensions
 from ._timers import Timers
 from ._wasm import (
     DONE,
-    CompiledComponent,
     GuestFault,
     Instance,
     Pending,
@@ -102,7 +122,7 @@ _SHARED_EVERY: Final = 61  # a busy thread takes from the shared queue once per 
 _get_ident = threading.get_ident
 
 
-class Scheduler:
+class Scheduler(Spawning):
     """Run queue, scheduler threads, activations, spawns and exits."""
 
     def __init__(self, host: Host, threads: int, node: str, creation: int) -> None:
@@ -289,139 +309,10 @@ class Scheduler:
         """The engine's ``Suspender``: see `Suspensions.block`."""
         self.suspensions.block(inst, pending)
 
-    # -- spawning --------------------------------------------------------------
-    def new_actor(self, component: CompiledComponent, init_args: bytes, depth: int = 0) -> Actor:
-        """Register a SPAWNING actor. Raises the registry's ``SpawnRefused``."""
-        return self.registry.new_actor(component, init_args, depth)
-
-    def instantiate(self, actor: Actor, parent: Instance | None = None) -> str | None:
-        """Build the actor's instance and run its ``init``, on this thread.
-        Returns None on success or the reason the spawn failed. With
-        ``parent`` (a spawn from inside an activation) the child gets only
-        what is left of the parent's deadline, fuel and host-call budget."""
-        cfg = self.cfg
-        lim: EffectiveLimits = actor.component.limits or self._default
-        deadline = time.monotonic() + lim.activation_timeout
-        fuel = lim.fuel
-        budget = cfg.host_call_budget
-        if parent is not None:
-            guard = parent.guard
-            if guard.deadline < deadline:
-                deadline = guard.deadline
-            budget = max(0, parent.host_call_budget - guard.host_calls)
-            if fuel:
-                with contextlib.suppress(Exception):
-                    fuel = min(fuel, int(parent.store.get_fuel()))
-            if deadline <= time.monotonic() or budget <= 0 or (cfg.fuel and fuel <= 0):
-                return "nothing left of the spawning activation's deadline or budget"
-        for attempt in (1, 2):
-            try:
-                # A fresh Store + instance; every limit is armed before any
-                # guest code (start functions included) runs.
-                inst = Instance(
-                    self.host.engine,
-                    actor.component,
-                    limits=lim.store,
-                    fuel=fuel,
-                    deadline=deadline,
-                    host_call_budget=budget,
-                    stdio=self.host.stdio_for(actor),
-                    owner=actor,
-                )
-                break
-            except GuestFault as fault:
-                if fault.kind == "limit" and attempt == 1:
-                    # pool slots or mappings of exited actors whose Stores
-                    # the reaper has not deleted yet: wait for it, once
-                    self.host.flush_dropped()
-                    continue
-                return f"instantiation failed ({fault.kind}): {fault.detail}"
-            except MemoryError:
-                return "instantiation failed: the host is out of memory"
-        actor.instance = inst
-        try:
-            error = inst.init(actor.init_args, fuel, deadline)
-        except GuestFault as fault:
-            error = f"init failed ({fault.kind}): {fault.detail}"
-        else:
-            if error is not None:
-                error = f"init returned an error: {error}"
-        if parent is not None:
-            parent.guard.host_calls += inst.guard.host_calls  # the child's init spent them
-        if error is not None:
-            inst.drop()
-            actor.instance = None
-            return error
-        inst.host_call_budget = cfg.host_call_budget
-        return None
-
-    def finish_spawn(self, actor: Actor, error: str | None, parent: Actor | None = None) -> None:
-        """Move a SPAWNING actor to IDLE/QUEUED (or EXITED if init failed)."""
-        if error is not None:
-            self.exit(actor, actor.reason or ExitReason("error", error), run_terminate=False)
-            return
-        with actor.lock:
-            pending_kill = actor.reason is not None  # killed while spawning
-            if not pending_kill:
-                if actor.mailbox or actor.stop_reason is not None:
-                    actor.state = QUEUED
-                    self.schedule(actor)
-                else:
-                    actor.state = IDLE
-        if pending_kill:
-            self.exit(actor, actor.reason or KILLED, run_terminate=False)
-            return
-        self.publish(ActorSpawned(actor.pid, actor.plugin, None if parent is None else parent.pid))
-
-    def spawn_from_guest(
-        self, parent: Actor, component: str, args: bytes
-    ) -> tuple[bool, int | str]:
-        """A guest's spawn (``process.spawn`` or an outbox ``n`` frame):
-        gate, limits, then the child's init inside the parent's budget."""
-        comp = self.host.components.get(component)
-        if comp is None:
-            return False, f"no component named {component!r} is loaded"
-        gate = self.router.gate
-        if gate is not None:
-            why = gate.check_spawn(parent, comp, len(args))
-            if why is not None:
-                return False, f"denied: {why}"
-        if self.closing:
-            return False, "host is closing"
-        depth = parent.depth + 1
-        why = None
-        if depth > self.cfg.max_spawn_depth:
-            why = (
-                f"spawn depth limit: {parent.pid} is at depth {parent.depth}, "
-                f"max_spawn_depth is {self.cfg.max_spawn_depth}"
-            )
-        else:
-            try:
-                child = self.new_actor(comp, args, depth)
-            except _Refused as exc:
-                why = str(exc)
-        if why is not None:
-            self.publish(SpawnRefused(comp.name, why, parent.pid))
-            return False, why
-        error = self.instantiate(child, parent.instance)
-        self.finish_spawn(child, error, parent)
-        if error is not None:
-            self.publish(SpawnRefused(comp.name, error, parent.pid))
-            return False, error
-        return True, child.id
-
     # -- the activation ------------------------------------------------------
     def activate(self, actor: Actor) -> None:
         if actor.state == SPAWNING:
-            error = "killed before it started" if actor.reason else self.instantiate(actor)
-            waiter = actor.spawn_waiter
-            actor.spawn_waiter = None
-            if waiter is not None:
-                # the host publishes ActorSpawned once it returns the pid
-                self._finish_quietly(actor, error)
-                waiter(error)
-            else:
-                self.finish_spawn(actor, error)
+            self._start_init(actor)
             return
         cfg = self.cfg
         with actor.lock:
@@ -429,7 +320,8 @@ class Scheduler:
                 return
             actor.state = RUNNING
             inst = actor.instance
-            resuming = inst is not None and inst.in_flight
+            rest, actor.outbox_rest = actor.outbox_rest, None
+            resuming = rest is not None or (inst is not None and inst.in_flight)
             stopping = actor.reason is not None or (actor.stop_reason is not None and not resuming)
             if not stopping and not resuming:
                 batch = self.router.take(actor, cfg.batch_size)
@@ -437,6 +329,10 @@ class Scheduler:
             reason = actor.reason or actor.stop_reason
             assert reason is not None
             self.exit(actor, reason, run_terminate=actor.reason is None)
+            return
+        if rest is not None:  # an outbox spawn has reported: route the rest
+            actor.outbox_ready = False
+            self._route(actor, *rest)
             return
         assert inst is not None
         me = _get_ident()
@@ -454,17 +350,35 @@ class Scheduler:
                 state = inst.step()
         except GuestFault as fault:
             actor.thread = 0
-            pending = actor.reason if fault.kind == "killed" else None
-            self.exit(actor, pending or ExitReason(fault.kind, fault.detail))
+            self._faulted(actor, fault)
             return
         actor.thread = 0
         if state != DONE:
             self._park(actor, inst, state)
             return
-        out = inst.take_outbox()
-        if out:
-            self.router.route_outbox(actor, out)
+        if actor.starting:  # the call that returned was init
+            self._init_returned(actor, inst)
+            return
+        if actor.terminating is not None:  # ... or terminate: the exit completes
+            self.exit(actor, actor.terminating)
+            return
+        self._route(actor, inst.take_outbox(), 0)
+
+    def _route(self, actor: Actor, out: bytes, routed: int) -> None:
+        """Route a finished activation's outbox (from frame ``routed`` on),
+        then move the actor on: IDLE, QUEUED, held behind an outbox spawn
+        (SUSPENDED until `outbox_spawn_reported`), or exiting."""
+        rest = self.router.route_outbox(actor, out, routed) if out else None
         with actor.lock:
+            if rest is not None and actor.reason is None:
+                actor.outbox_rest = rest
+                if actor.outbox_ready:  # it reported already
+                    actor.outbox_ready = False
+                    actor.state = QUEUED
+                    self._promote(actor)
+                else:
+                    actor.state = SUSPENDED
+                return
             if actor.reason is None and actor.stop_reason is None:
                 if actor.mailbox:
                     actor.state = QUEUED
@@ -475,6 +389,15 @@ class Scheduler:
         reason = actor.reason or actor.stop_reason
         assert reason is not None
         self.exit(actor, reason, run_terminate=actor.reason is None)
+
+    def _faulted(self, actor: Actor, fault: GuestFault) -> None:
+        """The call in flight failed or was ended (and was dropped)."""
+        if actor.starting:
+            self._spawn_ended(actor, f"init failed ({fault.kind}): {fault.detail}")
+            return
+        pending = actor.reason if fault.kind == "killed" else None
+        # a failing terminate does not change the reason the actor stops for
+        self.exit(actor, pending or actor.terminating or ExitReason(fault.kind, fault.detail))
 
     def _park(self, actor: Actor, inst: Instance, state: int) -> None:
         """The activation stopped short of done: at a slice end (back of the
@@ -511,27 +434,27 @@ class Scheduler:
             if self._idle:
                 self._global.put(_WAKE)
 
+    def outbox_spawn_reported(self, actor: Actor, spent: int) -> None:
+        """The child of ``actor``'s outbox ``n`` frame ended its ``init``
+        (its ``p`` frame is pushed): route the rest of that outbox. The
+        host calls the child's init made are charged to the activation the
+        spawner's next ``n`` frames inherit from."""
+        with actor.lock:
+            inst = actor.instance
+            if inst is not None and not inst.in_flight:
+                inst.guard.host_calls += spent
+            if actor.state == SUSPENDED and actor.outbox_rest is not None:
+                actor.state = QUEUED
+                self._promote(actor)
+            else:
+                actor.outbox_ready = True  # not held yet: `_route` sees this
+
     def wake(self, actor: Actor) -> None:
         """What a SUSPENDED actor waits on resolved (from any thread)."""
         with actor.lock:
             if actor.state == SUSPENDED:
                 actor.state = QUEUED
                 self._promote(actor)
-
-    def _finish_quietly(self, actor: Actor, error: str | None) -> None:
-        if error is not None:
-            self.exit(actor, actor.reason or ExitReason("error", error), run_terminate=False)
-            return
-        with actor.lock:
-            pending_kill = actor.reason is not None
-            if not pending_kill:
-                if actor.mailbox or actor.stop_reason is not None:
-                    actor.state = QUEUED
-                    self.schedule(actor)
-                else:
-                    actor.state = IDLE
-        if pending_kill:
-            self.exit(actor, actor.reason or KILLED, run_terminate=False)
 
     # -- exits -----------------------------------------------------------------
     def kill(self, actor: Actor, reason: ExitReason = KILLED, *, cause: Pid | None = None) -> None:
@@ -556,14 +479,26 @@ class Scheduler:
         with actor.lock:
             if actor.state == EXITED:
                 return
-            actor.stop_reason = reason
-            if actor.state == IDLE:
-                actor.state = QUEUED
-                self.schedule(actor, urgent=True)
-            elif actor.state == QUEUED and self.priority:
-                self.schedule(actor, urgent=True)
+            ending_init = actor.starting and self.closing
+            if not ending_init:
+                actor.stop_reason = reason
+                if actor.state == IDLE:
+                    actor.state = QUEUED
+                    self.schedule(actor, urgent=True)
+                elif actor.state == QUEUED and self.priority:
+                    self.schedule(actor, urgent=True)
+        if ending_init:  # the host closes: an init in flight ends, as a SPAWNING one does
+            self.kill(actor, reason)
 
     def exit(self, actor: Actor, reason: ExitReason, *, run_terminate: bool = False) -> None:
+        """End ``actor`` for ``reason``. ``run_terminate`` (from the
+        activation of a stopping actor only): ``terminate(reason)`` runs
+        first, as an activation that yields and suspends like ``deliver``;
+        the exit completes when it returns or is ended."""
+        if run_terminate:
+            if self._begin_terminate(actor, reason):
+                return  # terminate yielded or suspended: activate ends the exit
+            reason = actor.reason or reason  # killed during terminate
         with actor.lock:
             if actor.state == EXITED:
                 return
@@ -572,18 +507,16 @@ class Scheduler:
             inst = actor.instance
             actor.instance = None
             dropped = self.router.drain(actor)
+            done, actor.spawn_waiter = actor.spawn_waiter, None
+            if inst is not None and actor.starting:
+                actor.init_calls = inst.guard.host_calls
+            actor.starting = False
+            actor.terminating = None
+            actor.outbox_rest = None
         actor.waiting_on = 0
         if inst is not None:
             # a call still in flight (yielded or suspended) is dropped, never
             # resumed, and no other export runs on that instance
-            if run_terminate and self.on_scheduler_thread() and not inst.in_flight:
-                lim: EffectiveLimits = actor.component.limits or self._default
-                with contextlib.suppress(GuestFault):
-                    inst.terminate(
-                        str(reason)[:1024],
-                        lim.fuel,
-                        time.monotonic() + lim.activation_timeout,
-                    )
             self.host.drop_instance(inst)  # the Store is deleted off this thread
         self.registry.remove(actor, reason)
         detail = str(reason)
@@ -603,3 +536,34 @@ class Scheduler:
         self.publish(ActorExited(actor.pid, actor.plugin, reason, cause))
         self.links.propagate(actor, reason)
         self.host.actor_exited(actor, reason)
+        if done is not None:  # ended while its init was in flight
+            done(init_failed(reason))
+
+    def _begin_terminate(self, actor: Actor, reason: ExitReason) -> bool:
+        """Start ``terminate(reason)`` on this scheduler thread and run its
+        first slice; True when it yielded or suspended (the actor is parked
+        with ``terminating`` set), False when it is over (or cannot run)."""
+        if not self.on_scheduler_thread():
+            return False
+        with actor.lock:
+            inst = actor.instance
+            if actor.state == EXITED or inst is None or inst.in_flight or actor.terminating:
+                return False
+            actor.terminating = reason
+        lim: EffectiveLimits = actor.component.limits or self._default
+        me = _get_ident()
+        actor.thread = me
+        try:
+            inst.begin_terminate(
+                str(reason)[:1024], lim.fuel, time.monotonic() + lim.activation_timeout
+            )
+            inst.polled_on = me
+            state = inst.step()
+        except GuestFault:  # a failing terminate does not change the exit reason
+            state = DONE
+        finally:
+            actor.thread = 0
+        if state == DONE:
+            return False
+        self._park(actor, inst, state)
+        return True

@@ -1,6 +1,7 @@
 """What suspended guest calls wait on, for the scheduler: the heap of
 due times, the Trio tasks that run host functions' awaitables, and the
-blocking wait of calls that must not yield (``init``, ``terminate``).
+blocking wait of calls that cannot yield (instantiation, whose start
+functions run to the end; ``deliver``, ``init`` and ``terminate`` suspend).
 
 A SUSPENDED actor (see ``_actors``) waits on a `Pending` (``_wasm``): its
 resolution wakes the actor through ``Scheduler.wake``; so does its ``due``
@@ -99,8 +100,8 @@ class Suspensions:
             self.sched.host._token.run_sync_soon(fn)
 
     def block(self, inst: Instance, pending: Pending) -> None:
-        """Wait on this thread for ``pending`` (a call that must not yield:
-        ``init``, ``terminate``), until the call's deadline.
+        """Wait on this thread for ``pending`` (a call that cannot yield:
+        instantiation), until the call's deadline.
 
         Raises:
             GuestFault: killed or past the deadline meanwhile.

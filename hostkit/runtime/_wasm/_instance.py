@@ -63,8 +63,10 @@ class Instance:
     (`SUSPENDED`: see ``_guard.Pending``). The future then stays here, and
     whichever scheduler thread takes the actor next calls `resume`. Fuel,
     the deadline and the host-call budget are armed once per call and keep
-    counting across yields. ``init`` and ``terminate`` run to completion on
-    the calling thread (a pending host call there blocks the thread).
+    counting across yields. ``init`` and ``terminate`` yield and suspend the
+    same way when started with `begin_init` / `begin_terminate`; `init`,
+    `terminate` and instantiation itself run to completion on the calling
+    thread (a pending host call there blocks the thread).
     """
 
     __slots__ = (
@@ -438,9 +440,22 @@ class Instance:
         return self._result if want else None
 
     def init(self, args: bytes, fuel: int, deadline: float) -> str | None:
-        """Run ``init``; returns the guest's error string, or None on success."""
+        """Run ``init`` to completion on this thread (no yields); returns
+        the guest's error string, or None on success."""
         func = self._lookup(self.component._init_idx)
-        res = self._call(func, args, fuel, deadline, True)
+        self._call(func, args, fuel, deadline, True)
+        return self.take_init_result()
+
+    def begin_init(self, args: bytes, fuel: int, deadline: float) -> None:
+        """Start ``init(args)``; drive it with `step` / `resume` (it yields
+        at slices and suspends in host functions like ``deliver``), then
+        `take_init_result`."""
+        self._start(self._lookup(self.component._init_idx), args, fuel, deadline, True)
+        self.guard.suspendable = True
+
+    def take_init_result(self) -> str | None:
+        """The finished ``init``'s error string, or None on success."""
+        res = self._result
         try:
             if res.of.result.is_ok:
                 return None
@@ -450,8 +465,15 @@ class Instance:
             _capi.val_delete(byref(res))
 
     def terminate(self, reason: str, fuel: int, deadline: float) -> None:
+        """Run ``terminate(reason)`` to completion on this thread (no yields)."""
         func = self._lookup(self.component._terminate_idx)
         self._call(func, reason.encode(), fuel, deadline, False)
+
+    def begin_terminate(self, reason: str, fuel: int, deadline: float) -> None:
+        """Start ``terminate(reason)``; drive it with `step` / `resume`."""
+        func = self._lookup(self.component._terminate_idx)
+        self._start(func, reason.encode(), fuel, deadline, False)
+        self.guard.suspendable = True
 
     def _lookup(self, index: Any) -> Any:
         if self.store is None:

@@ -48,6 +48,14 @@ class ProcessApi(Protocol):
 
     def proc_spawn(self, inst: Instance, component: str, args: bytes) -> tuple[bool, int | str]: ...
 
+    def proc_spawn_begin(
+        self, inst: Instance, component: str, args: bytes, pending: Pending
+    ) -> tuple[bool, int | str] | None:
+        """``proc_spawn`` without waiting: the refusal now, or None when the
+        child's ``init`` runs as an activation of its own and will resolve
+        ``pending`` with ``(ok, child id or error)``."""
+        ...
+
     def proc_send(self, inst: Instance, to: int, payload: bytes) -> str | None: ...
 
     def proc_call(
@@ -168,8 +176,23 @@ def process_callbacks(api_ref: Callable[[], ProcessApi]) -> dict[str, Any]:
     def self_(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
         put_u64(res[0], _u64("self", api_ref().proc_self(inst)))
 
-    def spawn(inst: Instance, a: tuple[Any, ...], res: Any) -> None:
-        ok, value = api_ref().proc_spawn(inst, a[0], a[1])
+    def spawn(inst: Instance, a: tuple[Any, ...], res: Any) -> Pending | None:
+        api = api_ref()
+        if not inst.guard.suspendable:  # instantiation: the child's init runs here, nested
+            put_spawn_result(res, *api.proc_spawn(inst, a[0], a[1]))
+            return None
+        pending = Pending(
+            f"{PROCESS_IFACE}#spawn",
+            lambda outcome: put_spawn_result(res, *outcome),
+            inst.guard.deadline,
+        )
+        now = api.proc_spawn_begin(inst, a[0], a[1], pending)
+        if now is None:
+            return pending  # the guest waits for the child's init, holding no thread
+        put_spawn_result(res, *now)
+        return None
+
+    def put_spawn_result(res: Any, ok: bool, value: object) -> None:
         if ok:
             pid = _u64("spawn", value)
             put_result(res[0], True, lambda v: put_u64(v, pid))
