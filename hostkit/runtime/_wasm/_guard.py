@@ -57,8 +57,8 @@ class Guard:
     by every host import. Written by the scheduler (arm) and by ``kill``.
 
     ``slice_end``: when the current slice ends (the epoch callback then
-    yields the thread; ``inf`` for calls that must not yield, such as
-    ``init``); ``suspendable``: whether a host function may suspend the call
+    yields the thread; ``inf`` for calls that must not yield: instantiation,
+    which runs start functions); ``suspendable``: whether a host function may suspend the call
     without holding the thread; ``pending``: what a suspended call waits on.
     """
 
@@ -170,8 +170,9 @@ class Suspender(Protocol):
     ``WasmEngine.suspender``."""
 
     def block(self, inst: Any, pending: Pending) -> None:
-        """Wait on this thread until ``pending`` is resolved (``init``,
-        ``terminate``).
+        """Wait on this thread until ``pending`` is resolved (a call that
+        must not yield: instantiation, and the blocking ``init`` /
+        ``terminate`` the benchmarks use).
 
         Raises:
             GuestFault: it cannot be waited for, or the call's deadline passed.
