@@ -208,18 +208,17 @@ async def test_closing_the_host_ends_queued_spawns_with_an_error(
 ) -> None:
     config = dataclasses.replace(config, scheduler_threads=1)
     outcomes: list[object] = []
-    async with trio.open_nursery() as nursery:
-        async with hostkit.open_host(config) as host:
-            echo = host.load(wasm["echo"])
+    async with trio.open_nursery() as nursery, hostkit.open_host(config) as host:
+        echo = host.load(wasm["echo"])
 
-            async def one() -> None:
-                try:
-                    outcomes.append(await host.spawn(echo))
-                except hostkit.SpawnError as exc:
-                    outcomes.append(exc)
+        async def one() -> None:
+            try:
+                outcomes.append(await host.spawn(echo))
+            except hostkit.SpawnError as exc:
+                outcomes.append(exc)
 
-            for _ in range(40):
-                nursery.start_soon(one)
-            await trio.testing.wait_all_tasks_blocked()  # all 40 queued; close at once
+        for _ in range(40):
+            nursery.start_soon(one)
+        await trio.testing.wait_all_tasks_blocked()  # all 40 queued; close at once
     assert len(outcomes) == 40  # none left waiting
     assert all(isinstance(o, hostkit.Pid | hostkit.SpawnError) for o in outcomes)
