@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -51,6 +52,7 @@ from .._pid import ExitReason
 if TYPE_CHECKING:
     from ._actors import Actor
     from ._scheduler import Scheduler
+    from ._wasm import CompiledComponent
 
 log = logging.getLogger("hostkit.host")
 
@@ -58,6 +60,10 @@ log = logging.getLogger("hostkit.host")
 _BATCH_MAX: Final = 16
 #: a thread running a batch puts the rest back after this many seconds of inits
 _BATCH_SECONDS: Final = 0.001
+#: a component whose inits take less (smoothed) spawns on one thread at a time
+_SERIAL_INIT_SECONDS: Final = 0.0005
+#: components whose init time is remembered
+_KNOWN_MAX: Final = 1024
 
 
 class SpawnSlot:
@@ -80,7 +86,7 @@ class SpawnSlot:
         self.error, self.done = error, True
         batch = self.batch
         assert batch is not None
-        spawns = batch.owner
+        spawns = batch.lane.spawns
         actor = self.actor
         # Published here, before the spawner is woken: a spawn is recorded
         # however its spawner ends (cancelled ones included).
@@ -103,11 +109,26 @@ class SpawnSlot:
         return trio.lowlevel.Abort.SUCCEEDED
 
 
-class _Batch:
-    __slots__ = ("owner", "slots")
+class _Lane:
+    """The host spawns of one component: its batches queued or running
+    (``inflight``), the one new spawns may join (``open``), and the spawns
+    waiting for a running batch to take them (``waiting``)."""
 
-    def __init__(self, owner: HostSpawns, slots: list[SpawnSlot]) -> None:
-        self.owner = owner
+    __slots__ = ("component", "inflight", "open", "spawns", "waiting")
+
+    def __init__(self, spawns: HostSpawns, component: CompiledComponent) -> None:
+        self.spawns = spawns
+        self.component = component
+        self.inflight = 0
+        self.open: _Batch | None = None
+        self.waiting: deque[SpawnSlot] = deque()
+
+
+class _Batch:
+    __slots__ = ("lane", "slots")
+
+    def __init__(self, lane: _Lane, slots: list[SpawnSlot]) -> None:
+        self.lane = lane
         self.slots = slots
         for slot in slots:
             slot.batch = self
@@ -116,50 +137,82 @@ class _Batch:
 class HostSpawns:
     """Groups host spawns into run-queue entries; see the module doc."""
 
-    __slots__ = ("_lock", "_open", "_threads", "post", "sched")
+    __slots__ = ("_init_seconds", "_lanes", "_lock", "_threads", "post", "sched")
 
     def __init__(self, sched: Scheduler, post: Callable[[Callable[[], None]], None]) -> None:
         self.sched = sched
         self.post = post
         self._threads = max(1, sched.cfg.scheduler_threads)
         self._lock = threading.Lock()
-        self._open: _Batch | None = None  # queued, no thread has started it
+        self._lanes: dict[CompiledComponent, _Lane] = {}  # components with spawns in flight
+        self._init_seconds: dict[str, float] = {}  # smoothed init time, per component name
+
+    def _width(self, component: CompiledComponent) -> int:
+        """How many batches of ``component`` may be queued or running at once."""
+        seconds = self._init_seconds.get(component.name)
+        return 1 if seconds is not None and seconds < _SERIAL_INIT_SECONDS else self._threads
 
     def submit(self, slot: SpawnSlot) -> None:
         """Queue ``slot``'s SPAWNING actor (Trio thread)."""
-        slot.actor.spawn_waiter = slot
+        actor = slot.actor
+        actor.spawn_waiter = slot
+        comp = actor.component
         with self._lock:
-            batch = self._open
+            lane = self._lanes.get(comp)
+            if lane is None:
+                lane = self._lanes[comp] = _Lane(self, comp)
+            batch = lane.open
             if batch is not None and len(batch.slots) < _BATCH_MAX:
                 batch.slots.append(slot)
                 slot.batch = batch
                 return
-            self._open = _Batch(self, [slot])
-        self._queue(slot.actor)
+            if lane.inflight >= self._width(comp):
+                lane.waiting.append(slot)  # a running batch of this lane takes it
+                return
+            lane.inflight += 1
+            lane.open = _Batch(lane, [slot])
+        self._queue(actor)
 
     def run_rest(self, batch: _Batch) -> None:
-        """Called by a batch's first slot, on the thread that ran it: run
-        (some of) the batch's other spawns now, put the others back."""
-        with self._lock:
-            if self._open is batch:
-                self._open = None  # started: new spawns make a new batch
-        rest = batch.slots[1:]
-        if not rest:
-            return
+        """Called by a batch's first slot, on the thread that ran it: run the
+        batch's other spawns and the lane's waiting ones now, sharing them
+        with other threads while the lane may widen, until the time is up."""
+        lane = batch.lane
         sched = self.sched
+        with self._lock:
+            if lane.open is batch:
+                lane.open = None  # started: new spawns make a new batch or wait
+        todo = deque(batch.slots[1:])
         if not sched.on_scheduler_thread():  # reported from an exit hook elsewhere
-            self._requeue(rest)
+            self._pass_on(lane, todo)
             return
-        # keep a share, leave the rest to the other threads
-        keep = -(-len(batch.slots) // self._threads) - 1
-        if keep < len(rest) and not sched.closing:
-            self._requeue(rest[keep:])
-            rest = rest[:keep]
         until = time.monotonic() + _BATCH_SECONDS
-        for i, slot in enumerate(rest):
-            if i and time.monotonic() > until and not sched.closing:
-                self._requeue(rest[i:])
+        while True:
+            share: list[SpawnSlot] = []
+            with self._lock:
+                if not todo and lane.inflight > self._width(lane.component):
+                    self._lane_done(lane)  # narrowed: another batch takes the waiting
+                    return
+                while lane.waiting and len(todo) < _BATCH_MAX:
+                    slot = lane.waiting.popleft()
+                    slot.batch = batch  # run here, not a batch's first
+                    todo.append(slot)
+                if not todo:
+                    self._lane_done(lane)
+                    return
+                wide = lane.inflight < self._width(lane.component)
+                if len(todo) > 1 and wide and not sched.closing:
+                    # leave half for an idle thread: long inits run in parallel
+                    share = [todo.pop() for _ in range(len(todo) // 2)][::-1]
+                    lane.inflight += 1
+            if share:
+                _Batch(lane, share)
+                self._queue(share[0].actor)
+            if time.monotonic() > until and not sched.closing:
+                self._pass_on(lane, todo)  # report what is done; the rest runs next
                 return
+            slot = todo.popleft()
+            started = time.monotonic()
             try:
                 sched.activate(slot.actor)
             except BaseException:  # as the scheduler's own loop: log, end the actor
@@ -167,10 +220,38 @@ class HostSpawns:
                 sched.exit(slot.actor, ExitReason("host-error", "spawn failed; see host log"))
             if not slot.done:  # cannot happen, but a spawner must never hang
                 slot("host error; see host log")
+            self._note(lane.component, time.monotonic() - started)
 
-    def _requeue(self, slots: list[SpawnSlot]) -> None:
-        _Batch(self, slots)
-        self._queue(slots[0].actor)
+    def _note(self, component: CompiledComponent, seconds: float) -> None:
+        known = self._init_seconds
+        old = known.get(component.name)
+        if old is None and len(known) >= _KNOWN_MAX:
+            known.clear()  # a bound; forgetting only costs a few parallel inits
+        known[component.name] = seconds if old is None else old + (seconds - old) / 4
+
+    def _pass_on(self, lane: _Lane, todo: deque[SpawnSlot]) -> None:
+        """This batch stops here: its lane continues as a new queued batch of
+        ``todo`` (or of waiting spawns), or ends."""
+        with self._lock:
+            if lane.inflight > self._width(lane.component):
+                # narrowed: hand these to the lane's other batches, and end
+                lane.waiting.extendleft(reversed(todo))
+                self._lane_done(lane)
+                return
+            while lane.waiting and len(todo) < _BATCH_MAX:
+                todo.append(lane.waiting.popleft())
+            if not todo:
+                self._lane_done(lane)
+                return
+        rest = list(todo)
+        _Batch(lane, rest)
+        self._queue(rest[0].actor)
+
+    def _lane_done(self, lane: _Lane) -> None:
+        """A batch of ``lane`` ended with nothing left to take (lock held)."""
+        lane.inflight -= 1
+        if lane.inflight == 0 and self._lanes.get(lane.component) is lane:
+            del self._lanes[lane.component]
 
     def _queue(self, actor: Actor) -> None:
         # the shared queue, which wakes a parked thread (``Scheduler.schedule``
