@@ -222,3 +222,69 @@ async def test_closing_the_host_ends_queued_spawns_with_an_error(
         await trio.testing.wait_all_tasks_blocked()  # all 40 queued; close at once
     assert len(outcomes) == 40  # none left waiting
     assert all(isinstance(o, hostkit.Pid | hostkit.SpawnError) for o in outcomes)
+
+
+async def test_a_component_with_short_inits_spawns_on_one_thread_at_a_time(
+    cache_dir: Path, wasm: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every init counts as short, and no time cap: one lane, one thread
+    monkeypatch.setattr(_spawn, "_SERIAL_INIT_SECONDS", 3600.0)
+    monkeypatch.setattr(_spawn, "_BATCH_SECONDS", 3600.0)
+    cfg = hostkit.HostConfig(scheduler_threads=2, cache_dir=cache_dir)
+    async with hostkit.open_host(cfg) as host:
+        echo = host.load(wasm["echo"])
+        sched = host._sched
+        instantiate = sched.instantiate
+        lock = threading.Lock()
+        running = most = 0
+
+        def counting(actor: Any, parent: Any = None) -> str | None:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                return instantiate(actor, parent)
+            finally:
+                with lock:
+                    running -= 1
+
+        async def burst() -> list[hostkit.Pid]:
+            pids: list[hostkit.Pid] = []
+
+            async def one() -> None:
+                pids.append(await host.spawn(echo))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(48):
+                    nursery.start_soon(one)
+            return pids
+
+        await burst()  # the lane learns that echo's inits are short
+        monkeypatch.setattr(sched, "instantiate", counting)
+        assert len(set(await burst())) == 48
+        assert most == 1  # two threads instantiating tiny guests only fight for the GIL
+
+
+async def test_a_slow_init_does_not_hold_up_another_components_spawns(
+    config: hostkit.HostConfig, wasm: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_spawn, "_SERIAL_INIT_SECONDS", 3600.0)  # every lane one-wide
+    release = threading.Event()
+
+    def fail(inst: Any, x: int) -> int:
+        release.wait(10)
+        return x
+
+    cfg = dataclasses.replace(config, scheduler_threads=2, activation_timeout=30.0)
+    async with hostkit.open_host(cfg, host_functions={HOOKS: {"fail": fail}}) as host:
+        slow = host.load(wasm["preempt_initcall"])
+        echo = host.load(wasm["echo"])
+        await host.spawn(echo)  # echo's lane has measured an init
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(host.spawn, slow)
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.fail_after(5):  # lanes are per component
+                pids = [await host.spawn(echo) for _ in range(5)]
+            release.set()
+        assert len(set(pids)) == 5
