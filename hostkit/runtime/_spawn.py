@@ -2,37 +2,54 @@
 threads and hears back, with one Trio wake-up per group of spawns.
 
 Theory of operation. Profiling ``benchmarks/run.py spawn`` (64 concurrent
-spawners, 2 scheduler threads) showed the Trio side of a spawn was not its
-Python work (~15 us) but its *wake-ups*: each woke the Trio thread through
-``run_sync_soon`` (a socket write, ``epoll``, ``recv``, an ``epoll``
-re-registration), and every one of those syscalls releases the GIL, which
-the Trio thread then waits to get back from two threads busy instantiating
-(each ctypes call of wasmtime-py drops and retakes it). About 80 us of
-Trio-thread CPU per spawn went there. So spawns are grouped:
+spawners of a tiny guest, 2 scheduler threads) found two costs beyond the
+instantiate + ``init`` itself, both the GIL's:
 
-- :meth:`HostSpawns.submit` (Trio thread) puts a new *batch* on the shared
-  run queue, or appends to the batch that is queued and not started yet
-  (at most ``_BATCH_MAX`` spawns). One queue entry, one thread woken.
-- The thread that runs the batch's first actor (the scheduler's SPAWNING
+- *Trio wake-ups.* Each spawn woke the Trio thread through
+  ``run_sync_soon`` (a socket write, ``epoll``, ``recv``, an ``epoll``
+  re-registration); each of those syscalls releases the GIL, which the
+  Trio thread then waits to get back from threads busy instantiating
+  (every ctypes call of wasmtime-py drops and retakes it): ~70-90 us of
+  Trio-thread CPU per spawn, for ~15 us of Python.
+- *Two threads instantiating at once.* Instantiating a tiny guest is
+  mostly Python holding the GIL; two threads doing it together thrash it
+  and spawn ~1.7x slower than one thread alone.
+
+So host spawns are grouped, per component, into *batches* and *lanes*:
+
+- :meth:`HostSpawns.submit` (Trio thread) appends a spawn to its
+  component's batch that is queued and not started yet (at most
+  ``_BATCH_MAX``), or queues a new batch (one run-queue entry: its first
+  actor), or, when the component's lane is as wide as allowed, leaves it
+  ``waiting`` for a running batch of that lane to take.
+- The thread that runs a batch's first actor (the scheduler's SPAWNING
   branch) calls its `SpawnSlot`, which publishes the spawn's event (the
-  audit record) and posts its wake-up; the first slot then runs the
-  batch's other spawns *within the same activation*
-  (:meth:`HostSpawns.run_rest`), so their wake-ups are flushed to Trio
-  together, with one ``run_sync_soon``, when the activation ends.
-- Parallelism is kept: a thread keeps ``1 / scheduler_threads`` of a
-  batch and puts the rest back as a batch of its own, for an idle thread
-  (split again when run); and after ``_BATCH_SECONDS`` of inits it puts
-  the remainder back too, so long inits (Python guests) spread over the
-  threads and a finished spawn waits at most that long plus one init to
-  be reported.
+  audit ``spawn`` or ``spawn-refused`` record) and posts its wake-up; the
+  first slot then runs the batch's other spawns and the lane's waiting
+  ones *within the same activation* (:meth:`HostSpawns.run_rest`), so
+  their wake-ups reach Trio together, in one ``run_sync_soon``. After
+  ``_BATCH_SECONDS`` of it the thread puts what is left back on the run
+  queue as a new batch (a finished spawn waits at most that long plus one
+  init to be reported, and other work gets the thread).
+- Width: a component whose inits are short (smoothed, under
+  ``_SERIAL_INIT_SECONDS``) has one batch queued or running at a time, so
+  one thread spawns it; others (long inits, e.g. Python guests, or not
+  measured yet) may have one per thread, and a running batch leaves half
+  its work to a new batch for an idle thread. Lanes are per component: a
+  slow ``init`` holds up only spawns of its own component, and only until
+  its time pulls the component's average up (then its lane widens).
 - A spawn whose activation never reached its slot (a host error) is
   reported by the exit hook (:meth:`Host.actor_exited`), so no spawner is
   left waiting.
 
-Every spawn still gets exactly one of: its pid (``ActorSpawned`` published,
-the audit's ``spawn`` record) or a ``SpawnError`` (``SpawnRefused``
-published, ``spawn-refused``); a cancelled spawner's actor is killed and
-its spawn still recorded, whichever way it ended.
+Bounds: a waiting spawn is a registered SPAWNING actor, so ``max_actors``
+bounds them; lanes exist only while a component has spawns in flight;
+``_KNOWN_MAX`` init times are remembered.
+
+Every spawn still gets exactly one of: its pid (``ActorSpawned``
+published) or a ``SpawnError`` (``SpawnRefused`` published); a cancelled
+spawner's actor is killed, and its spawn is still recorded whichever way
+it ended.
 """
 
 from __future__ import annotations
