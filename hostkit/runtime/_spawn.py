@@ -76,7 +76,7 @@ log = logging.getLogger("hostkit.host")
 #: most host spawns grouped into one run-queue entry (one Trio wake-up)
 _BATCH_MAX: Final = 16
 #: a thread running a batch puts the rest back after this many seconds of inits
-_BATCH_SECONDS: Final = 0.001
+_BATCH_SECONDS: Final = 0.0005
 #: a component whose inits take less (smoothed) spawns on one thread at a time
 _SERIAL_INIT_SECONDS: Final = 0.0005
 #: components whose init time is remembered
