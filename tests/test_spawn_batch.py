@@ -133,10 +133,11 @@ async def test_spawns_of_one_batch_wake_the_trio_thread_once(
         assert wakes <= 2
 
 
-async def test_a_batch_is_shared_among_the_threads(
+async def test_a_running_batch_leaves_half_to_an_idle_thread_once_inits_are_long(
     config: hostkit.HostConfig, wasm: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_spawn, "_BATCH_SECONDS", 3600.0)
+    monkeypatch.setattr(_spawn, "_SERIAL_INIT_SECONDS", 3600.0)  # inits count as short
     first = threading.Event()
     threads: Counter[int] = Counter()
 
@@ -149,6 +150,12 @@ async def test_a_batch_is_shared_among_the_threads(
     cfg = dataclasses.replace(config, scheduler_threads=2, activation_timeout=30.0)
     async with hostkit.open_host(cfg, host_functions={HOOKS: {"fail": fail}}) as host:
         comp = host.load(wasm["preempt_initcall"])
+        first.set()
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):  # some run inline in a batch: the lane measures them
+                nursery.start_soon(host.spawn, comp)
+        first.clear()  # from here one batch at a time: inits count as short
+        threads.clear()
         pids: list[hostkit.Pid] = []
 
         async def one() -> None:
@@ -157,11 +164,29 @@ async def test_a_batch_is_shared_among_the_threads(
         async with trio.open_nursery() as nursery:
             for _ in range(16):
                 nursery.start_soon(one)
-            await trio.testing.wait_all_tasks_blocked()
+            await trio.testing.wait_all_tasks_blocked()  # one batch of 16, one running
+            monkeypatch.setattr(_spawn, "_SERIAL_INIT_SECONDS", 0.0)  # now inits are long
             first.set()
         assert len(set(pids)) == 16
-        # one batch of 16; the thread that starts it keeps half and queues the rest
-        assert len(threads) == 2, threads
+        assert len(threads) == 2, threads  # the running batch shared its rest
+
+
+async def test_spawns_of_a_component_not_measured_yet_start_on_every_thread(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    both = threading.Barrier(2, timeout=10)
+
+    def fail(inst: Any, x: int) -> int:
+        both.wait()  # returns only once two inits run at the same time
+        return x
+
+    cfg = dataclasses.replace(config, scheduler_threads=2, activation_timeout=30.0)
+    async with hostkit.open_host(cfg, host_functions={HOOKS: {"fail": fail}}) as host:
+        comp = host.load(wasm["preempt_initcall"])
+        async with trio.open_nursery() as nursery:
+            for _ in range(2):
+                nursery.start_soon(host.spawn, comp)
+        assert not both.broken
 
 
 async def test_a_host_error_mid_spawn_fails_that_spawn_and_not_its_batch(
@@ -280,7 +305,9 @@ async def test_a_slow_init_does_not_hold_up_another_components_spawns(
     async with hostkit.open_host(cfg, host_functions={HOOKS: {"fail": fail}}) as host:
         slow = host.load(wasm["preempt_initcall"])
         echo = host.load(wasm["echo"])
-        await host.spawn(echo)  # echo's lane has measured an init
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):  # some run inline in a batch: echo's lane measures them
+                nursery.start_soon(host.spawn, echo)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(host.spawn, slow)
             await trio.testing.wait_all_tasks_blocked()

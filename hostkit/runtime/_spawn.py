@@ -17,11 +17,12 @@ instantiate + ``init`` itself, both the GIL's:
 
 So host spawns are grouped, per component, into *batches* and *lanes*:
 
-- :meth:`HostSpawns.submit` (Trio thread) appends a spawn to its
-  component's batch that is queued and not started yet (at most
-  ``_BATCH_MAX``), or queues a new batch (one run-queue entry: its first
-  actor), or, when the component's lane is as wide as allowed, leaves it
-  ``waiting`` for a running batch of that lane to take.
+- :meth:`HostSpawns.submit` (Trio thread) queues a new batch (one
+  run-queue entry: its first actor) while the component's lane has fewer
+  batches queued or running than it may have; else it appends the spawn
+  to the lane's batch that is queued and not started yet (at most
+  ``_BATCH_MAX``), or leaves it ``waiting`` for a running batch of that
+  lane to take.
 - The thread that runs a batch's first actor (the scheduler's SPAWNING
   branch) calls its `SpawnSlot`, which publishes the spawn's event (the
   audit ``spawn`` or ``spawn-refused`` record) and posts its wake-up; the
@@ -178,15 +179,15 @@ class HostSpawns:
             lane = self._lanes.get(comp)
             if lane is None:
                 lane = self._lanes[comp] = _Lane(self, comp)
-            batch = lane.open
-            if batch is not None and len(batch.slots) < _BATCH_MAX:
-                batch.slots.append(slot)
-                slot.batch = batch
-                return
             if lane.inflight >= self._width(comp):
-                lane.waiting.append(slot)  # a running batch of this lane takes it
+                batch = lane.open
+                if batch is not None and len(batch.slots) < _BATCH_MAX:
+                    batch.slots.append(slot)
+                    slot.batch = batch
+                else:
+                    lane.waiting.append(slot)  # a running batch of this lane takes it
                 return
-            lane.inflight += 1
+            lane.inflight += 1  # room for one more batch: a thread can start now
             lane.open = _Batch(lane, [slot])
         self._queue(actor)
 
