@@ -189,6 +189,11 @@ class Host(ComponentLoading, HostSignals):
     ) -> Pid:
         """Start an actor and wait until its ``init`` succeeded.
 
+        Spawns made while others are in flight are grouped per component
+        and reported to Trio together (see "Scheduler threads" in
+        docs/concepts.md). Cancelling the wait kills the actor; its spawn is
+        still recorded (``spawn`` or ``spawn-refused``).
+
         Raises:
             SpawnError: init returned an error, trapped or ran out of budget,
                 the Store limits or the OS refused the instance, a live-actor
