@@ -234,12 +234,13 @@ class HostSpawns:
             slot = todo.popleft()
             started = time.monotonic()
             try:
+                # reports to ``slot`` when the spawn is done (now, or later
+                # if its init is ever left in flight and resumed elsewhere)
                 sched.activate(slot.actor)
             except BaseException:  # as the scheduler's own loop: log, end the actor
                 log.exception("spawn of %s failed", slot.actor.pid)
+                # its exit reports to the spawner (Host.actor_exited)
                 sched.exit(slot.actor, ExitReason("host-error", "spawn failed; see host log"))
-            if not slot.done:  # cannot happen, but a spawner must never hang
-                slot("host error; see host log")
             self._note(lane.component, time.monotonic() - started)
 
     def _note(self, component: CompiledComponent, seconds: float) -> None:
