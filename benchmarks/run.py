@@ -220,8 +220,11 @@ async def bare_handoff_us() -> float:
     return result
 
 
-async def bench_spawn(host: hostkit.Host, echo: hostkit.Component) -> tuple[float, float]:
-    """(us per spawn, KiB RSS per idle actor) over 10,000 actors."""
+async def bench_spawn(host: hostkit.Host, echo: hostkit.Component) -> tuple[float, float, float]:
+    """(us per spawn, KiB RSS per idle actor, us of CPU per spawn summed over
+    all threads) over 10,000 actors. The CPU figure moves less with the
+    machine's load than the wall-clock one, and shows threads fighting for
+    the GIL (each futile wake-up costs CPU)."""
     gc.collect()
     rss0 = rss_kib()
     n = 10_000
@@ -231,11 +234,12 @@ async def bench_spawn(host: hostkit.Host, echo: hostkit.Component) -> tuple[floa
         for _ in range(k):
             pids.append(await host.spawn(echo))
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     async with trio.open_nursery() as nursery:
         for _ in range(64):
             nursery.start_soon(spawner, n // 64)
     elapsed = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     gc.collect()
     per_actor = (rss_kib() - rss0) / len(pids)
     assert await host.call(pids[-1], "alive?") == "alive?"
@@ -244,7 +248,22 @@ async def bench_spawn(host: hostkit.Host, echo: hostkit.Component) -> tuple[floa
     # the killed actors' Stores are deleted on the reaper thread: let it
     # finish, or its work overlaps (and slows) the next figure
     await trio.to_thread.run_sync(host.flush_dropped)
-    return elapsed / len(pids) * 1e6, per_actor
+    return elapsed / len(pids) * 1e6, per_actor, cpu / len(pids) * 1e6
+
+
+async def bench_spawn_sequential(host: hostkit.Host, echo: hostkit.Component) -> float:
+    """us per spawn with one spawner (each spawn waits for the previous):
+    the latency of one spawn, which grouping spawns must not raise."""
+    n = 2000
+    pids: list[hostkit.Pid] = []
+    t = time.perf_counter()
+    for _ in range(n):
+        pids.append(await host.spawn(echo))
+    elapsed = time.perf_counter() - t
+    for p in pids:
+        host.kill(p)
+    await trio.to_thread.run_sync(host.flush_dropped)
+    return elapsed / n * 1e6
 
 
 async def bench_spawn_in_thread(host: hostkit.Host, echo: hostkit.Component) -> float:
@@ -386,8 +405,9 @@ async def main(which: set[str]) -> None:
         base_init = baseline_instantiate_us(paths["echo"], with_init=True)
         print(f"  and with the actor's init call (what a spawn adds): {base_init:.2f} us")
         async with hostkit.open_host(config()) as host:
-            us, kib = await bench_spawn(host, host.load(paths["echo"]))
+            us, kib, cpu = await bench_spawn(host, host.load(paths["echo"]))
             inner = await bench_spawn_in_thread(host, host.load(paths["echo"]))
+            one_by_one = await bench_spawn_sequential(host, host.load(paths["echo"]))
         report(
             "  spawn on a scheduler thread (instantiate+init)",
             inner,
@@ -402,6 +422,27 @@ async def main(which: set[str]) -> None:
             "us",
             f"{r:.2f}x instantiate",
             f"<= 1.5x: {'MET' if r <= 1.5 else 'MISSED'} ({us / base_init:.2f}x instantiate+init)",
+        )
+        report(
+            "  the same, over spawn on a scheduler thread",
+            us / inner,
+            "x",
+            "(the Trio side and hand-off)",
+            "",
+        )
+        report(
+            "  CPU per spawn, all threads (the same 10,000)",
+            cpu,
+            "us",
+            f"{cpu / inner:.2f}x spawn on a scheduler thread",
+            "",
+        )
+        report(
+            "  one spawner, each spawn waiting for the last",
+            one_by_one,
+            "us",
+            f"{one_by_one / base_init:.2f}x instantiate+init",
+            "(latency of one spawn)",
         )
         report(
             "RSS per idle actor", kib, "KiB", "", f"<= 20 KiB: {'MET' if kib <= 20 else 'MISSED'}"

@@ -23,7 +23,6 @@ from .._errors import (
 )
 from .._events import (
     ActorRestarted,
-    ActorSpawned,
     AuditSubscriber,
     EventBus,
     SpawnRefused,
@@ -40,6 +39,7 @@ from ._registry import SpawnRefused as _Refused
 from ._remote import PidResolver, RemoteDelivery, RemotePort
 from ._router import FULL, refusal
 from ._scheduler import Scheduler
+from ._spawn import HostSpawns, SpawnSlot
 from ._wasm import (
     CompiledComponent,
     HostFunction,
@@ -98,6 +98,7 @@ class Host(ComponentLoading, HostSignals):
         self.creation = secrets.randbits(32) or 1
         self._sched = Scheduler(self, config.scheduler_threads, config.node_name, self.creation)
         self._router = self._sched.router
+        self._spawns = HostSpawns(self._sched, self._post)
         cfg = config
         self.engine = WasmEngine(
             process_api=ProcessImports(self._sched),
@@ -150,6 +151,11 @@ class Host(ComponentLoading, HostSignals):
         """Called once per actor, from whichever thread ended it."""
         with actor.lock:
             waiters, actor.exit_waiters = actor.exit_waiters, []
+            spawn_waiter, actor.spawn_waiter = actor.spawn_waiter, None
+        if spawn_waiter is not None:
+            # ended before its spawn was reported (a host error mid-spawn):
+            # report it now, or its spawner would wait forever
+            spawn_waiter(f"ended while spawning: {reason}")
         if not reason.is_normal:
             log.info("%s (%s) exited: %s", actor.pid, actor.component.name, reason)
         pid = actor.pid
@@ -183,6 +189,11 @@ class Host(ComponentLoading, HostSignals):
     ) -> Pid:
         """Start an actor and wait until its ``init`` succeeded.
 
+        Spawns made while others are in flight are grouped per component
+        and reported to Trio together (see "Scheduler threads" in
+        docs/concepts.md). Cancelling the wait kills the actor; its spawn is
+        still recorded (``spawn`` or ``spawn-refused``).
+
         Raises:
             SpawnError: init returned an error, trapped or ran out of budget,
                 the Store limits or the OS refused the instance, a live-actor
@@ -207,29 +218,17 @@ class Host(ComponentLoading, HostSignals):
         except BaseException:
             await trio.lowlevel.checkpoint()
             raise
-        done = trio.Event()
-        result: list[str | None] = []
-
-        def finished(error: str | None) -> None:
-            result.append(error)
-            self._post(done.set)
-
-        actor.spawn_waiter = finished
-        sched._global.put(actor)
+        slot = SpawnSlot(actor, trio.lowlevel.current_task())
+        self._spawns.submit(slot)
+        # A bare reschedule, as for a call: no Event per spawn.
         try:
-            await done.wait()
+            await trio.lowlevel.wait_task_rescheduled(slot.abort)
         except BaseException:
             sched.kill(actor)
             raise
-        if result[0] is not None:
-            self._sched.publish(SpawnRefused(comp.name, result[0]))
-            raise SpawnError(f"spawn of {comp.name!r} failed: {result[0]}")
-        self.actor_spawned(actor)
+        if slot.error is not None:
+            raise SpawnError(f"spawn of {comp.name!r} failed: {slot.error}")
         return actor.pid
-
-    def actor_spawned(self, actor: Actor) -> None:
-        log.debug("spawned %s from %s", actor.pid, actor.component.name)
-        self._sched.publish(ActorSpawned(actor.pid, actor.plugin))
 
     def _actor(self, pid: Pid | int) -> Actor:
         actor = self._lookup(pid)
