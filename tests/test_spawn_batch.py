@@ -197,16 +197,16 @@ async def test_a_host_error_mid_spawn_fails_that_spawn_and_not_its_batch(
     async with hostkit.open_host(config, audit=AuditLog([sink])) as host:
         echo = host.load(wasm["echo"])
         sched = host._sched
-        instantiate = sched.instantiate
+        build = sched._build  # a host spawn's instantiation step
         broken: set[int] = set()
 
-        def flaky(actor: Any, parent: Any = None) -> str | None:
+        def flaky(actor: Any) -> Any:
             if actor.init_args == b"boom":
                 broken.add(actor.id)
                 raise RuntimeError("a bug in the host")  # not a guest fault
-            return instantiate(actor, parent)
+            return build(actor)
 
-        monkeypatch.setattr(sched, "instantiate", flaky)
+        monkeypatch.setattr(sched, "_build", flaky)
         results: list[object] = []
 
         async def one(args: str) -> None:
@@ -259,17 +259,17 @@ async def test_a_component_with_short_inits_spawns_on_one_thread_at_a_time(
     async with hostkit.open_host(cfg) as host:
         echo = host.load(wasm["echo"])
         sched = host._sched
-        instantiate = sched.instantiate
+        build = sched._build  # a host spawn's instantiation step
         lock = threading.Lock()
         running = most = 0
 
-        def counting(actor: Any, parent: Any = None) -> str | None:
+        def counting(actor: Any) -> Any:
             nonlocal running, most
             with lock:
                 running += 1
                 most = max(most, running)
             try:
-                return instantiate(actor, parent)
+                return build(actor)
             finally:
                 with lock:
                     running -= 1
@@ -286,7 +286,7 @@ async def test_a_component_with_short_inits_spawns_on_one_thread_at_a_time(
             return pids
 
         await burst()  # the lane learns that echo's inits are short
-        monkeypatch.setattr(sched, "instantiate", counting)
+        monkeypatch.setattr(sched, "_build", counting)
         assert len(set(await burst())) == 48
         assert most == 1  # two threads instantiating tiny guests only fight for the GIL
 
@@ -315,3 +315,36 @@ async def test_a_slow_init_does_not_hold_up_another_components_spawns(
                 pids = [await host.spawn(echo) for _ in range(5)]
             release.set()
         assert len(set(pids)) == 5
+
+
+async def test_a_batch_goes_on_while_its_first_spawns_init_spins(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    """The first spawn of a batch runs the rest when it reports; an init
+    that yields at a slice (it spins) reports only when it ends, so the
+    rest of its batch must run when it parks, not behind it."""
+    cfg = dataclasses.replace(
+        config, scheduler_threads=1, activation_timeout=30.0, fuel_per_activation=None
+    )
+    async with hostkit.open_host(cfg) as host:
+        loop = host.load(wasm["loop"])  # init args "init": init spins (to its deadline)
+        spinner: list[hostkit.Pid] = []
+        pids: list[hostkit.Pid] = []
+
+        async def spin() -> None:
+            spinner.append(await host.spawn(loop, "init"))
+
+        async def one() -> None:
+            pids.append(await host.spawn(loop))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(spin)
+            await trio.sleep(0)  # queued first: it leads the batch
+            with trio.fail_after(10):  # not the spinner's 30 s deadline
+                async with trio.open_nursery() as others:
+                    for _ in range(10):
+                        others.start_soon(one)
+            assert len(pids) == 10 and not spinner
+            for pid in pids:
+                assert await host.call(pid, "hi") == "hi"
+            nursery.cancel_scope.cancel()  # the spinner's spawn: its actor is killed

@@ -115,8 +115,25 @@ class SpawnSlot:
         else:
             spawns.sched.publish(SpawnRefused(actor.plugin, error))
         spawns.post(self.wake)  # deferred to the end of the activation
-        if batch.slots[0] is self:
-            spawns.run_rest(batch)
+        self._rest(batch)
+
+    def parked(self) -> None:
+        """Its ``init`` yielded at a slice or suspended (it is reported when
+        it returns, on whichever thread): the rest of a batch it leads runs
+        now rather than behind it."""
+        batch = self.batch
+        if batch is not None:
+            self._rest(batch)
+
+    def _rest(self, batch: _Batch) -> None:
+        if batch.slots[0] is not self:
+            return
+        spawns = batch.lane.spawns
+        with spawns._lock:  # parked on one thread, reported on another: once
+            if batch.rest_run:
+                return
+            batch.rest_run = True
+        spawns.run_rest(batch)
 
     def wake(self) -> None:
         """On the Trio thread: reschedule the spawner, unless it gave up."""
@@ -145,11 +162,12 @@ class _Lane:
 
 
 class _Batch:
-    __slots__ = ("lane", "slots")
+    __slots__ = ("lane", "rest_run", "slots")
 
     def __init__(self, lane: _Lane, slots: list[SpawnSlot]) -> None:
         self.lane = lane
         self.slots = slots
+        self.rest_run = False  # run_rest called (once: at the first's report or park)
         for slot in slots:
             slot.batch = self
 

@@ -279,7 +279,11 @@ class Spawning:
             self._init_returned(actor, inst)
             return
         actor.starting = True
+        waiter = actor.spawn_waiter
         self._park(actor, inst, state)
+        parked = getattr(waiter, "parked", None)
+        if parked is not None:  # a batch of host spawns goes on without it
+            parked()
 
     def _init_returned(self, actor: Actor, inst: Instance) -> None:
         error = inst.take_init_result()
