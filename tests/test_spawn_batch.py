@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 import hostkit
@@ -339,7 +340,7 @@ async def test_a_batch_goes_on_while_its_first_spawns_init_spins(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(spin)
-            await trio.sleep(0)  # queued first: it leads the batch
+            await trio.lowlevel.checkpoint()  # queued first: it leads the batch
             with trio.fail_after(10):  # not the spinner's 30 s deadline
                 async with trio.open_nursery() as others:
                     for _ in range(10):
