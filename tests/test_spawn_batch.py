@@ -201,11 +201,11 @@ async def test_a_host_error_mid_spawn_fails_that_spawn_and_not_its_batch(
         build = sched._build  # a host spawn's instantiation step
         broken: set[int] = set()
 
-        def flaky(actor: Any) -> Any:
+        def flaky(actor: Any, start: bool = True) -> Any:
             if actor.init_args == b"boom":
                 broken.add(actor.id)
                 raise RuntimeError("a bug in the host")  # not a guest fault
-            return build(actor)
+            return build(actor, start)
 
         monkeypatch.setattr(sched, "_build", flaky)
         results: list[object] = []
@@ -264,13 +264,13 @@ async def test_a_component_with_short_inits_spawns_on_one_thread_at_a_time(
         lock = threading.Lock()
         running = most = 0
 
-        def counting(actor: Any) -> Any:
+        def counting(actor: Any, start: bool = True) -> Any:
             nonlocal running, most
             with lock:
                 running += 1
                 most = max(most, running)
             try:
-                return build(actor)
+                return build(actor, start)
             finally:
                 with lock:
                     running -= 1

@@ -79,6 +79,7 @@ class Actor:
     """One running component instance. Users see only its :class:`Pid`."""
 
     __slots__ = (
+        "building",
         "calls",
         "cast_prefix",
         "component",
@@ -87,6 +88,7 @@ class Actor:
         "id",
         "inherit",
         "init_args",
+        "init_budget",
         "init_calls",
         "instance",
         "links",
@@ -133,7 +135,9 @@ class Actor:
         self.exit_waiters: list[Callable[[ExitReason], None]] = []
         # called once when the spawn ends: None (init succeeded) or the error
         self.spawn_waiter: Callable[[str | None], None] | None = None
-        self.starting = False  # its call in flight is ``init``
+        self.starting = False  # its call in flight is ``init`` (or instantiation)
+        self.building = False  # ... instantiation (start functions): ``init`` comes next
+        self.init_budget: tuple[int, float] = (0, 0.0)  # (fuel, deadline) of its ``init``
         self.terminating: ExitReason | None = None  # its call in flight is ``terminate``
         # (deadline, fuel, host calls): what a guest spawner left its ``init``
         self.inherit: tuple[float, int, int] | None = None

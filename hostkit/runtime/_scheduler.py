@@ -46,12 +46,13 @@ wakes it (QUEUED, priority deque, like a reply); so does its ``due`` time
 thread looks at between activations. Killing it drops the call and cancels
 the Trio task.
 
-``init`` and ``terminate`` are activations too. A SPAWNING actor's first
-activation builds its instance (instantiation, start functions included,
-still runs to the end here, bounded by the deadline) and starts ``init``;
+``init`` and ``terminate`` are activations too, and so is instantiation
+(a component's start functions are guest code). A SPAWNING actor's first
+activation builds its Store and starts instantiating, then ``init``; either
 one that yields or suspends moves on as QUEUED/SUSPENDED with ``starting``
-set, and its spawner (``spawn_waiter``) is answered when ``init`` returns,
-fails, or the actor is killed meanwhile (ended without re-entry, like any
+set (and ``building`` during instantiation), and its spawner
+(``spawn_waiter``) is answered when ``init`` returns, fails, or the actor
+is killed meanwhile (ended without re-entry, like any
 yielded call). A stopping actor's ``terminate`` starts from its activation
 (``exit(run_terminate=True)``); one that yields or suspends keeps
 ``terminating`` (its exit reason) and stays alive (its mailbox open, its
@@ -356,8 +357,11 @@ class Scheduler(Spawning):
         if state != DONE:
             self._park(actor, inst, state)
             return
-        if actor.starting:  # the call that returned was init
-            self._init_returned(actor, inst)
+        if actor.starting:  # the call that returned was init, or instantiation
+            if actor.building:
+                self._built(actor, inst)
+            else:
+                self._init_returned(actor, inst)
             return
         if actor.terminating is not None:  # ... or terminate: the exit completes
             self.exit(actor, actor.terminating)
@@ -393,7 +397,8 @@ class Scheduler(Spawning):
     def _faulted(self, actor: Actor, fault: GuestFault) -> None:
         """The call in flight failed or was ended (and was dropped)."""
         if actor.starting:
-            self._spawn_ended(actor, f"init failed ({fault.kind}): {fault.detail}")
+            step = "instantiation" if actor.building else "init"
+            self._spawn_ended(actor, f"{step} failed ({fault.kind}): {fault.detail}")
             return
         pending = actor.reason if fault.kind == "killed" else None
         # a failing terminate does not change the reason the actor stops for
@@ -510,7 +515,8 @@ class Scheduler(Spawning):
             done, actor.spawn_waiter = actor.spawn_waiter, None
             if inst is not None and actor.starting:
                 actor.init_calls = inst.guard.host_calls
-            actor.starting = False
+            step = "instantiation" if actor.building else "init"
+            actor.starting = actor.building = False
             actor.terminating = None
             actor.outbox_rest = None
         actor.waiting_on = 0
@@ -537,7 +543,7 @@ class Scheduler(Spawning):
         self.links.propagate(actor, reason)
         self.host.actor_exited(actor, reason)
         if done is not None:  # ended while its init was in flight
-            done(init_failed(reason))
+            done(init_failed(reason, step))
 
     def _begin_terminate(self, actor: Actor, reason: ExitReason) -> bool:
         """Start ``terminate(reason)`` on this scheduler thread and run its

@@ -1,14 +1,18 @@
 """Spawning: building an actor's instance and running its ``init`` as an
 activation (part of `Scheduler`, see its module doc).
 
-A SPAWNING actor's first activation builds its instance (instantiation,
-start functions included, runs to the end on that thread, bounded by the
-deadline) and starts ``init`` as an async call: one that yields at a slice
-or suspends in a host function is parked like a ``deliver`` (QUEUED or
-SUSPENDED) with ``starting`` set, and resumed by whichever thread takes it
-next. Its spawner is answered once, through ``spawn_waiter``, when ``init``
-returns or fails, or when the actor is ended meanwhile (``exit`` answers
-then; a killed or late ``init`` is never resumed).
+A SPAWNING actor's first activation builds its Store and starts
+instantiating (start functions included) as an async call, then ``init``:
+either one that yields at a slice or suspends in a host function is parked
+like a ``deliver`` (QUEUED or SUSPENDED) with ``starting`` set (and
+``building`` while it is instantiation), and resumed by whichever thread
+takes it next. A spawn refused for pool slots or mappings at its first
+poll waits for the reaper once and tries again (`Scheduler.instantiate`,
+the blocking path a guest's spawn from a start function and the benchmarks
+take, still runs both to the end). Its spawner is answered once, through
+``spawn_waiter``, when ``init`` returns or fails, or when the actor is
+ended meanwhile (``exit`` answers then; a killed or late call is never
+resumed).
 
 A guest's spawn (`Spawning.spawn_child`) runs the child's ``init`` the same
 way, within what is left of the spawner's activation (``inherit``: deadline,
@@ -80,10 +84,11 @@ class Spawning:
             return "nothing left of the spawning activation's deadline or budget"
         return guard.deadline, fuel, budget
 
-    def _build(self, actor: Actor) -> tuple[Instance, int, float] | str:
-        """Build the actor's instance (instantiation runs here, to the end):
-        (instance, fuel, deadline) for its ``init``, or why it failed. A
-        child of a guest gets only what its spawner left (``inherit``)."""
+    def _build(self, actor: Actor, start: bool = True) -> tuple[Instance, int, float] | str:
+        """Build the actor's instance: (instance, fuel, deadline) for its
+        ``init``, or why it failed. ``start``: instantiation runs here, to
+        the end; else it is only begun (see `_start_init`). A child of a
+        guest gets only what its spawner left (``inherit``)."""
         lim: EffectiveLimits = actor.component.limits or self._default
         deadline = time.monotonic() + lim.activation_timeout
         fuel = lim.fuel
@@ -107,6 +112,7 @@ class Spawning:
                     host_call_budget=budget,
                     stdio=self.host.stdio_for(actor),
                     owner=actor,
+                    start=start,
                 )
                 break
             except GuestFault as fault:
@@ -255,18 +261,54 @@ class Spawning:
 
     def _start_init(self, actor: Actor) -> None:
         """A SPAWNING actor's first activation: build its instance and start
-        ``init``; one that yields or suspends goes on as ``starting``."""
+        instantiating it (start functions are guest code), then ``init``;
+        either one that yields or suspends goes on as ``starting`` (and
+        ``building`` while it is instantiation)."""
         if actor.reason is not None:
             self._spawn_ended(actor, "killed before it started")
             return
-        built = self._build(actor)
-        if isinstance(built, str):
-            self._spawn_ended(actor, built)
+        me = _get_ident()
+        for attempt in (1, 2):
+            built = self._build(actor, start=False)
+            if isinstance(built, str):
+                self._spawn_ended(actor, built)
+                return
+            inst, fuel, deadline = built
+            actor.thread = me
+            inst.polled_on = me
+            try:
+                state = inst.step()
+                break
+            except GuestFault as fault:
+                actor.thread = 0
+                full = inst.limit_reached()
+                if full is not None and attempt == 1:
+                    # pool slots or mappings of exited actors whose Stores
+                    # the reaper has not deleted yet: wait for it, once
+                    with actor.lock:
+                        actor.instance = None
+                    inst.drop()
+                    self.host.flush_dropped()
+                    continue
+                kind, detail = ("limit", full) if full is not None else (fault.kind, fault.detail)
+                self._spawn_ended(actor, f"instantiation failed ({kind}): {detail}")
+                return
+        actor.thread = 0
+        actor.init_budget = (fuel, deadline)
+        if state != DONE:
+            actor.building = True
+            self._park_starting(actor, inst, state)
             return
-        inst, fuel, deadline = built
+        self._built(actor, inst)
+
+    def _built(self, actor: Actor, inst: Instance) -> None:
+        """Instantiation returned: start ``init``."""
+        actor.building = False
+        fuel, deadline = actor.init_budget
         me = _get_ident()
         actor.thread = me
         try:
+            inst.finish_build()
             inst.begin_init(actor.init_args, fuel, deadline)
             inst.polled_on = me
             state = inst.step()
@@ -278,6 +320,9 @@ class Spawning:
         if state == DONE:
             self._init_returned(actor, inst)
             return
+        self._park_starting(actor, inst, state)
+
+    def _park_starting(self, actor: Actor, inst: Instance, state: int) -> None:
         actor.starting = True
         waiter = actor.spawn_waiter
         self._park(actor, inst, state)
@@ -298,7 +343,7 @@ class Spawning:
         actor on (IDLE/QUEUED, or EXITED) and answer its spawner."""
         with actor.lock:
             done, actor.spawn_waiter = actor.spawn_waiter, None
-            actor.starting = False
+            actor.starting = actor.building = False
             inst = actor.instance
             if inst is not None:
                 actor.init_calls = inst.guard.host_calls
@@ -332,10 +377,11 @@ class Spawning:
             self.exit(actor, actor.reason or KILLED, run_terminate=False)
 
 
-def init_failed(reason: ExitReason | None) -> str:
-    """A spawner's error for an actor ended while its ``init`` ran."""
+def init_failed(reason: ExitReason | None, step: str = "init") -> str:
+    """A spawner's error for an actor ended while its ``init`` (or, with
+    ``step="instantiation"``, its start functions) ran."""
     if reason is None:
-        return "init failed (ended)"
+        return f"{step} failed (ended)"
     if reason.detail:
-        return f"init failed ({reason.kind}): {reason.detail}"
-    return f"init failed ({reason.kind})"
+        return f"{step} failed ({reason.kind}): {reason.detail}"
+    return f"{step} failed ({reason.kind})"

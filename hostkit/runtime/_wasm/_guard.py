@@ -57,9 +57,11 @@ class Guard:
     by every host import. Written by the scheduler (arm) and by ``kill``.
 
     ``slice_end``: when the current slice ends (the epoch callback then
-    yields the thread; ``inf`` for calls that must not yield: instantiation,
-    which runs start functions); ``suspendable``: whether a host function may suspend the call
-    without holding the thread; ``pending``: what a suspended call waits on.
+    yields the thread; ``inf`` for calls that must not yield: the blocking
+    instantiation and ``init`` of a spawn made from inside a start
+    function, and the benchmarks' baseline); ``suspendable``: whether a
+    host function may suspend the call without holding the thread;
+    ``pending``: what a suspended call waits on.
     """
 
     __slots__ = (

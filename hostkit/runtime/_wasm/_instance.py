@@ -106,7 +106,12 @@ class Instance:
         host_call_budget: int,
         stdio: Callable[[bytes], None] | None,
         owner: object,
+        start: bool = True,
     ) -> None:
+        """Build the Store and instantiate ``component`` in it, every limit
+        armed first. ``start`` False: only begin instantiating (start
+        functions are guest code): the caller drives it with `step` /
+        `resume` like any call, then calls `finish_build`."""
         self._engine = engine
         self.component = component
         self.owner = owner
@@ -145,9 +150,14 @@ class Instance:
         self._arm(fuel, deadline)
         linker = engine.linker  # kept alive until the future is deleted
         self._func = linker
+        self._deliver: Any = None
+        self._deliver_ref: Any = None
         self._future = _capi.instantiate_async(
             linker.ptr(), self._ctx, component.raw.ptr(), byref(self._inst), byref(self._err)
         )
+        if not start:
+            self.guard.suspendable = True  # yields at slices, may suspend
+            return
         try:
             self._run_blocking()
         except GuestFault:
@@ -155,12 +165,21 @@ class Instance:
             if pin is not None:
                 pin()
             GUARDS.pop(self.guard_id, None)
-            full = pool_fault(self._last_error) if self._last_error else None
+            full = self.limit_reached()
             if full is not None:
                 raise GuestFault("limit", full) from None
             raise
-        self._deliver = self._lookup(component._deliver_idx)
-        self._deliver_ref: Any = byref(self._deliver)  # built once: the hot path
+        self.finish_build()
+
+    def finish_build(self) -> None:
+        """Instantiation returned (`step` said `DONE`): the instance is ready."""
+        self._deliver = self._lookup(self.component._deliver_idx)
+        self._deliver_ref = byref(self._deliver)  # built once: the hot path
+
+    def limit_reached(self) -> str | None:
+        """If instantiating failed for want of pool slots, kernel mappings or
+        the arena's address space, what ran out, clearly; else None."""
+        return pool_fault(self._last_error) if self._last_error else None
 
     def _arm(self, fuel: int, deadline: float) -> None:
         guard = self.guard
