@@ -62,12 +62,18 @@ async def _echoes(host: hostkit.Host, echo: hostkit.Pid, n: int = 20) -> None:
             assert await host.call(echo, f"hi {i}") == f"hi {i}"
 
 
-async def test_an_echo_actor_answers_while_an_init_spins_and_a_kill_fails_that_spawn(
-    config: hostkit.HostConfig, wasm: dict[str, Path]
+#: guests that spin while being spawned: in ``init``, or in a core start
+#: function (instantiation runs guest code too), and what a kill then says
+SPINNING_SPAWNS = [("initslice_initspin", "init"), ("initslice_startspin", "instantiation")]
+
+
+@pytest.mark.parametrize(("guest", "step"), SPINNING_SPAWNS)
+async def test_an_echo_actor_answers_while_a_spawn_spins_and_a_kill_fails_that_spawn(
+    config: hostkit.HostConfig, wasm: dict[str, Path], guest: str, step: str
 ) -> None:
     async with hostkit.open_host(_one_thread(config)) as host:
         echo = await host.spawn(host.load(wasm["echo"]))
-        spin = host.load(wasm["initslice_initspin"])
+        spin = host.load(wasm[guest])
         errors: list[str] = []
 
         async def spawn_it() -> None:
@@ -78,26 +84,32 @@ async def test_an_echo_actor_answers_while_an_init_spins_and_a_kill_fails_that_s
         async with trio.open_nursery() as nursery:
             nursery.start_soon(spawn_it)
             sched = host._sched
-            await _until(lambda: sched.yields >= 3)  # its init is yielding
+            await _until(lambda: sched.yields >= 3)  # it is yielding
             await _echoes(host, echo)
-            [pid] = _pids_of(host, "initslice_initspin")
+            [pid] = _pids_of(host, guest)
             assert {a["state"] for a in host.actors() if a["pid"] == pid} == {"spawning"}
-            host.kill(pid)  # yielded (or running) in init: ended without re-entry
-        assert len(errors) == 1 and "init failed (killed)" in errors[0]
+            host.kill(pid)  # yielded (or running): ended without re-entry
+        assert len(errors) == 1 and f"{step} failed (killed)" in errors[0]
         assert not host.is_alive(pid)
         assert await host.call(echo, "still here") == "still here"
     assert host._closed
 
 
-async def test_an_init_still_ends_at_its_deadline_across_yields(
-    config: hostkit.HostConfig, wasm: dict[str, Path]
+@pytest.mark.parametrize(("guest", "step"), SPINNING_SPAWNS)
+async def test_a_spawn_still_ends_at_its_deadline_across_yields(
+    config: hostkit.HostConfig, wasm: dict[str, Path], guest: str, step: str
 ) -> None:
     cfg = dataclasses.replace(_one_thread(config), activation_timeout=0.3)
     async with hostkit.open_host(cfg) as host:
-        with trio.fail_after(10), pytest.raises(hostkit.SpawnError, match=r"\(deadline\)"):
-            await host.spawn(host.load(wasm["initslice_initspin"]))
+        with (
+            trio.fail_after(10),
+            pytest.raises(hostkit.SpawnError, match=rf"{step} failed \(deadline\)"),
+        ):
+            await host.spawn(host.load(wasm[guest]))
         assert host._sched.yields >= 2  # it did yield before the deadline ended it
-        assert _pids_of(host, "initslice_initspin") == []
+        assert _pids_of(host, guest) == []
+        echo = await host.spawn(host.load(wasm["echo"]))
+        assert await host.call(echo, "after") == "after"
 
 
 async def test_closing_the_host_ends_an_init_in_flight(
@@ -366,48 +378,3 @@ async def test_a_spawner_waits_for_its_child_in_the_deadlock_check(
             assert sched.waits_for(parent.id, child.id)
             host.kill(child)
         assert parent_actor.waiting_on == 0
-
-
-async def test_an_echo_actor_answers_while_a_start_function_spins(
-    config: hostkit.HostConfig, wasm: dict[str, Path]
-) -> None:
-    """Instantiation runs the component's start functions, guest code too:
-    it yields at slices like ``init``, and a kill ends it without re-entry."""
-    async with hostkit.open_host(_one_thread(config)) as host:
-        echo = await host.spawn(host.load(wasm["echo"]))
-        spin = host.load(wasm["initslice_startspin"])
-        errors: list[str] = []
-
-        async def spawn_it() -> None:
-            with pytest.raises(hostkit.SpawnError) as info:
-                await host.spawn(spin)
-            errors.append(str(info.value))
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(spawn_it)
-            sched = host._sched
-            await _until(lambda: sched.yields >= 3)  # its start function is yielding
-            await _echoes(host, echo)
-            [pid] = _pids_of(host, "initslice_startspin")
-            assert {a["state"] for a in host.actors() if a["pid"] == pid} == {"spawning"}
-            host.kill(pid)
-        assert len(errors) == 1 and "instantiation failed (killed)" in errors[0]
-        assert not host.is_alive(pid)
-        assert await host.call(echo, "still here") == "still here"
-    assert host._closed
-
-
-async def test_a_start_function_still_ends_at_its_deadline_across_yields(
-    config: hostkit.HostConfig, wasm: dict[str, Path]
-) -> None:
-    cfg = dataclasses.replace(_one_thread(config), activation_timeout=0.3)
-    async with hostkit.open_host(cfg) as host:
-        with (
-            trio.fail_after(10),
-            pytest.raises(hostkit.SpawnError, match=r"instantiation failed \(deadline\)"),
-        ):
-            await host.spawn(host.load(wasm["initslice_startspin"]))
-        assert host._sched.yields >= 2
-        assert _pids_of(host, "initslice_startspin") == []
-        echo = await host.spawn(host.load(wasm["echo"]))
-        assert await host.call(echo, "after") == "after"
