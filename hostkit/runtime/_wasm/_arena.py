@@ -38,7 +38,9 @@ operations and at most two system calls.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import logging
 import mmap
 import os
 import struct
@@ -289,6 +291,8 @@ class Arena:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(self))
         self._madvise = _madvise
         self._mprotect = _mprotect
+        self._log = logging.getLogger("hostkit.runtime")
+        self._quiet = contextlib.suppress  # kept: module globals go first at exit
 
     # -- engine ------------------------------------------------------------------
     def install(self, config_ptr: Any) -> None:
@@ -373,8 +377,8 @@ class Arena:
                 self._mprotect(base, self.stack_bytes, 0)  # PROT_NONE
             with self._lock:
                 self._stacks.release(s)
-        except BaseException:  # never into wasmtime
-            pass
+        except BaseException:  # never into wasmtime; a slot not freed is logged
+            self._report("freeing a fiber stack")
 
     def enter(self, token: int, slots: list[int]) -> bool:
         """Map the stacks of the instance ``token`` before a guest call
@@ -439,7 +443,7 @@ class Arena:
             return None
         except ArenaExhausted as exc:
             return _error(f"no linear memory slot for the instance: {exc}")
-        except BaseException as exc:
+        except BaseException as exc:  # never into wasmtime: an error it reports
             return _error(f"linear memory: {exc!r}")
 
     def _get_memory(self, env: Any, size: Any, capacity: Any) -> int:
@@ -456,7 +460,7 @@ class Arena:
                 )
             self._sizes[int(env) - 1] = new_size
             return None
-        except BaseException as exc:
+        except BaseException as exc:  # never into wasmtime: an error it reports
             return _error(f"memory grow: {exc!r}")
 
     def _free_memory(self, env: Any) -> None:
@@ -468,8 +472,14 @@ class Arena:
             with self._lock:
                 self._sizes.pop(s, None)
                 self._memories.release(s)
-        except BaseException:
-            pass
+        except BaseException:  # never into wasmtime; a slot not freed is logged
+            self._report("freeing a linear memory")
+
+    def _report(self, what: str) -> None:
+        """Log a failure in a finalizer (wasmtime gets nothing back from
+        one); quiet while the interpreter shuts down and logging is gone."""
+        with self._quiet(BaseException):  # the interpreter may be going away
+            self._log.exception("hostkit arena: %s failed (its slot stays in use)", what)
 
     def stats(self) -> dict[str, int]:
         """Live stacks, mapped stacks, idle resident stacks, live memories."""
