@@ -70,6 +70,18 @@ async def test_a_guest_cannot_reach_past_its_memory_size_inside_its_slot(
         assert await host.call(bystander, "grow") == "zero"
 
 
+async def test_a_memory_grows_to_its_slot_and_no_further(
+    config: hostkit.HostConfig, wasm: dict[str, Path]
+) -> None:
+    async with hostkit.open_host(_arena(config)) as host:
+        bomb = host.load(wasm["memgrow"])
+        pid = await host.spawn(bomb)
+        assert await host.call(pid, "bomb") == "refused"  # one 4 GiB memory.grow
+        assert int(await host.call(pid, "grow")) == 4  # 256 KiB: the slot, page by page
+        neighbour = await host.spawn(bomb)  # the next slot is untouched by it
+        assert int(await host.call(neighbour, "grow")) == 4
+
+
 async def test_a_slot_is_zeroed_for_its_next_owner(
     config: hostkit.HostConfig, wasm: dict[str, Path]
 ) -> None:
