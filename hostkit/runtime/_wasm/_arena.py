@@ -94,11 +94,6 @@ _MEMORY_CHUNK_BYTES: Final = 64 * 2**30  # address space, not memory
 ERROR_PREFIX: Final = "hostkit arena: "
 
 
-#: Keeps every Arena object alive. An Arena is never freed anyway (see
-#: ``Arena.__init__``); this only lets a debugger find them.
-_ARENAS: set[Arena] = set()
-
-
 class ArenaExhausted(Exception):
     """The arena could not reserve more address space."""
 
@@ -287,7 +282,6 @@ class Arena:
         # after module globals are gone (measured: a segfault at exit after
         # 120,000 actors). So an Arena is never freed: one reference is
         # leaked on purpose, and the finalizers use only what hangs off it.
-        _ARENAS.add(self)
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(self))
         self._madvise = _madvise
         self._mprotect = _mprotect
@@ -389,9 +383,9 @@ class Arena:
             for s in slots:
                 if owner.get(s) != token:
                     continue  # freed meanwhile (the call was dropped)
-                if self._idle.pop(s, 0) is None:
-                    continue  # was idle and mapped
-                if s not in self._mapped and not self._map_stack(s):
+                if s in self._idle:
+                    del self._idle[s]  # idle and still mapped: in use again
+                elif s not in self._mapped and not self._map_stack(s):
                     return False
         return True
 
